@@ -1,0 +1,5 @@
+import sys
+
+from csslab.cli import main
+
+sys.exit(main())

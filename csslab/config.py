@@ -1,0 +1,158 @@
+"""Typed run configuration: dataclasses, saved as YAML, overridden with ``section.key=value``."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field, fields
+from typing import get_type_hints
+
+import yaml
+
+
+@dataclass
+class ScenarioConfig:
+    tasks: str = "2-2-2-2-2"
+    setting: str = "overlap"
+    class_order: str = "natural"
+    data: str = "embedded"
+    train_scenes: int = 2000  # scenes per task (the joint bound gets all tasks' scenes)
+    test_scenes: int = 500
+    old_in_images: bool | None = None  # None: the preset's value
+    future_in_images: bool | None = None
+    old_labels: str | None = None
+    test_future: str | None = None
+    size: int = 60
+    min_digits: int = 2
+    max_digits: int = 4
+    max_box_iou: float = 0.2
+    ink: float = 0.5
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "fast"
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 250  # optimisation steps per task
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    schedule: str = "poly"  # learning rate within a task: poly (MiB, PLOP) or constant
+    device: str = "cpu"
+    threads: int = 0  # torch threads on CPU; 0 = all cores
+    eval_batch_size: int = 250
+    frame_every: int = 0  # steps between animation frames; 0 = about 50 frames per run
+    frame_scenes: int = 100  # test scenes evaluated for each frame
+    checkpoints: bool = True
+
+
+@dataclass
+class Config:
+    method: str = "finetune"
+    seed: int = 0
+    scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    params: dict = field(default_factory=dict)  # the method's hyper-parameters (``--set params.lam=5``)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Config":
+        config = cls()
+        for key, value in (data or {}).items():
+            if key in ("scenario", "model", "train"):
+                section = getattr(config, key)
+                for sub, sub_value in (value or {}).items():
+                    _assign(section, sub, sub_value, f"{key}.{sub}")
+            elif key == "params":
+                config.params = dict(value or {})
+            else:
+                _assign(config, key, value, key)
+        return config
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> "Config":
+        return cls.from_dict(yaml.safe_load(text))
+
+
+def coerce(value, hint, name):
+    """Convert a YAML/CLI value to the field's type, or raise a one-line ValueError."""
+    hint_text = str(hint).replace("typing.", "")
+    optional = "None" in hint_text
+    kind = None
+    for t in (bool, int, float, str):
+        if hint is t or hint_text.startswith(t.__name__):
+            kind = t
+            break
+    if optional and (value is None or (isinstance(value, str) and value.lower() in ("none", "null", "preset"))):
+        return None
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("true", "yes", "1"):
+            return True
+        if str(value).lower() in ("false", "no", "0"):
+            return False
+        raise ValueError(f"invalid value {value!r} for {name}: expected true/false")
+    if kind is int:
+        if isinstance(value, bool):
+            raise ValueError(f"invalid value {value!r} for {name}: expected an integer")
+        try:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"invalid value {value!r} for {name}: expected an integer") from None
+    if kind is float:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"invalid value {value!r} for {name}: expected a number") from None
+    if kind is str:
+        return str(value)
+    return value
+
+
+def _assign(obj, key, value, name):
+    hints = get_type_hints(type(obj))
+    if key not in hints or key not in {f.name for f in fields(obj)}:
+        valid = ", ".join(f.name for f in fields(obj))
+        raise ValueError(f"unknown config key {name!r}: valid keys here are {valid}")
+    setattr(obj, key, coerce(value, hints[key], name))
+
+
+def parse_value(text: str):
+    """A CLI value as YAML reads it: numbers, booleans, lists; anything else stays a string."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(config: Config, overrides) -> Config:
+    """Apply ``section.key=value`` strings; unknown keys and ill-typed values raise ValueError."""
+    config = copy.deepcopy(config)
+    for item in overrides or ():
+        if "=" not in item:
+            raise ValueError(f"invalid override {item!r}: expected section.key=value, e.g. train.lr=0.001")
+        key, text = item.split("=", 1)
+        parts = key.strip().split(".")
+        value = parse_value(text)
+        if len(parts) == 1:
+            _assign(config, parts[0], value, parts[0])
+        elif len(parts) == 2 and parts[0] == "params":
+            config.params[parts[1]] = value
+        elif len(parts) == 2 and parts[0] in ("scenario", "model", "train"):
+            _assign(getattr(config, parts[0]), parts[1], value, key)
+        else:
+            raise ValueError(
+                f"unknown config key {key!r}: sections are scenario, model, train, params (e.g. train.lr=0.001)"
+            )
+    return config

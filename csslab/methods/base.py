@@ -1,0 +1,89 @@
+"""The ``Method`` base class: what a continual-segmentation method may change in training."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, fields
+from typing import get_type_hints
+
+import torch
+from torch import nn
+
+from csslab.config import coerce
+
+
+@dataclass
+class Params:
+    """Hyper-parameters of a method; subclasses add fields with the paper's defaults."""
+
+
+def frozen_copy(model: nn.Module) -> nn.Module:
+    """The teacher: a copy of ``model`` in eval mode that never receives gradients."""
+    teacher = copy.deepcopy(model).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher
+
+
+class Method:
+    """A continual-learning method, driven by the trainer through this lifecycle per task:
+
+    1. ``prepare(scenario, steps)`` once: the tasks to train and the steps per task
+       (only the joint upper bound changes them);
+    2. the trainer adds the task's head with ``head_init``;
+    3. ``before_task(task, model, images, masks)``: snapshot a teacher, compute statistics, ...;
+    4. per step: ``batch(images, masks)`` may mix in stored samples, then
+       ``loss(model, images, masks)`` returns named loss terms; the trainer sums them and steps
+       an optimiser over ``parameters(model)``;
+    5. ``after_task(task, model, images, masks)``: update memories, Fisher information, ...
+
+    A method never owns the optimiser step. State lives on the instance.
+    """
+
+    name = "method"
+    Params = Params
+    head_init = "random"  # init of the heads added after task 0: "random" or "mib"
+
+    def __init__(self, params: Params | None = None, device="cpu", seed: int = 0):
+        self.params = params if params is not None else self.Params()
+        self.device = torch.device(device)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.task = None
+        self.teacher = None
+
+    @classmethod
+    def make_params(cls, values: dict | None = None):
+        """The method's params from a dict, refusing unknown keys and ill-typed values."""
+        values = dict(values or {})
+        known = {f.name: f for f in fields(cls.Params)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            valid = ", ".join(known) or "(none)"
+            raise ValueError(f"unknown parameter {unknown[0]!r} for method {cls.name}: valid parameters are {valid}")
+        hints = get_type_hints(cls.Params)
+        return cls.Params(**{k: coerce(v, hints[k], f"params.{k}") for k, v in values.items()})
+
+    def prepare(self, scenario, steps: int):
+        return scenario, steps
+
+    def parameters(self, model: nn.Module):
+        return [p for p in model.parameters() if p.requires_grad]
+
+    def before_task(self, task, model, images, masks) -> None:
+        self.task = task
+
+    def batch(self, images: torch.Tensor, masks: torch.Tensor):
+        return images, masks
+
+    def loss(self, model, images, masks) -> dict:
+        raise NotImplementedError
+
+    def after_task(self, task, model, images, masks) -> None:
+        pass
+
+    def state_dict(self) -> dict:
+        """What must survive a restart between tasks (memories, Fisher, teacher-free state)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass

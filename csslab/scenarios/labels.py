@@ -1,0 +1,148 @@
+"""Settings of background shift as explicit switches, and the label maps they imply.
+
+Every relabelling is one lookup table applied as ``lut[mask]``: digit masks (0 = background,
+digit d = d+1) become *channel* labels (0 = background, c = the c-th class of the class order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+
+from csslab.constants import BACKGROUND, IGNORE
+from csslab.scenarios.tasks import Task
+
+_CHOICES = {
+    "old_in_images": (True, False),
+    "future_in_images": (True, False),
+    "old_labels": ("background", "keep"),
+    "test_future": ("ignore", "background"),
+}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What training scenes of task t may contain and how they are labelled (DESIGN §2)."""
+
+    old_in_images: bool = True
+    future_in_images: bool = True
+    old_labels: str = "background"
+    test_future: str = "ignore"
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value not in _CHOICES[f.name] or type(value) is not type(_CHOICES[f.name][0]):
+                valid = ", ".join(str(c).lower() if isinstance(c, bool) else c for c in _CHOICES[f.name])
+                raise ValueError(f"invalid setting switch {f.name}={value!r}: valid values are {valid}")
+
+    @property
+    def name(self) -> str:
+        """The preset name when the switches match one, else a compact description."""
+        for preset, setting in PRESETS.items():
+            if setting == self:
+                return preset
+        flags = [
+            f"old={'yes' if self.old_in_images else 'no'}",
+            f"future={'yes' if self.future_in_images else 'no'}",
+            f"labels={self.old_labels}",
+            f"test={self.test_future}",
+        ]
+        return ",".join(flags)
+
+
+PRESETS = {
+    "overlap": Setting(True, True, "background"),  # MiB "overlapped"; the original notebook
+    "disjoint": Setting(True, False, "background"),  # MiB "disjoint"
+    "sequential": Setting(True, False, "keep"),  # no background shift
+    "clean": Setting(False, False, "background"),  # only current digits in scenes
+}
+
+
+def _parse_bool(name, value):
+    if isinstance(value, bool):
+        return value
+    text = str(value).lower()
+    if text in ("yes", "true", "1"):
+        return True
+    if text in ("no", "false", "0"):
+        return False
+    raise ValueError(f"invalid setting switch {name}={value!r}: valid values are yes, no")
+
+
+def make_setting(preset: str | Setting = "overlap", **switches) -> Setting:
+    """A preset by name, with any switch overridden (``old_labels="keep"``)."""
+    if isinstance(preset, Setting):
+        base = preset
+    elif preset in PRESETS:
+        base = PRESETS[preset]
+    else:
+        raise ValueError(f"unknown setting {preset!r}: valid presets are {', '.join(PRESETS)}")
+    overrides = {}
+    for name, value in switches.items():
+        if value is None:
+            continue
+        if name not in _CHOICES:
+            raise ValueError(f"unknown setting switch {name!r}: valid switches are {', '.join(_CHOICES)}")
+        overrides[name] = _parse_bool(name, value) if name.endswith("_in_images") else value
+    return replace(base, **overrides)
+
+
+def all_settings() -> list[Setting]:
+    """Every distinct combination of the switches (old_labels is moot when old digits never appear)."""
+    out = []
+    for old in (True, False):
+        for future in (True, False):
+            for labels in ("background", "keep") if old else ("background",):
+                out.append(Setting(old, future, labels))
+    return out
+
+
+def channel_of(class_order) -> dict[int, int]:
+    """Digit -> model channel (1 + its position in the class order)."""
+    return {digit: 1 + i for i, digit in enumerate(class_order)}
+
+
+def allowed_digits(task: Task, setting: Setting, class_order) -> tuple[int, ...]:
+    """Digits that may appear in training scenes of ``task``."""
+    future = tuple(c for c in class_order if c not in task.seen_classes)
+    allowed = list(task.classes)
+    if setting.old_in_images:
+        allowed += task.old_classes
+    if setting.future_in_images:
+        allowed += future
+    return tuple(sorted(allowed))
+
+
+def train_lut(task: Task, setting: Setting, class_order) -> np.ndarray:
+    """Digit mask -> training labels at ``task``: current classes labelled, future ones background,
+    old ones background or kept (the ``old_labels`` switch)."""
+    lut = np.full(256, BACKGROUND, dtype=np.uint8)
+    lut[IGNORE] = IGNORE
+    channel = channel_of(class_order)
+    for digit in task.classes:
+        lut[digit + 1] = channel[digit]
+    if setting.old_labels == "keep":
+        for digit in task.old_classes:
+            lut[digit + 1] = channel[digit]
+    return lut
+
+
+def eval_lut(task: Task, setting: Setting, class_order) -> np.ndarray:
+    """Digit mask -> evaluation labels after ``task``: seen classes labelled; classes not yet seen
+    ignored (MiB) or counted as background (the ``test_future`` switch)."""
+    lut = np.full(256, BACKGROUND, dtype=np.uint8)
+    lut[IGNORE] = IGNORE
+    channel = channel_of(class_order)
+    for digit in class_order:
+        if digit in task.seen_classes:
+            lut[digit + 1] = channel[digit]
+        elif setting.test_future == "ignore":
+            lut[digit + 1] = IGNORE
+    return lut
+
+
+def channel_to_digit_index(class_order) -> np.ndarray:
+    """Model channel -> index in results' class list (0 = background, d+1 = digit d)."""
+    return np.array([BACKGROUND] + [d + 1 for d in class_order], dtype=np.int64)

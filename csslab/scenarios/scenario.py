@@ -1,0 +1,155 @@
+"""A class-incremental segmentation scenario: tasks, a setting, and the scenes each task sees."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from csslab.constants import N_DIGITS
+from csslab.data.digits import load_digits
+from csslab.data.scenes import SceneConfig, make_scenes
+from csslab.scenarios.labels import (
+    Setting,
+    allowed_digits,
+    channel_to_digit_index,
+    make_setting,
+    eval_lut,
+    train_lut,
+)
+from csslab.scenarios.tasks import Task, make_tasks, parse_class_order
+
+
+def _stream_seed(*parts) -> int:
+    """A seed for one independent random stream, derived from the run seed and a purpose."""
+    digest = hashlib.sha256(repr(parts).encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Validated, immutable description of a continual segmentation benchmark.
+
+    Iterating yields the ``Task``s; ``train_set(task)`` and ``test_set(task)`` give scenes labelled
+    as the setting prescribes. Scenes are generated lazily and cached on disk.
+    """
+
+    tasks: tuple[Task, ...]
+    setting: Setting
+    class_order: tuple[int, ...]
+    data: str = "embedded"
+    seed: int = 0
+    train_scenes: int = 2000
+    test_scenes: int = 500
+    test_seed: int = 0
+    scene: SceneConfig = field(default_factory=SceneConfig)
+    split: str = ""
+    cache_dir: object = None
+
+    def __post_init__(self):
+        for name in ("train_scenes", "test_scenes"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"invalid {name}={getattr(self, name)}: must be a positive number of scenes")
+
+    # --- a scenario is a sequence of tasks
+    def __iter__(self):
+        return iter(self.tasks)
+
+    def __len__(self):
+        return len(self.tasks)
+
+    def __getitem__(self, index):
+        return self.tasks[index]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_order)
+
+    @property
+    def digit_index(self) -> np.ndarray:
+        """Model channel -> results index (0 = background, d+1 = digit d)."""
+        return channel_to_digit_index(self.class_order)
+
+    def joint(self) -> "Scenario":
+        """The same data as one task of all classes with full labels: the joint-training upper bound.
+        It gets the scenes of all tasks together."""
+        return Scenario(
+            tasks=make_tasks(str(self.n_classes), self.class_order, self.n_classes),
+            setting=self.setting,
+            class_order=self.class_order,
+            data=self.data,
+            seed=self.seed,
+            train_scenes=self.train_scenes * len(self.tasks),
+            test_scenes=self.test_scenes,
+            test_seed=self.test_seed,
+            scene=self.scene,
+            split=str(self.n_classes),
+            cache_dir=self.cache_dir,
+        )
+
+    # --- data
+    def digits(self):
+        return load_digits(self.data)
+
+    def train_raw(self, task: Task):
+        """Training scenes of ``task`` with digit masks (0 = background, d+1 = digit d)."""
+        digits = self.digits()
+        allowed = allowed_digits(task, self.setting, self.class_order)
+        return make_scenes(
+            digits.train_images, digits.train_labels, self.train_scenes, self.scene,
+            allowed=allowed, required=task.classes,
+            seed=_stream_seed("train", self.seed, task.index, allowed, task.classes),
+            cache_dir=self.cache_dir, source_key=f"{digits.name}:train",
+        )
+
+    def test_raw(self):
+        """The fixed test scenes over all classes, with digit masks."""
+        digits = self.digits()
+        return make_scenes(
+            digits.test_images, digits.test_labels, self.test_scenes, self.scene,
+            allowed=None, required=None, seed=_stream_seed("test", self.test_seed),
+            cache_dir=self.cache_dir, source_key=f"{digits.name}:test",
+        )
+
+    def train_set(self, task: Task):
+        """float32 [N,1,H,W] images and uint8 [N,H,W] channel labels as seen when training ``task``."""
+        images, masks = self.train_raw(task)
+        lut = train_lut(task, self.setting, self.class_order)
+        return torch.from_numpy(images[:, None]), torch.from_numpy(lut[masks])
+
+    def test_set(self, task: Task):
+        """The fixed test scenes labelled for evaluation after ``task``."""
+        images, masks = self.test_raw()
+        lut = eval_lut(task, self.setting, self.class_order)
+        return torch.from_numpy(images[:, None]), torch.from_numpy(lut[masks])
+
+
+def make_scenario(
+    tasks: str = "2-2-2-2-2",
+    setting: str | Setting = "overlap",
+    data: str = "embedded",
+    seed: int = 0,
+    class_order=None,
+    train_scenes: int = 2000,
+    test_scenes: int = 500,
+    scene: SceneConfig | None = None,
+    cache_dir=None,
+    **switches,
+) -> Scenario:
+    """Build a scenario; switches (``old_in_images``, ``future_in_images``, ``old_labels``,
+    ``test_future``) override the preset's."""
+    order = parse_class_order(class_order, N_DIGITS)
+    return Scenario(
+        tasks=make_tasks(tasks, order, N_DIGITS),
+        setting=make_setting(setting, **switches),
+        class_order=order,
+        data=data,
+        seed=int(seed),
+        train_scenes=int(train_scenes),
+        test_scenes=int(test_scenes),
+        scene=scene or SceneConfig(),
+        split=str(tasks),
+        cache_dir=cache_dir,
+    )

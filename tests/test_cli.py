@@ -1,0 +1,101 @@
+import gzip
+import json
+import subprocess
+import sys
+
+import pytest
+
+from csslab.cli import main
+
+TINY = ["--steps", "3", "--set", "scenario.train_scenes=40", "--set", "scenario.test_scenes=30", "--quiet"]
+
+
+def run_cli(args, capsys):
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_tiny_run_writes_complete_results(tmp_path, capsys):
+    code, out, _ = run_cli(["run", "--out", str(tmp_path / "r"), *TINY], capsys)
+    assert code == 0
+    assert "Overall Acc" in out and "Class IoU" in out and "| X |" in out
+    data = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert data["complete"] and len(data["tasks"]) == 5
+    keys = {"task", "classes", "miou_all", "miou_old", "miou_new", "overall_acc", "mean_acc", "iou", "acc", "confusion"}
+    for i, entry in enumerate(data["tasks"]):
+        assert keys <= set(entry)
+        assert list(entry["iou"]) == ["background"] + [str(d) for d in range(10)]
+        assert len(entry["confusion"]) == 11 and all(len(r) == 11 for r in entry["confusion"])
+        assert entry["classes"] == [2 * i, 2 * i + 1]
+        unseen = [str(d) for d in range(2 * i + 2, 10)]
+        assert all(entry["iou"][name] is None for name in unseen)
+    assert data["tasks"][0]["miou_old"] is None
+    assert {"torch", "numpy", "csslab"} <= set(data["versions"]) and data["timings"]["total_s"] > 0
+    assert (tmp_path / "r" / "config.yaml").exists()
+    assert sorted(p.name for p in (tmp_path / "r" / "checkpoints").iterdir()) == [f"task-{i}.pt" for i in range(5)]
+
+
+def test_same_seed_same_numbers(tmp_path, capsys):
+    runs = []
+    for name in ("a", "b", "c"):
+        seed = "1" if name == "c" else "0"
+        assert run_cli(["run", "--out", str(tmp_path / name), "--seed", seed, *TINY], capsys)[0] == 0
+        runs.append(json.loads((tmp_path / name / "results.json").read_text()))
+    strip = lambda d: [{k: v for k, v in t.items() if not k.endswith("_s")} for t in d["tasks"]]  # noqa: E731
+    assert strip(runs[0]) == strip(runs[1])
+    assert strip(runs[0]) != strip(runs[2])
+
+
+def test_refuses_to_overwrite_results(tmp_path, capsys):
+    assert run_cli(["run", "--out", str(tmp_path / "r"), *TINY, "--tasks", "5-5"], capsys)[0] == 0
+    code, _, err = run_cli(["run", "--out", str(tmp_path / "r"), *TINY], capsys)
+    assert code == 2 and "already holds results" in err
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--method", "magic"], "'magic'"),
+    (["--setting", "weird"], "'weird'"),
+    (["--tasks", "3-3"], "'3-3'"),
+    (["--class-order", "1,2,3"], "[1, 2, 3]"),
+    (["--steps", "0"], "steps 0"),
+    (["--steps", "-5"], "steps -5"),
+    (["--data", "mnist:/no/such/dir"], "/no/such/dir"),
+    (["--data", "imagenet"], "'imagenet'"),
+    (["--set", "train.lr=fast"], "'fast'"),
+    (["--set", "train.nope=1"], "train.nope"),
+    (["--backbone", "resnet"], "'resnet'"),
+    (["--set", "params.lam=3"], "'lam'"),
+])
+def test_bad_input_is_one_clear_line(args, needle, capsys, tmp_path):
+    code, out, err = run_cli(["run", "--out", str(tmp_path / "r"), *args], capsys)
+    assert code != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], err
+    assert not (tmp_path / "r").exists()
+
+
+def test_corrupt_idx_file_is_refused(tmp_path, capsys):
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        with gzip.open(folder / f"{name}.gz", "wb") as f:
+            f.write(b"\x00\x00\x08\x03\x00\x00\x00\x05")  # header promising data that is not there
+    code, _, err = run_cli(["run", "--out", str(tmp_path / "r"), "--data", f"mnist:{folder}"], capsys)
+    assert code != 0 and len(err.strip().splitlines()) == 1 and "idx" in err
+
+
+def test_no_traceback_from_the_real_entry_point():
+    proc = subprocess.run([sys.executable, "-m", "csslab", "run", "--tasks", "7-2"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "Traceback" not in proc.stderr
+    assert "'7-2'" in proc.stderr
+
+
+def test_scenario_preview(tmp_path, capsys):
+    png = tmp_path / "grid.png"
+    code, out, _ = run_cli(["scenario", "--tasks", "5-5", "--setting", "disjoint", "--train-scenes", "50",
+                            "--save", str(png)], capsys)
+    assert code == 0 and png.stat().st_size > 1000
+    assert "disjoint" in out and out.count("\n| ") >= 3

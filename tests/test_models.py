@@ -1,0 +1,71 @@
+import math
+
+import pytest
+import torch
+
+from csslab.models import BACKBONES, IncrementalSegmenter
+
+
+@pytest.mark.parametrize("backbone", sorted(BACKBONES))
+def test_shapes_and_features(backbone):
+    model = IncrementalSegmenter(backbone)
+    model.add_head(3)
+    model.add_head(2)
+    x = torch.rand(2, 1, 60, 60)
+    logits, features = model.forward_features(x)
+    assert logits.shape == (2, 5, 60, 60)
+    assert model.n_channels == 5
+    assert {"encoder", "decoder"} <= set(features)
+    assert all(f.shape[0] == 2 for f in features.values())
+
+
+def test_seed_backbone_matches_the_notebook_size():
+    n = sum(p.numel() for p in IncrementalSegmenter("seed").backbone.parameters())
+    assert 80_000 < n < 88_000
+
+
+def test_add_head_keeps_old_parameters():
+    model = IncrementalSegmenter()
+    first = model.add_head(3)
+    before = [p.detach().clone() for p in first.parameters()]
+    ids = [id(p) for p in first.parameters()]
+    model.add_head(2, init="random")
+    assert [id(p) for p in model.heads[0].parameters()] == ids
+    assert all(torch.equal(a, b) for a, b in zip(before, model.heads[0].parameters()))
+
+
+def test_mib_init_values():
+    model = IncrementalSegmenter()
+    first = model.add_head(3)
+    b_bg = first.bias[0].item()
+    w_bg = first.weight[0].detach().clone()
+    new = model.add_head(2, init="mib")
+    expected = b_bg - math.log(3)
+    assert new.bias.tolist() == pytest.approx([expected, expected])
+    assert first.bias[0].item() == pytest.approx(expected)
+    assert torch.equal(new.weight[0], w_bg) and torch.equal(new.weight[1], w_bg)
+    # the old classes' biases are untouched
+    assert first.bias[1:].tolist() == pytest.approx(first.bias[1:].tolist())
+
+
+def test_mib_init_keeps_old_predictions():
+    """With MiB init, bg + new channels together have the old background probability."""
+    torch.manual_seed(0)
+    model = IncrementalSegmenter()
+    model.add_head(3)
+    x = torch.rand(1, 1, 60, 60)
+    with torch.no_grad():
+        old = model(x).softmax(1)
+        model.add_head(2, init="mib")
+        new = model(x).softmax(1)
+    assert torch.allclose(new[:, [0, 3, 4]].sum(1), old[:, 0], atol=1e-5)
+    assert torch.allclose(new[:, 1:3], old[:, 1:3], atol=1e-5)
+
+
+def test_invalid_model_arguments():
+    with pytest.raises(ValueError, match="'resnet'"):
+        IncrementalSegmenter("resnet")
+    with pytest.raises(ValueError, match="n_new=0"):
+        IncrementalSegmenter().add_head(0)
+    with pytest.raises(ValueError, match="'xavier'"):
+        IncrementalSegmenter().add_head(2, init="xavier")

@@ -1,0 +1,76 @@
+"""Exactly which digits each task's scenes may contain and which labels its masks carry, per setting."""
+
+import numpy as np
+import pytest
+
+from csslab.constants import BACKGROUND, IGNORE
+from csslab.scenarios.labels import (
+    PRESETS, Setting, all_settings, allowed_digits, make_setting, eval_lut, train_lut,
+)
+from csslab.scenarios.tasks import make_tasks
+
+# a hand-made 2x3 digit mask: background, digits 0, 2, 5, 9 and an ignored pixel
+MASK = np.array([[BACKGROUND, 0 + 1, 2 + 1], [5 + 1, 9 + 1, IGNORE]], dtype=np.uint8)
+TASKS = make_tasks("2-2-2-2-2")  # task 1 = digits {2,3}, old {0,1}, future {4..9}
+
+
+def labels(lut):
+    return lut[MASK].tolist()
+
+
+@pytest.mark.parametrize("preset, allowed", [
+    ("overlap", (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)),
+    ("disjoint", (0, 1, 2, 3)),
+    ("sequential", (0, 1, 2, 3)),
+    ("clean", (2, 3)),
+])
+def test_digits_allowed_in_training_scenes(preset, allowed):
+    assert allowed_digits(TASKS[1], PRESETS[preset], range(10)) == allowed
+
+
+@pytest.mark.parametrize("preset, expected", [
+    # old digit 0 -> background unless labels are kept; future digits 5, 9 always background
+    ("overlap", [[0, 0, 3], [0, 0, 255]]),
+    ("disjoint", [[0, 0, 3], [0, 0, 255]]),
+    ("sequential", [[0, 1, 3], [0, 0, 255]]),
+    ("clean", [[0, 0, 3], [0, 0, 255]]),
+])
+def test_training_labels(preset, expected):
+    assert labels(train_lut(TASKS[1], PRESETS[preset], range(10))) == expected
+
+
+def test_test_labels_ignore_or_background_for_future():
+    # after task 1 the seen digits are 0..3; 5 and 9 are future
+    assert labels(eval_lut(TASKS[1], make_setting("overlap"), range(10))) == [[0, 1, 3], [255, 255, 255]]
+    assert labels(eval_lut(TASKS[1], make_setting("overlap", test_future="background"), range(10))) == [
+        [0, 1, 3], [0, 0, 255]]
+    # after the last task everything is labelled
+    assert labels(eval_lut(TASKS[4], make_setting("overlap"), range(10))) == [[0, 1, 3], [6, 10, 255]]
+
+
+def test_labels_follow_the_class_order():
+    order = (9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+    tasks = make_tasks("2-2-2-2-2", order)  # task 0 = {9, 8}: channels 1, 2
+    assert labels(train_lut(tasks[0], PRESETS["overlap"], order)) == [[0, 0, 0], [0, 1, 255]]
+    assert labels(train_lut(tasks[2], PRESETS["sequential"], order)) == [[0, 0, 0], [5, 1, 255]]
+
+
+def test_switches_override_presets_and_are_validated():
+    s = make_setting("overlap", old_labels="keep")
+    assert s == Setting(True, True, "keep", "ignore")
+    assert make_setting("disjoint", future_in_images="yes") == PRESETS["overlap"]
+    assert make_setting("overlap").name == "overlap"
+    with pytest.raises(ValueError, match="'nope'"):
+        make_setting("nope")
+    with pytest.raises(ValueError, match="old_labels='drop'"):
+        make_setting("overlap", old_labels="drop")
+    with pytest.raises(ValueError, match="maybe"):
+        make_setting("overlap", old_in_images="maybe")
+    with pytest.raises(ValueError, match="colour"):
+        make_setting("overlap", colour="red")
+
+
+def test_every_distinct_combination_listed_once():
+    settings = all_settings()
+    assert len(settings) == len(set(settings)) == 6
+    assert set(PRESETS.values()) <= set(settings)
