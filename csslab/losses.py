@@ -1,0 +1,297 @@
+"""Pure loss functions of continual semantic segmentation; methods compose them.
+
+Conventions: `logits` [B, C, H, W] of the current model (channel 0 = background, then classes in
+class order), `old_logits` [B, n_old, H, W] of the frozen previous model (n_old = background + old
+classes), `target` [B, H, W] int64 where IGNORE pixels count nowhere. Pixel losses are means over
+non-ignored pixels; with no such pixel they return a zero that still has a gradient. Everything that
+comes from the old model is detached here, so the teacher never receives a gradient.
+"""
+
+import itertools
+import math
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+
+from csslab.constants import BACKGROUND, IGNORE
+
+
+def _masked_mean(values, valid):
+    """Mean of `values` [B, H, W] over `valid` pixels; 0 (with grad) when none is valid."""
+    return (values * valid).sum() / valid.sum().clamp(min=1)
+
+
+def _check_n_old(logits, n_old):
+    if not 1 <= n_old <= logits.shape[1]:
+        raise ValueError(f"n_old={n_old} must be in 1..{logits.shape[1]} (channels of logits)")
+
+
+def _pairs(features, old_features):
+    """(current, old) map pairs from two tensors, two equal-length sequences or two dicts."""
+    if isinstance(features, torch.Tensor):
+        features, old_features = [features], [old_features]
+    elif isinstance(features, Mapping):
+        old_features = [old_features[name] for name in features]
+        features = list(features.values())
+    features, old_features = list(features), list(old_features)
+    if len(features) != len(old_features) or not features:
+        raise ValueError(f"need as many maps as old maps (>0), got {len(features)} and {len(old_features)}")
+    return [(f, o.detach()) for f, o in zip(features, old_features)]
+
+
+def cross_entropy(logits, target, weight=None):
+    """Cross-entropy over non-ignored pixels: mean of w_b,p · −log softmax(logits)_target.
+
+    `weight` (optional) is a per-image [B] or per-pixel [B, H, W] factor, e.g. PLOP's
+    `pseudo_label_factor`; the mean still divides by the number of non-ignored pixels.
+    """
+    nll = F.cross_entropy(logits, target, ignore_index=IGNORE, reduction="none")  # B, H, W
+    if weight is not None:
+        nll = nll * (weight.view(-1, 1, 1) if weight.dim() == 1 else weight)  # B, H, W
+    return _masked_mean(nll, target != IGNORE)
+
+
+def unbiased_ce(logits, target, n_old):
+    """MiB's unbiased cross-entropy: old classes are folded into the background.
+
+    Targets < n_old (background and old classes) score log p(bg) = logsumexp(logits[:n_old]) −
+    logsumexp(logits); a new class c ≥ n_old scores logits[c] − logsumexp(logits). Mean NLL over
+    non-ignored pixels (MiB averages over all pixels, ignored ones counting 0).
+    References: Cermelli et al., Modeling the Background for Incremental Learning in Semantic
+    Segmentation (MiB), CVPR 2020.
+    """
+    _check_n_old(logits, n_old)
+    den = torch.logsumexp(logits, 1, keepdim=True)  # B, 1, H, W
+    log_bg = torch.logsumexp(logits[:, :n_old], 1, keepdim=True) - den  # B, 1, H, W
+    log_probs = torch.cat([log_bg, logits[:, 1:] - den], 1)  # B, C, H, W (channels 1..n_old-1 unused)
+    labels = torch.where(target < n_old, BACKGROUND, target)  # B, H, W
+    nll = F.nll_loss(log_probs, labels, ignore_index=IGNORE, reduction="none")  # B, H, W
+    return _masked_mean(nll, labels != IGNORE)
+
+
+def kd(logits, old_logits, alpha=1.0):
+    """LwF's distillation on the old channels, mean over pixels of
+    −Σ_{c<n_old} softmax(alpha·old_logits)_c · log_softmax(logits[:n_old])_c / n_old.
+
+    References: Li & Hoiem, Learning without Forgetting, ECCV 2016 (as in MiB's KD loss).
+    """
+    n_old = old_logits.shape[1]
+    _check_n_old(logits, n_old)
+    log_probs = torch.log_softmax(logits[:, :n_old], 1)  # B, n_old, H, W
+    old_probs = torch.softmax(alpha * old_logits.detach(), 1)  # B, n_old, H, W
+    return -(old_probs * log_probs).sum(1).mean() / n_old
+
+
+def unbiased_kd(logits, old_logits, alpha=1.0):
+    """MiB's unbiased distillation: the old background may now be background or a new class.
+
+    log p over all C channels; the background term is logsumexp(logits[0], logits[n_old:]) −
+    logsumexp(logits), old class c in 1..n_old-1 uses logits[c] − logsumexp(logits); per pixel
+    −Σ_{c<n_old} softmax(alpha·old_logits)_c · log p_c / n_old, mean over all pixels. Equals `kd`
+    when there is no new channel.
+    References: Cermelli et al., Modeling the Background for Incremental Learning in Semantic
+    Segmentation (MiB), CVPR 2020.
+    """
+    n_old = old_logits.shape[1]
+    _check_n_old(logits, n_old)
+    den = torch.logsumexp(logits, 1, keepdim=True)  # B, 1, H, W
+    bg_and_new = torch.cat([logits[:, :1], logits[:, n_old:]], 1)  # B, 1+C-n_old, H, W
+    log_bg = torch.logsumexp(bg_and_new, 1, keepdim=True) - den  # B, 1, H, W
+    log_probs = torch.cat([log_bg, logits[:, 1:n_old] - den], 1)  # B, n_old, H, W
+    old_probs = torch.softmax(alpha * old_logits.detach(), 1)  # B, n_old, H, W
+    return -(old_probs * log_probs).sum(1).mean() / n_old
+
+
+def feature_mse(features, old_features):
+    """ILT's feature distillation: mean squared error to the old features, averaged over maps.
+
+    Takes two tensors, two equal-length sequences or two dicts of maps (matched by name).
+    References: Michieli & Zanuttigh, Incremental Learning Techniques for Semantic Segmentation,
+    ICCV-W 2019.
+    """
+    pairs = _pairs(features, old_features)
+    return sum(F.mse_loss(f, old) for f, old in pairs) / len(pairs)
+
+
+def _band_means(n, scales, like):
+    """[n, Σs] matrix whose column (s, k) averages band k of n split into s bands, with the
+    bands of adaptive_avg_pool: [floor(k·n/s), ceil((k+1)·n/s))."""
+    columns = []
+    for s in scales:
+        for k in range(s):
+            start, stop = (k * n) // s, -(-(k + 1) * n // s)
+            column = torch.zeros(n, dtype=like.dtype, device=like.device)  # n
+            column[start:stop] = 1.0 / (stop - start)
+            columns.append(column)
+    return torch.stack(columns, 1)  # n, Σs
+
+
+def _pod_embedding(x, scales):
+    """Local POD embedding [B, D] of one map [B, C, H, W]: per scale, L2-normalised pools."""
+    x = x.pow(2)  # B, C, H, W
+    h, w = x.shape[-2:]
+    # Width pooling in region (i, j) gives one value per row of the region; the row bands
+    # partition the rows, so all regions of a scale together pool the columns of band j for
+    # every row. Matmuls with band-averaging matrices do every scale at once (and backpropagate
+    # much faster on CPU than adaptive_avg_pool2d).
+    along_h = x @ _band_means(w, scales, x)  # B, C, H, Σs
+    along_w = _band_means(h, scales, x).T @ x  # B, C, Σs, W
+    embedding, first = [], 0
+    for s in scales:
+        band_h = along_h[..., first:first + s].flatten(1)  # B, C*H*s
+        band_w = along_w[..., first:first + s, :].flatten(1)  # B, C*s*W
+        embedding.append(F.normalize(torch.cat([band_h, band_w], 1), dim=1))  # B, C*(H+W)*s
+        first += s
+    return torch.cat(embedding, 1)  # B, D
+
+
+def local_pod(features, old_features, scales=(1, 2, 4)):
+    """PLOP's Local POD: a distance between multi-scale width and height poolings of squared maps.
+
+    Per map: x², for each scale s split into s×s regions, average each region over its width
+    (one value per row) and over its height (one value per column), concatenate, L2-normalise per
+    scale and sample, concatenate scales; the loss is the L2 (Frobenius) distance between current
+    and old embeddings, mean over the batch, then over maps. Regions follow adaptive_avg_pool2d:
+    when H or W is not divisible by s, band k spans [floor(k·W/s), ceil((k+1)·W/s)), so bands
+    may share one row/column and no pixel is dropped (PLOP's code crops the remainder).
+    PLOP's code does not L2-normalise (its loss weights assume raw embeddings); DESIGN does.
+    `features`, `old_features`: two maps [B, C, H, W], two equal-length sequences or two dicts.
+    Logits with new channels must first be brought to the old shape (`fold_new_channels`).
+    References: Douillard et al., PLOP: Learning without Forgetting for Continual Semantic
+    Segmentation, CVPR 2021 (Local POD; POD from PODNet, ECCV 2020).
+    """
+    total = 0.0
+    pairs = _pairs(features, old_features)
+    for f, old in pairs:
+        if f.shape != old.shape:
+            shapes = f"{tuple(f.shape)} and {tuple(old.shape)}"
+            raise ValueError(f"local_pod needs maps of equal shape, got {shapes}")
+        diff = _pod_embedding(f, scales) - _pod_embedding(old, scales)  # B, D
+        total = total + torch.linalg.vector_norm(diff, dim=1).mean()
+    return total / len(pairs)
+
+
+def fold_new_channels(logits, n_old):
+    """Logits [B, C, H, W] → [B, n_old, H, W] with the new channels summed into the background,
+    so the current model's logits can be compared with the old model's (PLOP's POD on logits)."""
+    _check_n_old(logits, n_old)
+    bg = logits[:, :1] + logits[:, n_old:].sum(1, keepdim=True)  # B, 1, H, W
+    return torch.cat([bg, logits[:, 1:n_old]], 1)  # B, n_old, H, W
+
+
+def normalised_entropy(logits):
+    """Entropy of softmax(logits) over channels divided by log(C), in [0, 1]: [B, H, W]."""
+    n = logits.shape[1]
+    log_probs = torch.log_softmax(logits.float(), 1)  # B, C, H, W
+    entropy = -(log_probs.exp() * log_probs).sum(1)  # B, H, W
+    return entropy / math.log(n) if n > 1 else torch.zeros_like(entropy)
+
+
+@torch.no_grad()
+def entropy_pseudo_labels(old_logits, target, n_old, thresholds):
+    """PLOP's pseudo-labels: background pixels take the old model's prediction where it is sure.
+
+    A pixel with target == BACKGROUND gets argmax(old_logits) if its normalised entropy
+    (entropy / log n_old) < thresholds[argmax] (the argmax may be 0: it stays background), else
+    IGNORE; other pixels keep their label. `thresholds` [n_old], see `entropy_thresholds`.
+    Returns a new int64 target [B, H, W]. (PLOP's code relabels every target < n_old, which only
+    differs when old classes keep their labels.)
+    References: Douillard et al., PLOP: Learning without Forgetting for Continual Semantic
+    Segmentation, CVPR 2021.
+    """
+    if old_logits.shape[1] != n_old:
+        raise ValueError(f"old_logits has {old_logits.shape[1]} channels, expected n_old={n_old}")
+    prediction = old_logits.argmax(1)  # B, H, W
+    entropy = normalised_entropy(old_logits)  # B, H, W
+    confident = entropy < thresholds.to(entropy)[prediction]  # B, H, W
+    pseudo = torch.where(confident, prediction, IGNORE)  # B, H, W
+    return torch.where(target == BACKGROUND, pseudo, target)  # B, H, W
+
+
+def _median(values):
+    ordered = values.sort().values
+    n = len(ordered)
+    return (ordered[(n - 1) // 2] + ordered[n // 2]) / 2
+
+
+@torch.no_grad()
+def entropy_thresholds(old_logits, n_old, target=None, min_threshold=1e-3, missing=None):
+    """Per-class thresholds for `entropy_pseudo_labels`: the median normalised entropy of the
+    old model's predictions of each class, computed before training a task (PLOP).
+
+    `old_logits`: a tensor [B, n_old, H, W] or an iterable of such batches; `target` (same form,
+    optional) restricts the count to BACKGROUND pixels, the ones that get pseudo-labelled, as
+    PLOP does. The median is exact (PLOP approximates it with a 100-bin histogram). A class never
+    predicted gets `missing`, by default the median over all counted pixels (1.0 if none); every
+    threshold is at least `min_threshold` (PLOP's 0.001) so saturated classes stay usable.
+    Returns float32 [n_old].
+    References: Douillard et al., PLOP: Learning without Forgetting for Continual Semantic
+    Segmentation, CVPR 2021.
+    """
+    if isinstance(old_logits, torch.Tensor):
+        old_logits, target = [old_logits], None if target is None else [target]
+    if target is None:
+        batches = zip(old_logits, itertools.repeat(None))
+    else:
+        batches = zip(old_logits, target, strict=True)
+    entropies, predictions = [], []
+    for i, (batch, batch_target) in enumerate(batches):
+        if batch.shape[1] != n_old:
+            raise ValueError(f"old_logits batch {i} has {batch.shape[1]} channels, expected n_old={n_old}")
+        keep = slice(None) if batch_target is None else (batch_target == BACKGROUND).flatten()
+        entropies.append(normalised_entropy(batch).flatten()[keep])  # N
+        predictions.append(batch.argmax(1).flatten()[keep])  # N
+    entropy, prediction = torch.cat(entropies), torch.cat(predictions)  # N, N
+    if missing is None:
+        missing = _median(entropy).item() if len(entropy) else 1.0
+    thresholds = torch.full((n_old,), float(missing), device=entropy.device)  # n_old
+    for c in range(n_old):
+        values = entropy[prediction == c]
+        if len(values):
+            thresholds[c] = _median(values)
+    return thresholds.clamp(min=min_threshold)
+
+
+def pseudo_label_factor(target, pseudo_target, min_factor=0.0):
+    """PLOP's adaptive classification factor per image [B]: the share of background pixels that
+    received a confident pseudo-label (not IGNORE), clamped below by `min_factor`; 1.0 for an image
+    without background. Multiply the image's CE by it — `cross_entropy(logits, pseudo_target,
+    weight=factor)` — so images whose old knowledge is uncertain weigh less.
+    References: Douillard et al., PLOP: Learning without Forgetting for Continual Semantic
+    Segmentation, CVPR 2021 (`classif_adaptive_factor` in the authors' code).
+    """
+    background = target == BACKGROUND  # B, H, W
+    n_sure = (background & (pseudo_target != IGNORE)).sum((1, 2)).float()  # B
+    n_background = background.sum((1, 2)).float()  # B
+    factor = torch.where(n_background > 0, n_sure / n_background.clamp(min=1), 1.0)  # B
+    return factor.clamp(min=min_factor)
+
+
+def bce_with_unknown(logits, target):
+    """Sigmoid binary cross-entropy against one-hot(target, C), mean over non-ignored pixels and
+    over channels. SSUL's unknown class is just one of the channels, chosen by the method. (SSUL's
+    code sums over channels instead of averaging: C times this value.)
+    References: Cha et al., SSUL: Semantic Segmentation with Unknown Label for Exemplar-based
+    Class-Incremental Learning, NeurIPS 2021.
+    """
+    valid = target != IGNORE  # B, H, W
+    labels = torch.where(valid, target, BACKGROUND)  # B, H, W
+    one_hot = F.one_hot(labels, logits.shape[1]).permute(0, 3, 1, 2).to(logits.dtype)  # B, C, H, W
+    bce = F.binary_cross_entropy_with_logits(logits, one_hot, reduction="none")  # B, C, H, W
+    return _masked_mean(bce.mean(1), valid)
+
+
+def ewc_penalty(params, old_params, fisher):
+    """EWC's quadratic penalty Σ F·(θ − θ*)², summed over all parameters.
+
+    Takes three aligned sequences of tensors or three dicts keyed by parameter name.
+    References: Kirkpatrick et al., Overcoming catastrophic forgetting in neural networks, PNAS 2017.
+    """
+    if isinstance(params, Mapping):
+        names = list(params)
+        params, old_params, fisher = ([d[n] for n in names] for d in (params, old_params, fisher))
+    total = 0.0
+    for p, old, f in zip(params, old_params, fisher, strict=True):
+        total = total + (f.detach() * (p - old.detach()).pow(2)).sum()
+    return total
