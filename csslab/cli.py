@@ -39,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="run directory (default runs/METHOD-TIMESTAMP)")
     p.add_argument("--overwrite", action="store_true", help="replace the results in an existing --out")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--no-report", action="store_true", help="skip report.md/report.html, plots and GIFs")
+
+    p = sub.add_parser("report", help="(re)write report.md/report.html, plots and GIFs of run or benchmark dirs")
+    p.add_argument("paths", nargs="+", type=Path, metavar="RUN_OR_BENCHMARK_DIR")
+    p.add_argument("--run-reports", choices=("all", "missing", "none"), default="all",
+                   help="for a benchmark: also (re)write its runs' reports (default all)")
 
     p = sub.add_parser("scenario", help="preview a scenario: scenes per task and label statistics")
     _add_scenario_args(p)
@@ -93,6 +99,19 @@ def cmd_run(args) -> int:
     fmt = lambda v: "X" if v is None else f"{v:.3f}"  # noqa: E731
     print(f"\nfinal mIoU all {fmt(d['miou_all'])}  old {fmt(d['miou_old'])}  new {fmt(d['miou_new'])}  "
           f"avg {fmt(d['miou_avg'])}   ({d['timings']['total_s']:.1f} s)  results: {out / 'results.json'}")
+    if not args.no_report:
+        from csslab.reports import write_run_report
+
+        write_run_report(out)
+        print(f"report: {out / 'report.html'}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from csslab.reports import write_reports
+
+    files = write_reports(args.paths, run_reports=args.run_reports)
+    print(f"wrote {len(files)} files: " + ", ".join(str(f) for f in files if f.suffix == ".html"))
     return 0
 
 
@@ -122,7 +141,7 @@ def cmd_methods(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "scenario": cmd_scenario, "methods": cmd_methods}
+COMMANDS = {"run": cmd_run, "report": cmd_report, "scenario": cmd_scenario, "methods": cmd_methods}
 
 
 def main(argv=None) -> int:

@@ -7,7 +7,7 @@ import pytest
 
 from csslab.cli import main
 
-TINY = ["--steps", "3", "--set", "scenario.train_scenes=40", "--set", "scenario.test_scenes=30", "--quiet"]
+TINY = ["--no-report", "--steps", "3", "--set", "scenario.train_scenes=40", "--set", "scenario.test_scenes=30", "--quiet"]
 
 
 def run_cli(args, capsys):

@@ -1,0 +1,136 @@
+"""Reports of saved runs and benchmarks: markdown tables, PNG plots, GIF animations, one HTML page.
+
+Everything here reads what training wrote (results.json, frames.npz, benchmark.json) and never
+trains or evaluates; ``csslab report DIR...`` calls ``write_reports``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from csslab.reports.tables import RunData, benchmark_markdown, fmt, run_markdown
+
+__all__ = ["write_run_report", "write_benchmark_report", "write_reports"]
+
+RUN_REPORTS = ("missing", "all", "none")
+
+
+def write_run_report(run_dir) -> list[Path]:
+    """Write report.md, the PNG plots, the GIFs and report.html into ``run_dir``; returns the files.
+
+    Older run directories work too: without frames.npz the curves and animations are skipped (the
+    page says so), without background-shift data its chart is skipped.
+    """
+    from csslab.reports import animate, html, plots
+
+    run = RunData(run_dir)
+    out = run.path
+    images: dict[str, Path | None] = {}
+    notes: list[str] = []
+    images["iou_heatmap"] = plots.plot_iou_heatmap(run, out / "iou_heatmap.png")
+    images["miou_per_task"] = plots.plot_miou_per_task(run, out / "miou_per_task.png")
+    images["background_shift"] = plots.plot_background_shift(run, out / "background_shift.png")
+    if images["background_shift"] is None and any(t.get("old_classes") for t in run.tasks):
+        notes.append("This results.json holds no background-shift data (written by an older csslab): "
+                     "the background-shift chart is skipped.")
+    frames = run.frames
+    if frames is None:
+        notes.append("This run directory has no readable frames.npz (written by an older csslab, or with no "
+                     "frame saved): the IoU curves over training, the animations and the prediction grid are "
+                     "skipped.")
+    else:
+        images["iou_curves"] = plots.plot_iou_curves(run, out / "iou_curves.png")
+        images["confusion_gif"] = animate.confusion_gif(run, out / "confusion.gif")
+        if {"pred", "truth", "images"} <= set(frames):
+            images["predictions"] = plots.plot_predictions(run, out / "predictions.png")
+            images["predictions_gif"] = animate.predictions_gif(run, out / "predictions.gif")
+        else:
+            notes.append("frames.npz holds no predictions: the prediction grid and animation are skipped.")
+    files = [p for p in images.values() if p is not None]
+    report_md = out / "report.md"
+    report_md.write_text(run_markdown(run, files))
+    config = out / "config.yaml"
+    report_html = out / "report.html"
+    report_html.write_text(html.run_html(run, images, notes, config.read_text() if config.exists() else None))
+    return files + [report_md, report_html]
+
+
+def _read_benchmark(bench_dir: Path) -> dict:
+    file = bench_dir / "benchmark.json"
+    try:
+        bench = json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"unreadable benchmark file {file}: {error}") from None
+    if not isinstance(bench, dict) or not isinstance(bench.get("rows", []), list):
+        raise ValueError(f"invalid benchmark file {file}: expected an object with a list of 'rows'")
+    return bench
+
+
+def _seed_order(run: RunData):
+    return (0, run.seed, "") if isinstance(run.seed, int) else (1, 0, str(run.seed))
+
+
+def write_benchmark_report(bench_dir, run_reports: str = "missing") -> list[Path]:
+    """Write benchmark.md, the comparison charts and benchmark.html (linking every run's report.html).
+
+    ``run_reports``: write the runs' own reports when they have none ("missing"), always ("all"),
+    or never ("none").
+    """
+    from csslab.reports import html, plots
+
+    if run_reports not in RUN_REPORTS:
+        raise ValueError(f"invalid run_reports={run_reports!r}: valid values are {', '.join(RUN_REPORTS)}")
+    bench_dir = Path(bench_dir)
+    bench = _read_benchmark(bench_dir)
+    title = bench.get("name") or f"Benchmark {bench_dir.resolve().name}"
+    written: list[Path] = []
+    runs: list[RunData] = []
+    links: list[tuple[str, Path | None]] = []
+    for rel in bench.get("runs", []):
+        path = bench_dir / rel
+        try:
+            run = RunData(path)
+        except ValueError as error:
+            links.append((f"{rel} (unreadable: {error})", None))
+            continue
+        report = path / "report.html"
+        if run_reports == "all" or (run_reports == "missing" and not report.exists()):
+            written += write_run_report(path)
+        runs.append(run)
+        links.append((f"{run.title}: mIoU all {fmt(run.data.get('miou_all'))}, old {fmt(run.data.get('miou_old'))}, "
+                      f"new {fmt(run.data.get('miou_new'))}", report if report.exists() else None))
+
+    images: dict[str, Path | None] = {}
+    rows = bench.get("rows", [])
+    if rows:
+        images["bars"] = plots.plot_benchmark_bars(rows, bench_dir / "benchmark_miou.png")
+    firsts: dict[tuple, RunData] = {}  # one run per method x scenario: the lowest seed
+    for run in runs:
+        key = (run.method, run.setting, run.split)
+        if key not in firsts or _seed_order(run) < _seed_order(firsts[key]):
+            firsts[key] = run
+    order = [(r.get("method"), r.get("setting"), r.get("tasks")) for r in rows]
+    chosen = sorted(firsts.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
+    if chosen:
+        images["heatmaps"] = plots.plot_benchmark_heatmaps([run for _, run in chosen], bench_dir / "benchmark_iou.png")
+    md = bench_dir / "benchmark.md"
+    md.write_text(benchmark_markdown(bench, title) + "".join(
+        f"\n![{p.stem}]({p.name})\n" for p in images.values() if p is not None))
+    page = bench_dir / "benchmark.html"
+    page.write_text(html.benchmark_html(bench_dir, bench, title, images, links))
+    return written + [p for p in images.values() if p is not None] + [md, page]
+
+
+def write_reports(paths, run_reports: str = "all") -> list[Path]:
+    """Reports of each run directory (holds results.json) or benchmark directory (holds benchmark.json)."""
+    written: list[Path] = []
+    for path in map(Path, paths):
+        if (path / "benchmark.json").is_file():
+            written += write_benchmark_report(path, run_reports=run_reports)
+        elif (path / "results.json").is_file():
+            written += write_run_report(path)
+        else:
+            raise ValueError(f"{path} is neither a run directory (no results.json) nor a benchmark directory "
+                             "(no benchmark.json)")
+    return written

@@ -1,0 +1,173 @@
+"""Self-contained HTML pages: every image embedded as a data URI, inline CSS, no script, no network."""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+from pathlib import Path
+
+from csslab.reports.tables import BENCH_COLUMNS, RunData, fmt, mean_std
+
+CSS = """
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; color: #1d1d1f;
+       max-width: 1180px; margin: 0 auto; padding: 16px 24px 48px; background: #fff; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ddd; }
+.meta, figcaption, .note { color: #555; font-size: 0.9em; }
+.cards { display: flex; gap: 12px; flex-wrap: wrap; margin: 14px 0; }
+.card { border: 1px solid #ddd; border-radius: 8px; padding: 8px 16px; min-width: 110px; }
+.card b { display: block; font-size: 1.5em; } .card span { color: #555; font-size: 0.85em; }
+figure { margin: 18px 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+table { border-collapse: collapse; margin: 8px 0 14px; font-size: 0.9em; }
+th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; } th { background: #f5f5f7; }
+td.x { color: #bbb; } td.new { font-weight: bold; } td.left, th.left { text-align: left; }
+details { margin: 6px 0; } summary { cursor: pointer; font-weight: 600; }
+.note { background: #fff8e1; border-left: 4px solid #f0b400; padding: 6px 12px; }
+.row { display: flex; flex-wrap: wrap; gap: 0 20px; align-items: flex-start; }
+.row figure { flex: 1 1 440px; }
+pre { background: #f5f5f7; padding: 10px; overflow-x: auto; font-size: 0.85em; }
+"""
+
+MIME = {".png": "image/png", ".gif": "image/gif"}
+
+
+def data_uri(path) -> str:
+    path = Path(path)
+    return f"data:{MIME[path.suffix]};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def page(title: str, body: list[str]) -> str:
+    return "\n".join([
+        "<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<link rel="icon" href="data:,">',  # no favicon request
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>", *body, "</body></html>", "",
+    ])
+
+
+def figure(path, caption: str, alt: str) -> str:
+    return (f'<figure><img src="{data_uri(path)}" alt="{html.escape(alt)}">'
+            f"<figcaption>{caption}</figcaption></figure>")
+
+
+def table(head, rows, left: int = 0) -> str:
+    """rows: lists of cells, a cell being text or (text, css class)."""
+    def cell(tag, value, i):
+        text, cls = value if isinstance(value, tuple) else (value, "")
+        cls = " ".join(c for c in (cls, "left" if i < left else "") if c)
+        return f"<{tag}{f' class={chr(34)}{cls}{chr(34)}' if cls else ''}>{html.escape(str(text))}</{tag}>"
+
+    out = ["<table><tr>" + "".join(cell("th", h, i) for i, h in enumerate(head)) + "</tr>"]
+    out += ["<tr>" + "".join(cell("td", v, i) for i, v in enumerate(r)) + "</tr>" for r in rows]
+    return "\n".join(out) + "</table>"
+
+
+def _task_tables(run: RunData, entry: dict) -> str:
+    seen = {"background"} | {str(c) for c in entry.get("old_classes", []) + entry.get("classes", [])}
+    new = {str(c) for c in entry.get("classes", [])}
+
+    def row(label, values):
+        values = values or {}
+        return [label] + [("X", "x") if n not in seen else (fmt(values.get(n)), "new" if n in new else "")
+                          for n in run.class_names]
+
+    k = entry.get("task", 0)
+    summary = (f"Task {k + 1}/{run.n_tasks}: learns {entry.get('classes', '?')}, old "
+               f"{entry.get('old_classes') or '-'} — mIoU all {fmt(entry.get('miou_all'))}, "
+               f"old {fmt(entry.get('miou_old'))}, new {fmt(entry.get('miou_new'))}")
+    parts = [f"<details{' open' if k == len(run.tasks) - 1 else ''}><summary>{html.escape(summary)}</summary>",
+             table(["Overall Acc", "Mean Acc", "Mean IoU"],
+                   [[fmt(entry.get("overall_acc")), fmt(entry.get("mean_acc")), fmt(entry.get("miou_all"))]]),
+             table([""] + run.short_names, [row("Class IoU", entry.get("iou")), row("Class Acc", entry.get("acc"))],
+                   left=1)]
+    if entry.get("loss"):
+        parts.append(table(["loss term"] + list(entry["loss"]), [["mean over the task"] +
+                                                                  [fmt(v, 4) for v in entry["loss"].values()]], left=1))
+    return "\n".join(parts) + "</details>"
+
+
+def run_html(run: RunData, images: dict, notes: list[str], config_text: str | None) -> str:
+    """report.html of a run; ``images`` maps a figure's name to its file (absent figures are skipped)."""
+    d = run.data
+    final = run.tasks[-1]
+    cards = [("mIoU all", d.get("miou_all", final.get("miou_all")), "background + all seen classes"),
+             ("mIoU old", d.get("miou_old", final.get("miou_old")), "classes of earlier tasks"),
+             ("mIoU new", d.get("miou_new", final.get("miou_new")), "classes of the last task"),
+             ("mIoU avg", d.get("miou_avg"), "mean of mIoU all over tasks")]
+    status = f"{len(run.tasks)} of {run.n_tasks} tasks" + ("" if d.get("complete", True) else " (incomplete run)")
+    body = [f"<h1>{html.escape(run.title)}</h1>",
+            f'<p class="meta">Report of the run directory <code>{html.escape(str(run.path))}</code>: {status}. '
+            "All numbers are on the test scenes; IoU = intersection over union of a class's pixels.</p>",
+            '<div class="cards">' + "".join(f"<div class=\"card\"><span>{html.escape(a)}</span><b>{fmt(v)}</b>"
+                                           f"<span>{html.escape(c)}</span></div>" for a, v, c in cards) + "</div>"]
+    body += [f'<p class="note">{html.escape(n)}</p>' for n in notes]
+
+    def fig(name, caption, alt):
+        if images.get(name):
+            body.append(figure(images[name], caption, alt))
+
+    body.append("<h2>After each task</h2>")
+    fig("iou_heatmap", "IoU of every class on the test set after each task. Red boxes: the classes that task "
+        "learns; grey: classes not seen yet. Fading columns are forgotten classes.", "IoU heatmap, task by class")
+    body.append('<div class="row">')
+    fig("miou_per_task", "Mean IoU after each task over all seen classes, over the old ones and over the new ones.",
+        "mean IoU per task")
+    fig("background_shift", "Pixels of old classes after each task: still right, taken for another old class, "
+        "for a new class, or for background (background shift).", "background shift per task")
+    body.append("</div>")
+    if d.get("forgetting"):
+        body += ["<h3>Forgetting per class</h3>",
+                 '<p class="meta">Best IoU before the last task minus the final IoU (positive: forgotten; '
+                 "X: not seen before the last task).</p>",
+                 table(run.short_names, [[(fmt(d["forgetting"].get(n)), "x" if d["forgetting"].get(n) is None
+                                           else "") for n in run.class_names]])]
+    body.append("<h2>During training</h2>")
+    fig("iou_curves", "IoU of each class during training on a fixed subset of test scenes; dashed lines mark the "
+        "start of a task.", "per-class IoU over training")
+    fig("confusion_gif", "The confusion matrix over training (rows: true class, columns: predicted class, each row "
+        "sums to 100%). A red banner marks the start of a task.", "confusion matrix animation")
+    fig("predictions_gif", "Predictions on fixed test scenes over training. Faint grey strokes are digits the "
+        "model calls background.", "prediction animation")
+    fig("predictions", "The same scenes at the end of each task (the last frame saved in each task).",
+        "predictions after each task")
+    body.append("<h2>Per-task tables</h2>")
+    body.append('<p class="meta">The original notebook\'s tables; X: class not seen yet; bold: classes the task '
+                "learns.</p>")
+    body += [_task_tables(run, entry) for entry in run.tasks]
+    body.append("<h2>Run</h2>")
+    if d.get("timings"):
+        body.append(table(list(d["timings"]), [[fmt(v, 1) for v in d["timings"].values()]]))
+        body.append('<p class="meta">Seconds spent training, evaluating and preparing data.</p>')
+    if d.get("versions"):
+        body.append('<p class="meta">' + html.escape(", ".join(f"{k} {v}" for k, v in d["versions"].items())) + "</p>")
+    if config_text:
+        body.append(f"<details><summary>Configuration (config.yaml)</summary><pre>{html.escape(config_text)}</pre>"
+                    "</details>")
+    return page(f"csslab report: {run.title}", body)
+
+
+def benchmark_html(bench_dir: Path, bench: dict, title: str, images: dict, runs: list[tuple[str, Path | None]]) -> str:
+    """benchmark.html: the comparison table, its figures, and a link to every run's report."""
+    head = ["method", "setting", "tasks", "seeds"] + [label for _, label in BENCH_COLUMNS] + ["s / run"]
+    rows = [[r.get("method", "?"), r.get("setting", "?"), r.get("tasks", "?"), r.get("n_seeds", "?")]
+            + [mean_std(r, key) for key, _ in BENCH_COLUMNS] + [fmt(r.get("seconds_mean"), 1)]
+            for r in bench.get("rows", [])]
+    body = [f"<h1>{html.escape(title)}</h1>",
+            f'<p class="meta">Benchmark directory <code>{html.escape(str(bench_dir))}</code>. Final mIoU after the '
+            "last task on the test scenes, mean ± standard deviation over seeds.</p>",
+            table(head, rows, left=3)]
+    if images.get("bars"):
+        body.append(figure(images["bars"], "Final mIoU of old classes, new classes and all classes per method; "
+                           "error bars: standard deviation over seeds.", "mIoU per method"))
+    if images.get("heatmaps"):
+        body.append(figure(images["heatmaps"], "IoU of every class after each task, one run per method (its first "
+                           "seed).", "IoU heatmaps per method"))
+    body.append("<h2>Runs</h2><ul>")
+    for label, report in runs:
+        if report is not None:
+            href = html.escape(Path(os.path.relpath(report, bench_dir)).as_posix())
+            body.append(f'<li><a href="{href}">{html.escape(label)}</a></li>')
+        else:
+            body.append(f"<li>{html.escape(label)} <span class=\"meta\">(no report)</span></li>")
+    body.append("</ul>")
+    return page(title, body)
