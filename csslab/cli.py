@@ -41,6 +41,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--no-report", action="store_true", help="skip report.md/report.html, plots and GIFs")
 
+    p = sub.add_parser("benchmark", help="methods x seeds x settings -> the papers' old/new/all/avg table")
+    p.add_argument("--methods", default="all", help="comma-separated names or 'all' (default)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per method (default 3)")
+    p.add_argument("--tasks", help="split (default 2-2-2-2-2)")
+    p.add_argument("--setting", dest="settings", default=None,
+                   help="preset(s), comma-separated, or 'all' for every combination of the switches")
+    p.add_argument("--settings", dest="settings", help="alias of --setting")
+    p.add_argument("--steps", type=int, help="optimisation steps per task (default 250)")
+    p.add_argument("--data", help="embedded (default), mnist:DIR or fashion:DIR")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    p.add_argument("--out", type=Path, default=Path("runs/benchmark"), help="benchmark directory (default runs/benchmark)")
+    p.add_argument("--ray", metavar="ADDRESS", help="run each configuration as a task on a Ray cluster ('local' starts one)")
+    p.add_argument("--no-report", action="store_true", help="skip per-run and benchmark reports")
+
     p = sub.add_parser("report", help="(re)write report.md/report.html, plots and GIFs of run or benchmark dirs")
     p.add_argument("paths", nargs="+", type=Path, metavar="RUN_OR_BENCHMARK_DIR")
     p.add_argument("--run-reports", choices=("all", "missing", "none"), default="all",
@@ -107,6 +121,25 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_benchmark(args) -> int:
+    from csslab.sweep import benchmark, format_table, parse_methods, parse_settings
+
+    methods = parse_methods(args.methods)
+    if args.seeds <= 0:
+        raise ValueError(f"invalid --seeds {args.seeds}: must be a positive number of seeds")
+    config = config_from_args(args)
+    settings = parse_settings(args.settings or config.scenario.setting)
+    for method in methods:
+        validate(apply_overrides(config, [f"method={method}"]))
+    n = len(methods) * args.seeds * len(settings)
+    print(f"csslab benchmark: {n} runs ({', '.join(methods)} x {args.seeds} seeds x {len(settings)} setting(s)) "
+          f"-> {args.out}")
+    rows = benchmark(config, methods, range(args.seeds), settings, args.out, ray=args.ray, report=not args.no_report)
+    print("\n" + format_table(rows))
+    print(f"\ntable: {args.out / 'benchmark.md'}, {args.out / 'benchmark.csv'}")
+    return 0
+
+
 def cmd_report(args) -> int:
     from csslab.reports import write_reports
 
@@ -141,7 +174,7 @@ def cmd_methods(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "report": cmd_report, "scenario": cmd_scenario, "methods": cmd_methods}
+COMMANDS = {"run": cmd_run, "benchmark": cmd_benchmark, "report": cmd_report, "scenario": cmd_scenario, "methods": cmd_methods}
 
 
 def main(argv=None) -> int:

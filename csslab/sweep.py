@@ -1,0 +1,185 @@
+"""Many runs: methods x seeds x settings, run in this process (or, later, on a Ray cluster),
+gathered into the comparison table the papers print (old / new / all after the last task, avg)."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from csslab.config import Config
+from csslab.methods import METHODS, get_method
+from csslab.results import Results, atomic_write, write_json
+from csslab.scenarios import all_settings, make_setting
+from csslab.scenarios.tasks import make_tasks
+
+BOUNDS = ("finetune", "joint")
+
+
+def parse_methods(text: str) -> list[str]:
+    names = list(METHODS) if text == "all" else [m.strip() for m in text.split(",") if m.strip()]
+    for name in names:
+        get_method(name)
+    if not names:
+        raise ValueError(f"invalid --methods {text!r}: give 'all' or names like finetune,mib")
+    # the bounds frame the table: fine-tuning first, joint last
+    return sorted(dict.fromkeys(names), key=lambda m: (m != "finetune", m == "joint", list(METHODS).index(m)))
+
+
+def parse_settings(text: str) -> list:
+    if text == "all":
+        return all_settings()
+    return [make_setting(s.strip()) for s in text.split(",") if s.strip()]
+
+
+def run_configs(base: Config, methods, seeds, settings) -> list[Config]:
+    configs = []
+    for setting in settings:
+        for method in methods:
+            for seed in seeds:
+                config = copy.deepcopy(base)
+                config.method, config.seed = method, seed
+                s = config.scenario
+                s.setting = setting.name if "," not in setting.name else "overlap"
+                s.old_in_images, s.future_in_images = setting.old_in_images, setting.future_in_images
+                s.old_labels, s.test_future = setting.old_labels, setting.test_future
+                configs.append(config)
+    return configs
+
+
+def setting_name(config: Config) -> str:
+    s = config.scenario
+    return make_setting(s.setting, old_in_images=s.old_in_images, future_in_images=s.future_in_images,
+                        old_labels=s.old_labels, test_future=s.test_future).name
+
+
+def run_name(config: Config) -> str:
+    setting = setting_name(config).replace(",", "_").replace("=", "-")
+    return f"{config.method}-{setting}-{config.scenario.tasks}-seed{config.seed}"
+
+
+def _resolved(config: Config) -> dict:
+    params = get_method(config.method).make_params(config.params)
+    return config.to_dict() | {"params": vars(params)}
+
+
+def completed(run_dir: Path, config: Config) -> Results | None:
+    """The saved results of a finished run of exactly this configuration, else None."""
+    try:
+        results = Results.load(run_dir)
+    except (FileNotFoundError, ValueError):
+        return None
+    return results if results.complete and results["config"] == json.loads(json.dumps(_resolved(config))) else None
+
+
+def run_one(config_dict: dict, run_dir: str, report: bool = True) -> dict:
+    """Train one configuration into ``run_dir`` (reusing a completed identical run); returns results data.
+    A plain function of plain data, so it can run in another process or on a Ray worker."""
+    from csslab.train import run
+
+    config = Config.from_dict(config_dict)
+    run_dir = Path(run_dir)
+    done = completed(run_dir, config)
+    if done is None:
+        done = run(config, out=run_dir, progress=False, log=None)
+        if report:
+            from csslab.reports import write_run_report
+
+            write_run_report(run_dir)
+    return done.data
+
+
+def final_split_mious(data: dict) -> dict:
+    """old / new / all mIoU after the last task and avg over tasks, from per-class IoU and the split,
+    so the joint bound (trained as one task) gets the same columns as continual methods."""
+    s = data["config"]["scenario"]
+    tasks = make_tasks(s["tasks"], None if s["class_order"] == "natural" else s["class_order"])
+    iou = data["tasks"][-1]["iou"]
+    pick = lambda classes: [iou[str(c)] for c in classes if iou[str(c)] is not None]  # noqa: E731
+    old = pick([c for t in tasks[:-1] for c in t.classes])
+    new = pick(tasks[-1].classes)
+    return {
+        "old": float(np.mean(old)) if old else float("nan"),
+        "new": float(np.mean(new)) if new else float("nan"),
+        "all": data["tasks"][-1]["miou_all"],
+        "avg": data["miou_avg"],
+        "seconds": data["timings"]["total_s"],
+    }
+
+
+def table_rows(entries: list[tuple[Config, dict]]) -> list[dict]:
+    groups: dict[tuple, list] = {}
+    for config, data in entries:
+        s = config.scenario
+        key = (config.method, setting_name(config), s.tasks)
+        groups.setdefault(key, []).append(final_split_mious(data))
+    rows = []
+    for (method, setting, tasks), values in groups.items():
+        row = {"method": method, "setting": setting, "tasks": tasks, "n_seeds": len(values)}
+        for k in ("old", "new", "all", "avg"):
+            v = np.array([x[k] for x in values], dtype=float)
+            row[f"{k}_mean"] = float(np.nanmean(v)) if not np.isnan(v).all() else None
+            row[f"{k}_std"] = float(np.nanstd(v)) if len(v) > 1 and not np.isnan(v).all() else None
+        row["seconds_mean"] = float(np.mean([x["seconds"] for x in values]))
+        rows.append(row)
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    def cell(row, k):
+        mean, std = row[f"{k}_mean"], row[f"{k}_std"]
+        if mean is None:
+            return "–"
+        return f"{mean:.3f} ± {std:.3f}" if std is not None else f"{mean:.3f}"
+
+    lines = ["| method | setting | tasks | seeds | old | new | all | avg | s / run |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['method']} | {r['setting']} | {r['tasks']} | {r['n_seeds']} | {cell(r, 'old')} | "
+                     f"{cell(r, 'new')} | {cell(r, 'all')} | {cell(r, 'avg')} | {r['seconds_mean']:.0f} |")
+    return "\n".join(lines)
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(path, buffer.getvalue())
+
+
+def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = None, report: bool = True,
+              log=print) -> list[dict]:
+    """Run every configuration (skipping completed ones), then write benchmark.json/.md/.csv."""
+    out = Path(out)
+    configs = run_configs(base, methods, seeds, settings)
+    dirs = [out / "runs" / run_name(c) for c in configs]
+    start = time.perf_counter()
+    if ray:
+        from csslab.distributed import run_on_ray
+
+        datas = run_on_ray(ray, [c.to_dict() for c in configs], [str(d) for d in dirs], report=report)
+    else:
+        datas = []
+        for i, (config, run_dir) in enumerate(zip(configs, dirs)):
+            reused = completed(run_dir, config) is not None
+            data = run_one(config.to_dict(), str(run_dir), report=report)
+            datas.append(data)
+            if log:
+                m = final_split_mious(data)
+                log(f"[{i + 1}/{len(configs)}] {run_dir.name}: all {m['all']:.3f} old {m['old']:.3f} "
+                    f"new {m['new']:.3f} ({'reused' if reused else '%.0f s' % m['seconds']})")
+    rows = table_rows(list(zip(configs, datas)))
+    write_json(out / "benchmark.json", {"rows": rows, "runs": [str(d.relative_to(out)) for d in dirs],
+                                         "seconds": time.perf_counter() - start})
+    atomic_write(out / "benchmark.md", format_table(rows) + "\n")
+    write_csv(out / "benchmark.csv", rows)
+    if report:
+        from csslab.reports import write_benchmark_report
+
+        write_benchmark_report(out, run_reports="missing")
+    return rows
