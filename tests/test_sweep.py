@@ -1,0 +1,41 @@
+import csv
+import json
+
+import pytest
+
+from csslab.cli import main
+from csslab.sweep import final_split_mious, parse_methods, parse_settings
+
+ARGS = ["benchmark", "--methods", "finetune,joint", "--seeds", "2", "--steps", "2", "--no-report",
+        "--set", "scenario.train_scenes=32", "--set", "scenario.test_scenes=30", "--set", "train.batch_size=8"]
+
+
+def test_benchmark_table_and_reuse(tmp_path, capsys):
+    out = tmp_path / "bench"
+    assert main(ARGS + ["--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    data = json.loads((out / "benchmark.json").read_text())
+    rows = {r["method"]: r for r in data["rows"]}
+    assert list(rows) == ["finetune", "joint"] and all(r["n_seeds"] == 2 for r in rows.values())
+    assert len(data["runs"]) == 4
+    # the table is the mean over seeds of each run's final figures
+    finals = [final_split_mious(json.loads((out / run / "results.json").read_text())) for run in data["runs"][:2]]
+    assert rows["finetune"]["all_mean"] == pytest.approx(sum(f["all"] for f in finals) / 2)
+    assert rows["finetune"]["new_mean"] == pytest.approx(sum(f["new"] for f in finals) / 2)
+    with open(out / "benchmark.csv") as f:
+        assert [r["method"] for r in csv.DictReader(f)] == ["finetune", "joint"]
+    assert "| finetune | overlap | 2-2-2-2-2 | 2 |" in printed
+    # a re-run reuses every completed run: no results file is rewritten
+    stamps = {run: (out / run / "results.json").stat().st_mtime_ns for run in data["runs"]}
+    assert main(ARGS + ["--out", str(out)]) == 0
+    assert capsys.readouterr().out.count("(reused)") == 4
+    assert stamps == {run: (out / run / "results.json").stat().st_mtime_ns for run in data["runs"]}
+
+
+def test_method_and_setting_lists():
+    assert parse_methods("joint,finetune")[0] == "finetune" and parse_methods("joint,finetune")[-1] == "joint"
+    assert len(parse_settings("all")) == 6
+    with pytest.raises(ValueError, match="'nope'"):
+        parse_methods("finetune,nope")
+    with pytest.raises(ValueError, match="'odd'"):
+        parse_settings("overlap,odd")
