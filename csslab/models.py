@@ -9,11 +9,13 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def _conv(c_in, c_out, stride=1, dilation=1):
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=dilation, dilation=dilation),
-        nn.ReLU(inplace=True),
-    )
+def _conv(c_in, c_out, stride=1, dilation=1, norm=False):
+    """3x3 convolution + ReLU, with BatchNorm when ``norm`` (then the convolution has no bias)."""
+    layers = [nn.Conv2d(c_in, c_out, 3, stride=stride, padding=dilation, dilation=dilation, bias=not norm)]
+    if norm:
+        layers.append(nn.BatchNorm2d(c_out))
+    layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
 
 
 class SeedBackbone(nn.Module):
@@ -48,19 +50,21 @@ class SeedBackbone(nn.Module):
 class FastBackbone(nn.Module):
     """The CPU-efficient default: a strided stem leaves full resolution at once, the encoder
     works at 1/2 and 1/4 scale with dilations for a receptive field wider than a digit, the
-    decoder fuses back to 1/2 scale, and the heads' logits are upsampled bilinearly."""
+    decoder fuses back to 1/2 scale, and the heads' logits are upsampled bilinearly.
+    BatchNorm: without it, this network often failed to start learning within a task's budget
+    (joint mIoU 0.17 vs 0.77 with it after 600 steps, same seed)."""
 
     output_stride = 2
 
     def __init__(self, width: int = 24, deep_width: int = 48):
         super().__init__()
         w, w2 = width, deep_width
-        self.stem = _conv(1, 16, stride=2)  # 1/2
-        self.enc1 = _conv(16, w)  # 1/2
-        self.down = _conv(w, w2, stride=2)  # 1/4
-        self.enc2 = nn.Sequential(_conv(w2, w2), _conv(w2, w2, dilation=2), _conv(w2, w2, dilation=4))
+        self.stem = _conv(1, 16, stride=2, norm=True)  # 1/2
+        self.enc1 = _conv(16, w, norm=True)  # 1/2
+        self.down = _conv(w, w2, stride=2, norm=True)  # 1/4
+        self.enc2 = nn.Sequential(*(_conv(w2, w2, dilation=d, norm=True) for d in (1, 2, 4)))
         self.reduce = nn.Sequential(nn.Conv2d(w2, w, 1), nn.ReLU(inplace=True))
-        self.fuse = _conv(2 * w, w)  # 1/2, with the enc1 skip
+        self.fuse = _conv(2 * w, w, norm=True)  # 1/2, with the enc1 skip
         self.out_channels = w
 
     def forward(self, x):
