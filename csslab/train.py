@@ -2,12 +2,16 @@
 
 For each task: add_head -> method.before_task -> fit (a fixed number of steps) ->
 method.after_task -> evaluate -> results and checkpoint on disk (atomically) before the next task.
+A checkpoint holds everything the next task depends on (model, method state, batch order and every
+random number generator), so ``run(..., resume=True)`` continues a killed run to the same numbers.
 """
 
 from __future__ import annotations
 
 import ctypes
 import io
+import json
+import math
 import platform
 import random
 import sys
@@ -24,7 +28,7 @@ from csslab.data.scenes import SceneConfig
 from csslab.methods import get_method
 from csslab.metrics import ConfusionMeter, background_shift, forgetting, task_metrics
 from csslab.models import IncrementalSegmenter
-from csslab.results import Results, atomic_write, per_class, write_json
+from csslab.results import Results, _clean, atomic_write, per_class, write_json
 from csslab.scenarios import make_scenario
 
 N_PREVIEW = 8  # fixed test scenes whose predictions are stored for the report
@@ -43,6 +47,45 @@ def configure_malloc() -> None:
         libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
     except (OSError, AttributeError):
         pass
+
+
+def check_train(config: Config) -> torch.device:
+    """The training options' own checks (one line each); returns the device."""
+    t = config.train
+    for name, ok, rule in (
+        ("steps", t.steps > 0, "must be a positive number of steps per task"),
+        ("batch_size", t.batch_size > 0, "must be positive"),
+        ("lr", t.lr > 0 and math.isfinite(t.lr), "must be a positive finite number"),
+        ("weight_decay", t.weight_decay >= 0, "must be >= 0"),
+        ("eval_batch_size", t.eval_batch_size > 0, "must be positive"),
+        ("threads", t.threads >= 0, "must be >= 0 (0 = all cores)"),
+        ("frame_every", t.frame_every >= 0, "must be >= 0 (0 = about 50 frames per run)"),
+        ("frame_scenes", t.frame_scenes > 0, "must be a positive number of test scenes"),
+    ):
+        if not ok:
+            raise ValueError(f"invalid {name} {getattr(t, name)} (train.{name}): {rule}")
+    try:
+        device = torch.device(t.device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"invalid device {t.device!r}: valid devices are cpu, cuda, cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"invalid device {t.device!r}: valid devices are cpu, cuda, cuda:N")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"invalid device {t.device!r}: CUDA is not available here (valid: cpu)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"invalid device {t.device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return device
+
+
+def load_run_config(run_dir) -> Config:
+    """The resolved configuration a run directory was started with (its config.yaml)."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"no config.yaml in {run_dir}: not a csslab run directory")
+    try:
+        return Config.from_yaml(path.read_text())
+    except Exception as error:  # YAML syntax or a key this version does not know
+        raise ValueError(f"unreadable {path}: {str(error).splitlines()[0]}") from None
 
 
 def seed_everything(seed: int) -> None:
@@ -113,12 +156,18 @@ def _batches(n: int, batch_size: int, generator: torch.Generator):
             yield perm[start:start + batch_size]
 
 
-def run(config: Config | None = None, out=None, progress: bool = True, log=print, **overrides) -> Results:
+def run(config: Config | None = None, out=None, progress: bool = True, log=print, resume: bool = False,
+        **overrides) -> Results:
     """Train ``config.method`` over the scenario, task by task; returns the Results.
 
     With ``out``, writes config.yaml, results.json (after every task), frames.npz and per-task
-    checkpoints there.
+    checkpoints there. With ``resume=True``, continues the run in ``out`` after its last completed
+    task (``config`` defaults to its config.yaml) and ends with the numbers of an uninterrupted run.
     """
+    if resume:
+        if out is None:
+            raise ValueError("resume needs the run directory (out=...)")
+        config = config or load_run_config(out)
     config = config or Config()
     for key, value in overrides.items():
         setattr(config, key, value)
@@ -126,15 +175,16 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
     method_cls = get_method(config.method)
     params = method_cls.make_params(config.params)
     t = config.train
-    if t.steps <= 0:
-        raise ValueError(f"invalid train.steps={t.steps}: must be a positive number of steps per task")
-    if t.batch_size <= 0:
-        raise ValueError(f"invalid train.batch_size={t.batch_size}: must be positive")
-    if t.lr <= 0:
-        raise ValueError(f"invalid train.lr={t.lr}: must be positive")
-    device = torch.device(t.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"invalid device {t.device!r}: CUDA is not available here (valid: cpu)")
+    device = check_train(config)
+    out = Path(out) if out is not None else None
+    resolved = config.to_dict() | {"params": vars(params)}
+    if resume:
+        _remove_partial_files(out)
+    saved = _saved_run(out, resolved) if resume else None
+    if saved is not None and saved["complete"]:
+        if log:
+            log(f"{out} is complete ({len(saved['tasks'])} tasks): nothing to resume")
+        return Results(saved, out)
     if t.threads:
         torch.set_num_threads(t.threads)
     scenario = build_scenario(config)
@@ -143,9 +193,7 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
     train_scenario, steps = method.prepare(scenario, t.steps)
     model = IncrementalSegmenter(config.model.backbone).to(device)
     evaluator = Evaluator(scenario, device, t.eval_batch_size)
-    out = Path(out) if out is not None else None
-    resolved = config.to_dict() | {"params": vars(params)}
-    if out is not None:
+    if out is not None and saved is None:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write(out / "config.yaml", Config.from_dict(resolved).to_yaml())
 
@@ -163,7 +211,17 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
     batch_gen = torch.Generator().manual_seed(config.seed)
     start_time = time.perf_counter()
     global_step = 0
+    if saved is not None:  # continue after the last completed task, in the state it left everything
+        data, frames = saved, _load_frames(out, len(saved["tasks"]))
+        _restore_checkpoint(out, len(data["tasks"]) - 1, model, method, batch_gen, device)
+        global_step = sum(entry["steps"] for entry in data["tasks"])
+        start_time -= data["timings"]["total_s"]
+        if log:
+            log(f"resuming {out} after task {len(data['tasks'])}/{n_tasks}")
+    n_done = len(data["tasks"])
     for task in train_scenario:
+        if task.index < n_done:
+            continue
         t0 = time.perf_counter()
         images, masks = train_scenario.train_set(task)
         t_data = time.perf_counter() - t0
@@ -185,10 +243,10 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
             terms = method.loss(model, x.to(device), y.to(device))
             loss = sum(terms.values())
             if not torch.isfinite(loss):
-                bad = [k for k, v in terms.items() if not torch.isfinite(v)]
+                bad = [f"{k}={float(v.detach()):g}" for k, v in terms.items() if not torch.isfinite(v)]
                 raise TrainingError(
                     f"non-finite loss at task {task.index}, step {step}: term {', '.join(bad)} "
-                    f"(completed tasks are kept{' in ' + str(out) if out else ''})"
+                    f"({len(data['tasks'])} completed task(s) kept{' in ' + str(out) if out else ''})"
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -306,11 +364,107 @@ def _save_frames(out, frames, raw, images) -> None:
     atomic_write(out / "frames.npz", buffer.getvalue())
 
 
+CHECKPOINT_KEYS = ("task", "heads", "model", "method", "generator", "rng")
+
+
 def _save_checkpoint(out, task, model, method, generator) -> None:
     buffer = io.BytesIO()
     torch.save({"task": task.index, "heads": [h.out_channels for h in model.heads], "model": model.state_dict(),
-                "method": method.state_dict(), "generator": generator.get_state()}, buffer)
+                "method": method.state_dict(), "generator": generator.get_state(), "rng": _rng_state(method)},
+               buffer)
     atomic_write(out / "checkpoints" / f"task-{task.index}.pt", buffer.getvalue())
+
+
+def _rng_state(method) -> dict:
+    """Every random stream a later task may draw from, as tensors and plain data (weights_only-loadable)."""
+    _, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+             "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                       "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}}
+    if isinstance(getattr(method, "generator", None), torch.Generator):
+        state["method"] = method.generator.get_state()
+    if torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict, method) -> None:
+    torch.set_rng_state(state["torch"].cpu())
+    random.setstate(state["python"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].cpu().numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    if "method" in state:
+        method.generator.set_state(state["method"].cpu())
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def _remove_partial_files(out: Path) -> None:
+    """Temporary files of atomic writes that a killed process left behind (the real files are intact)."""
+    for folder in (out, out / "checkpoints"):
+        for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
+            tmp.unlink(missing_ok=True)
+
+
+def _saved_run(out: Path, resolved: dict) -> dict | None:
+    """The results data of the run in ``out`` to continue, or None to start from task 0."""
+    if not (out / "results.json").exists():
+        return None  # killed before its first task was saved
+    data = Results.load(out).data
+    if data.get("config") != json.loads(json.dumps(_clean(resolved))):
+        raise ValueError(f"cannot resume {out}: its results.json was written with another configuration")
+    return data if data.get("tasks") else None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return (text.splitlines()[0] if text else type(error).__name__)[:200]
+
+
+def _restore_checkpoint(out: Path, index: int, model, method, generator, device) -> None:
+    """Load ``checkpoints/task-INDEX.pt`` into the model, method, batch order and RNGs; clear errors if unusable."""
+    path = out / "checkpoints" / f"task-{index}.pt"
+    if not path.is_file():
+        raise ValueError(f"cannot resume {out}: {path.name} is missing (was train.checkpoints off?)")
+    try:
+        # tensors go back to the device they were saved from (memories on CPU, Fisher on the GPU, ...)
+        state = torch.load(path, map_location="cpu" if device.type == "cpu" else None, weights_only=True)
+    except Exception as error:  # truncated zip, garbage, or objects a weights-only load refuses
+        if "Unsupported global" in str(error):
+            raise ValueError(f"cannot resume from {path}: it holds objects other than tensors and plain data "
+                             "(method state_dict() must return tensors, numbers, strings, lists, dicts)") from None
+        raise ValueError(f"corrupt checkpoint {path}: {_first_line(error)}; run again without --resume") from None
+    missing = [k for k in CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
+    if missing or state["task"] != index:
+        what = f"no {missing[0]!r}" if missing else f"task {state['task']}"
+        raise ValueError(f"cannot resume from {path}: it has {what} (expected a csslab checkpoint of task {index})")
+    try:
+        for n_channels in state["heads"]:
+            model.add_head(int(n_channels))
+        model.load_state_dict(state["model"])
+        method.load_state_dict(state["method"])
+        generator.set_state(state["generator"].cpu())
+        _set_rng_state(state["rng"], method)
+    except (RuntimeError, KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"cannot resume from {path}: {_first_line(error)}") from None
+    model.eval()  # where evaluation left it: the next before_task sees the model as in an uninterrupted run
+
+
+def _load_frames(out: Path, n_done: int) -> dict:
+    """The animation frames of the completed tasks (a frames.npz may also hold a later, unfinished task's)."""
+    frames = {"step": [], "task": [], "confusion": [], "pred": []}
+    path = out / "frames.npz"
+    if not path.is_file():
+        return frames
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            keep = saved["task"] < n_done
+            for key in frames:
+                frames[key] = list(saved[key][keep])
+    except Exception as error:
+        raise ValueError(f"cannot resume {out}: unreadable frames.npz ({_first_line(error)})") from None
+    return frames
 
 
 def _fmt(value) -> str:

@@ -27,7 +27,7 @@ IDX_FILES = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 IDX_UINT8 = 0x08
-VALID_SOURCES = "'embedded', 'mnist:DIR' or 'fashion:DIR'"
+VALID_SOURCES = "'embedded', 'mnist:DIR' or 'fashion:DIR' (or 'mnist' / 'fashion': the `csslab data download` cache)"
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,9 +45,18 @@ class Digits:
 
 
 def load_digits(source: str = "embedded") -> Digits:
-    """The digits of `source`: "embedded" (no network), "mnist:DIR" or "fashion:DIR" (IDX files)."""
+    """The digits of `source`: "embedded" (no network), "mnist:DIR" or "fashion:DIR" (IDX files), or
+    "mnist" / "fashion" for the files `csslab data download` stored in its cache."""
     if source == "embedded":
         return _embedded()
+    if source in ("mnist", "fashion"):  # the cache of `csslab data download NAME`
+        from csslab.data.download import cache_dir
+
+        folder = cache_dir(source)
+        if not folder.is_dir():
+            raise ValueError(f"digit source {source!r}: nothing downloaded in {folder}; run `csslab data download "
+                             f"{source}` first (valid sources are {VALID_SOURCES})")
+        return _load_idx_dir(source, folder)
     kind, sep, folder = source.partition(":") if isinstance(source, str) else ("", "", "")
     if not sep or kind not in ("mnist", "fashion") or not folder:
         raise ValueError(f"unknown digit source {source!r}; valid sources are {VALID_SOURCES}")

@@ -1,0 +1,98 @@
+"""Benchmark runs as tasks on a Ray cluster (``csslab benchmark --ray ADDRESS``, or ``--ray local``).
+
+Each configuration is one Ray task calling ``sweep.run_one``: it trains into its run directory (reusing a
+completed run, resuming an interrupted one) and returns the results data, which are gathered in the
+order of the configurations. Every node needs csslab installed, and the run directories must be on
+storage every node sees (one machine, or a shared filesystem). Ray is an optional extra:
+``pip install 'csslab[ray]'``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+LOCAL_CPUS = 2  # a local cluster is small: each run already uses its own threads
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("--ray needs Ray, an optional extra: pip install 'csslab[ray]'") from None
+    return ray
+
+
+def _init(ray, address: str):
+    """Connect to ``address``, or start a local head on loopback for ``"local"``."""
+    if address == "local":
+        cpus = min(LOCAL_CPUS, os.cpu_count() or 1)
+        return ray.init(address="local", num_cpus=cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
+                        log_to_driver=False, configure_logging=False)
+    _check_reachable(address)
+    try:
+        return ray.init(address=address, log_to_driver=False, configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ValueError(f"cannot connect to the Ray cluster at {address!r}: {first}") from None
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds with one line when HOST:PORT does not answer (Ray itself retries for minutes)."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto" and other forms: left to Ray
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise ValueError(f"cannot connect to the Ray cluster at {address!r}: {error.strerror or error}") from None
+
+
+def _task_error(ray, error) -> Exception:
+    """The run's own error (bad config, non-finite loss, ...) from a Ray task failure, else a one-line one."""
+    cause = getattr(error, "cause", None)
+    if isinstance(cause, Exception) and not isinstance(cause, ray.exceptions.RayError):
+        return cause
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return RuntimeError(f"a Ray task failed: {first}")
+
+
+def run_on_ray(address: str, config_dicts: list[dict], run_dirs: list[str], report: bool = True,
+               log=None, cpus_per_run: float = 1) -> list[dict]:
+    """Run ``sweep.run_one(config, run_dir, report)`` for every pair as a Ray task; results data in order.
+
+    ``address``: "local" starts a Ray instance in this process on loopback (and stops it afterwards);
+    anything else is passed to ``ray.init(address=...)`` ("auto", "ray://HOST:10001", "HOST:6379").
+    If Ray is already initialised in this process, that cluster is used as it is.
+    """
+    from csslab.sweep import run_one
+
+    if len(config_dicts) != len(run_dirs):
+        raise ValueError(f"{len(config_dicts)} configurations but {len(run_dirs)} run directories")
+    ray = _import_ray()
+    started = not ray.is_initialized()
+    if started:
+        _init(ray, address)
+    try:
+        task = ray.remote(num_cpus=cpus_per_run)(run_one)  # a lost worker is retried: it resumes its run
+        refs = [task.remote(config, str(run_dir), report) for config, run_dir in zip(config_dicts, run_dirs)]
+        index = {ref: i for i, ref in enumerate(refs)}
+        datas: list[dict | None] = [None] * len(refs)
+        pending = list(refs)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            i = index[ready[0]]
+            try:
+                datas[i] = ray.get(ready[0])
+            except ray.exceptions.RayError as error:
+                raise _task_error(ray, error) from None
+            if log:
+                from csslab.sweep import final_split_mious
+
+                m = final_split_mious(datas[i])
+                log(f"[{len(refs) - len(pending)}/{len(refs)}] {os.path.basename(run_dirs[i])}: all {m['all']:.3f} "
+                    f"old {m['old']:.3f} new {m['new']:.3f} (on Ray)")
+        return datas
+    finally:
+        if started:
+            ray.shutdown()

@@ -1,0 +1,171 @@
+"""Resume: a run killed at any point continues from its last completed task to the numbers of an
+uninterrupted run; Ctrl-C stops cleanly; nothing partial is left behind."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from csslab.cli import main
+from csslab.config import Config
+from csslab.methods import METHODS
+from csslab.train import run
+
+ARGS = ["--method", "finetune", "--tasks", "2-2-2-2-2", "--steps", "5", "--quiet", "--no-report",
+        "--set", "scenario.train_scenes=32", "--set", "scenario.test_scenes=20", "--set", "train.batch_size=8",
+        "--set", "train.threads=1", "--set", "train.frame_every=3", "--set", "train.frame_scenes=10"]
+TIMING = ("train_s", "eval_s", "data_s")
+
+
+def tasks_done(run_dir) -> int:
+    try:
+        return len(json.loads((run_dir / "results.json").read_text())["tasks"])
+    except FileNotFoundError:
+        return 0
+
+
+def numbers(run_dir) -> list[dict]:
+    """Everything per task except wall-clock times."""
+    data = json.loads((run_dir / "results.json").read_text())
+    return [{k: v for k, v in t.items() if k not in TIMING} for t in data["tasks"]]
+
+
+def frames(run_dir) -> dict:
+    with np.load(run_dir / "frames.npz") as f:
+        return {k: f[k] for k in f.files}
+
+
+def partial_files(run_dir) -> list:
+    return [p.name for p in run_dir.rglob("*") if p.name.endswith((".tmp", ".part"))]
+
+
+def start(args) -> subprocess.Popen:
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "csslab", *args], env=env, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def stop_after_first_task(proc, run_dir, sig) -> None:
+    deadline = time.monotonic() + 60
+    while tasks_done(run_dir) < 1 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(sig)
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_equals_uninterrupted_run(tmp_path, capsys):
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    proc = start(["run", "--out", str(killed), *ARGS])
+    stop_after_first_task(proc, killed, signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL
+    assert 1 <= tasks_done(killed) < 5, "the run must be killed between its first and last task"
+    assert not json.loads((killed / "results.json").read_text())["complete"]
+
+    # resumed from what is on disk only (run() rebuilds every object and RNG from the checkpoint)
+    assert main(["run", "--resume", str(killed), "--quiet", "--no-report"]) == 0
+    assert f"resuming {killed} after task" in capsys.readouterr().out
+
+    assert main(["run", "--out", str(whole), *ARGS]) == 0
+    capsys.readouterr()
+    assert json.loads((killed / "results.json").read_text())["complete"]
+    assert numbers(killed) == numbers(whole)  # per-task IoU, accuracy, confusion, losses: exactly equal
+    a, b = frames(killed), frames(whole)
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    assert partial_files(killed) == []
+
+
+def test_ctrl_c_stops_cleanly_keeping_completed_tasks(tmp_path, capsys):
+    out, finished = tmp_path / "r", threading.Event()
+
+    def interrupt_after_first_task():  # Ctrl-C as the terminal sends it: SIGINT to this process
+        deadline = time.monotonic() + 60
+        while tasks_done(out) < 1 and not finished.is_set() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not finished.is_set():
+            os.kill(os.getpid(), signal.SIGINT)
+
+    watcher = threading.Thread(target=interrupt_after_first_task, daemon=True)
+    watcher.start()
+    try:
+        code = main(["run", "--out", str(out), *ARGS])
+    finally:
+        finished.set()
+        watcher.join()
+    err = capsys.readouterr().err
+    assert code == 130
+    assert err.strip().count("\n") == 0 and f"--resume {out}" in err  # one line, saying how to continue
+    assert 1 <= tasks_done(out) < 5 and partial_files(out) == []
+    assert (out / "checkpoints" / f"task-{tasks_done(out) - 1}.pt").is_file()
+
+
+class StopAfter:
+    """A ``log`` callback that interrupts the run once ``n`` tasks are saved (as Ctrl-C would)."""
+
+    def __init__(self, n):
+        self.n, self.seen = n, 0
+
+    def __call__(self, message):
+        self.seen += 1
+        if self.seen == self.n:
+            raise KeyboardInterrupt
+
+
+def tiny(method, **train):
+    config = Config(method=method)
+    config.scenario.tasks, config.scenario.train_scenes, config.scenario.test_scenes = "5-5", 16, 20
+    config.train.steps, config.train.batch_size, config.train.threads = 2, 8, 1
+    config.train.frame_every, config.train.frame_scenes = 1, 8
+    for key, value in train.items():
+        setattr(config.train, key, value)
+    return config
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "joint"])  # joint trains one task: nothing to resume
+def test_every_method_resumes_to_the_same_numbers(method, tmp_path):
+    whole = run(tiny(method), out=tmp_path / "whole", progress=False, log=None)
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny(method), out=tmp_path / "cut", progress=False, log=StopAfter(1))
+    assert tasks_done(tmp_path / "cut") == 1
+    resumed = run(out=tmp_path / "cut", progress=False, log=None, resume=True)
+    assert resumed.complete and numbers(tmp_path / "cut") == numbers(tmp_path / "whole")
+    assert resumed["miou_avg"] == whole["miou_avg"]
+
+
+def test_resume_cli_guards(tmp_path, capsys):
+    out = tmp_path / "r"
+    small = ["--tasks", "5-5", "--steps", "2", "--quiet", "--no-report", "--set", "scenario.train_scenes=16",
+             "--set", "scenario.test_scenes=20", "--set", "train.batch_size=8", "--set", "train.threads=1"]
+    assert main(["run", "--out", str(out), *small]) == 0
+    stamp = (out / "results.json").stat().st_mtime_ns
+    assert main(["run", "--resume", str(out), "--quiet", "--no-report"]) == 0  # complete: nothing to do, nothing rewritten
+    assert "nothing to resume" in capsys.readouterr().out and (out / "results.json").stat().st_mtime_ns == stamp
+    assert main(["run", "--resume", str(out), "--method", "joint"]) == 2
+    assert "drop --method" in capsys.readouterr().err
+    assert main(["run", "--resume", str(tmp_path / "nowhere")]) == 2
+    assert "no config.yaml" in capsys.readouterr().err
+
+
+def test_benchmark_rerun_resumes_an_interrupted_run(tmp_path, capsys):
+    out = tmp_path / "bench"
+    args = ["benchmark", "--methods", "finetune", "--seeds", "1", "--steps", "2", "--tasks", "5-5", "--no-report",
+            "--out", str(out), "--set", "scenario.train_scenes=16", "--set", "scenario.test_scenes=20",
+            "--set", "train.batch_size=8", "--set", "train.threads=1"]
+    assert main(args) == 0
+    run_dir = out / "runs" / "finetune-overlap-5-5-seed0"
+    full = json.loads((run_dir / "results.json").read_text())
+    cut = dict(full, tasks=full["tasks"][:1], iou_matrix=full["iou_matrix"][:1], acc_matrix=full["acc_matrix"][:1],
+               complete=False)  # as if killed during task 2
+    (run_dir / "results.json").write_text(json.dumps(cut))
+    (run_dir / "checkpoints" / "task-1.pt").unlink()
+    assert main(args) == 0
+    capsys.readouterr()
+    again = json.loads((run_dir / "results.json").read_text())
+    assert again["complete"] and numbers(run_dir) == [
+        {k: v for k, v in t.items() if k not in TIMING} for t in full["tasks"]]
+    assert again["tasks"][0]["train_s"] == full["tasks"][0]["train_s"]  # task 1 was kept, not trained again
