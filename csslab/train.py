@@ -230,7 +230,7 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
         method.before_task(task, model, images, masks)
         optimizer = torch.optim.Adam(method.parameters(model), lr=t.lr, weight_decay=t.weight_decay)
         scheduler = _scheduler(optimizer, t.schedule, steps)
-        model.train()
+        method.train_mode(model)
         frame_lut = _frame_lut(scenario, task)
         t1 = time.perf_counter()
         sums: dict[str, float] = {}
@@ -261,7 +261,7 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
                 model.eval()
                 cm, pred = evaluator.confusion(model, frame_images, torch.from_numpy(frame_lut[frame_raw]),
                                                return_pred=N_PREVIEW)
-                model.train()
+                method.train_mode(model)
                 frames["step"].append(global_step)
                 frames["task"].append(task.index)
                 frames["confusion"].append(cm)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, fields
 from typing import get_type_hints
 
@@ -23,6 +24,26 @@ def frozen_copy(model: nn.Module) -> nn.Module:
     for p in teacher.parameters():
         p.requires_grad_(False)
     return teacher
+
+
+def previous_model(model: nn.Module, task, head_init: str = "random") -> nn.Module:
+    """The teacher of ``task``: a frozen copy of ``model`` as it was before the task's head was
+    added, i.e. without that head and, after ``init="mib"``, with the background bias restored
+    (``add_head`` lowered it by log(n_new + 1)). Its logits have ``task.n_old`` channels."""
+    teacher = frozen_copy(model)
+    n_new = teacher.heads[-1].out_channels
+    teacher.heads = teacher.heads[:-1]
+    if head_init == "mib":
+        with torch.no_grad():
+            teacher.heads[0].bias[0] += math.log(n_new + 1)
+    if teacher.n_channels != task.n_old:
+        raise ValueError(f"the model has {teacher.n_channels} old channels, task {task.index} expects {task.n_old}")
+    return teacher
+
+
+def set_requires_grad(module: nn.Module, flag: bool) -> None:
+    for p in module.parameters():
+        p.requires_grad_(flag)
 
 
 class Method:
@@ -69,8 +90,16 @@ class Method:
     def parameters(self, model: nn.Module):
         return [p for p in model.parameters() if p.requires_grad]
 
+    def train_mode(self, model: nn.Module) -> None:
+        """Put ``model`` in training mode; the trainer calls it instead of ``model.train()`` so a
+        method that freezes layers can keep their normalisation statistics in eval mode."""
+        model.train()
+
     def before_task(self, task, model, images, masks) -> None:
+        """Called after the task's head is added. The base sets ``self.task`` and, from the
+        second task on, ``self.teacher``: the frozen model of the previous task."""
         self.task = task
+        self.teacher = previous_model(model, task, self.head_init) if task.index > 0 else None
 
     def batch(self, images: torch.Tensor, masks: torch.Tensor):
         return images, masks

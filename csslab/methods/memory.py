@@ -1,0 +1,87 @@
+"""A class-balanced memory of training scenes (with their masks), shared by replay and SSUL-M."""
+
+from __future__ import annotations
+
+import torch
+
+from csslab.constants import BACKGROUND
+
+
+class Memory:
+    """At most ``size`` scenes, split as evenly as possible between the seen classes.
+
+    ``update`` runs at the end of a task: every stored scene belongs to the class it was chosen
+    for; each seen class gets a quota of ``size // n_seen`` scenes (the first ``size % n_seen``
+    classes in class order one more), old classes keep the first scenes of their share and the
+    task's new classes draw theirs at random among the task's scenes that show them. A scene is
+    chosen at most once, so a class with too few scenes leaves its slots empty. Masks are the
+    channel labels the scene had when it was stored, unless ``refresh`` relabels them.
+    """
+
+    def __init__(self, size: int):
+        if size < 0:
+            raise ValueError(f"invalid memory size {size}: must be >= 0")
+        self.size = size
+        self.images = torch.zeros(0, 1, 0, 0)  # M, 1, H, W
+        self.masks = torch.zeros(0, 0, 0, dtype=torch.uint8)  # M, H, W
+        self.owner = torch.zeros(0, dtype=torch.int64)  # M: the channel label each scene stands for
+
+    def __len__(self) -> int:
+        return len(self.owner)
+
+    @staticmethod
+    def quotas(size: int, n_classes: int) -> list[int]:
+        return [size // n_classes + (1 if c < size % n_classes else 0) for c in range(n_classes)]
+
+    def update(self, task, images, masks, generator: torch.Generator) -> None:
+        """Re-balance between old classes (channels 1..n_old-1) and store scenes of the new ones."""
+        if self.size == 0:
+            return
+        quota = self.quotas(self.size, task.n_seen)  # quota[c - 1] for channel c
+        keep = []
+        for c in range(1, task.n_old):
+            keep.append(torch.nonzero(self.owner == c).flatten()[: quota[c - 1]])
+        keep = torch.cat(keep) if keep else torch.zeros(0, dtype=torch.int64)
+        new_images, new_masks, new_owner = [self.images[keep]], [self.masks[keep]], [self.owner[keep]]
+        taken = torch.zeros(len(masks), dtype=torch.bool)
+        for c in range(task.n_old, task.n_old + len(task.classes)):
+            shows = (masks == c).flatten(1).any(1) & ~taken  # N
+            candidates = torch.nonzero(shows).flatten()
+            chosen = candidates[torch.randperm(len(candidates), generator=generator)[: quota[c - 1]]]
+            taken[chosen] = True
+            new_images.append(images[chosen])
+            new_masks.append(masks[chosen].to(torch.uint8))
+            new_owner.append(torch.full((len(chosen),), c, dtype=torch.int64))
+        if len(self) == 0:  # the empty placeholders have no image size yet
+            new_images, new_masks = new_images[1:], new_masks[1:]
+        self.images = torch.cat(new_images)
+        self.masks = torch.cat(new_masks)
+        self.owner = torch.cat(new_owner)
+        assert len(self) <= self.size
+
+    def sample(self, n: int, generator: torch.Generator):
+        """``n`` stored scenes drawn uniformly with replacement: images, masks (int64)."""
+        idx = torch.randint(len(self), (n,), generator=generator)
+        return self.images[idx], self.masks[idx].long()
+
+    @torch.no_grad()
+    def refresh(self, model, threshold: float, batch_size: int = 250) -> None:
+        """Relabel background pixels with the model's prediction where its probability is at least
+        ``threshold`` (classes learnt after a scene was stored, old classes hidden as background)."""
+        device = next(model.parameters()).device
+        was_training = model.training
+        model.eval()
+        for start in range(0, len(self), batch_size):
+            x = self.images[start:start + batch_size].to(device)
+            probs = torch.softmax(model(x), 1)  # B, C, H, W
+            score, label = probs.max(1)  # B, H, W
+            mask = self.masks[start:start + batch_size].to(device)
+            sure = (mask == BACKGROUND) & (score >= threshold)  # B, H, W
+            self.masks[start:start + batch_size] = torch.where(sure, label, mask.long()).to(torch.uint8).cpu()
+        model.train(was_training)
+
+    def state_dict(self) -> dict:
+        return {"images": self.images, "masks": self.masks, "owner": self.owner}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.images, self.masks, self.owner = state["images"], state["masks"], state["owner"]
