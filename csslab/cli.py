@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", action="append", default=[], metavar="SECTION.KEY=V1,V2,...",
                    help="a hyper-parameter grid, e.g. --grid params.lam=1,10,100 (repeatable: the product is run)")
     p.add_argument("--out", type=Path, default=Path("runs/benchmark"), help="benchmark directory (default runs/benchmark)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="local runs in parallel processes, one thread each (e.g. 2 on a 2-core CPU; default 1)")
     p.add_argument("--ray", metavar="ADDRESS", help="run each configuration as a task on a Ray cluster ('local' starts one)")
     p.add_argument("--no-report", action="store_true", help="skip per-run and benchmark reports")
 
@@ -178,6 +180,8 @@ def cmd_benchmark(args) -> int:
     from csslab.sweep import benchmark, format_table, parse_grid, parse_methods, parse_settings, run_configs
 
     methods = parse_methods(args.methods)
+    if args.workers <= 0:
+        raise ValueError(f"invalid --workers {args.workers}: must be a positive number of processes")
     if args.seeds <= 0:
         raise ValueError(f"invalid --seeds {args.seeds}: must be a positive number of seeds")
     config = config_from_args(args)
@@ -191,7 +195,7 @@ def cmd_benchmark(args) -> int:
           f"{len(settings)} setting(s){' x grid ' + ' '.join(args.grid) if grid else ''}) -> {args.out}"
           + (f" on Ray ({args.ray})" if args.ray else ""))
     rows = benchmark(config, methods, range(args.seeds), settings, args.out, ray=args.ray, report=not args.no_report,
-                     grid=grid)
+                     grid=grid, workers=args.workers)
     print("\n" + format_table(rows))
     print(f"\ntable: {args.out / 'benchmark.md'}, {args.out / 'benchmark.csv'}")
     return 0
