@@ -90,7 +90,7 @@ class IncrementalSegmenter(nn.Module):
     def __init__(self, backbone: str = "fast"):
         super().__init__()
         self.backbone_name = backbone
-        self.backbone = make_backbone(backbone)
+        self.backbone = make_backbone(backbone).to(memory_format=torch.channels_last)
         self.heads = nn.ModuleList()
 
     @property
@@ -122,7 +122,8 @@ class IncrementalSegmenter(nn.Module):
 
     def forward_features(self, x):
         """Logits [B, 1+n_seen, H, W] and the backbone's named feature maps."""
-        features, named = self.backbone(x)
+        # channels-last: oneDNN's convolutions run ~25% faster on it for these small maps (benchmarks/train.py)
+        features, named = self.backbone(x.contiguous(memory_format=torch.channels_last))
         logits = torch.cat([head(features) for head in self.heads], 1)  # B, C, h, w
         if logits.shape[-2:] != x.shape[-2:]:
             logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)

@@ -39,3 +39,17 @@ def test_method_and_setting_lists():
         parse_methods("finetune,nope")
     with pytest.raises(ValueError, match="'odd'"):
         parse_settings("overlap,odd")
+
+
+def test_parallel_workers_give_the_same_table(tmp_path, capsys):
+    """Two worker processes, one thread each, give what one process with one thread gives."""
+    common = ARGS + ["--set", "train.threads=1"]
+    assert main(common + ["--out", str(tmp_path / "one")]) == 0
+    assert main(common + ["--out", str(tmp_path / "two"), "--workers", "2"]) == 0
+    one = json.loads((tmp_path / "one" / "benchmark.json").read_text())["rows"]
+    two = json.loads((tmp_path / "two" / "benchmark.json").read_text())["rows"]
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds_mean"} for r in rows]  # noqa: E731
+    assert strip(one) == strip(two)
+    with pytest.raises(SystemExit):
+        main(["benchmark", "--workers", "x"])
+    assert main(["benchmark", "--workers", "0", "--out", str(tmp_path / "z")]) == 2
