@@ -20,9 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from csslab.config import Config
-from csslab.reports import write_run_report
-from csslab.train import run
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
@@ -119,15 +116,9 @@ class DevTools:
 @pytest.fixture(scope="session")
 def report(browser, tmp_path_factory) -> Path:
     """The tiny run of test_reports.py (same directory: trained once when both files run)."""
-    out = tmp_path_factory.getbasetemp() / "tiny_report_run"
-    if not (out / "report.html").exists():
-        config = Config()
-        config.scenario.train_scenes, config.scenario.test_scenes = 64, 60
-        config.train.steps, config.train.frame_every, config.train.frame_scenes = 5, 1, 16
-        config.train.batch_size, config.train.threads = 8, 1
-        run(config, out=out, progress=False, log=None)
-        write_run_report(out)
-    return out / "report.html"
+    from test_reports import tiny_run
+
+    return tiny_run(tmp_path_factory) / "report.html"
 
 
 def test_report_html_renders_offline_in_chromium(browser, report):

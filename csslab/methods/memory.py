@@ -64,6 +64,14 @@ class Memory:
         idx = torch.randint(len(self), (n,), generator=generator)
         return self.images[idx], self.masks[idx].long()
 
+    def mix(self, images, masks, fraction: float, generator: torch.Generator):
+        """The batch with ``round(fraction * len(images))`` stored scenes appended (unchanged if empty)."""
+        n = round(fraction * len(images))
+        if len(self) == 0 or n == 0:
+            return images, masks
+        old_images, old_masks = self.sample(n, generator)
+        return torch.cat([images, old_images]), torch.cat([masks, old_masks])
+
     @torch.no_grad()
     def refresh(self, model, threshold: float, batch_size: int = 250) -> None:
         """Relabel background pixels with the model's prediction where its probability is at least

@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass
 
-import torch
 
 from csslab.losses import cross_entropy
 from csslab.methods.base import Method
@@ -41,11 +40,7 @@ class Replay(Method):
         self.memory = Memory(self.params.memory_size)
 
     def batch(self, images, masks):
-        n = round(self.params.replay_fraction * len(images))
-        if len(self.memory) == 0 or n == 0:
-            return images, masks
-        old_images, old_masks = self.memory.sample(n, self.generator)
-        return torch.cat([images, old_images]), torch.cat([masks, old_masks])
+        return self.memory.mix(images, masks, self.params.replay_fraction, self.generator)
 
     def loss(self, model, images, masks):
         return {"ce": cross_entropy(model(images), masks)}

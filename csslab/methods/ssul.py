@@ -64,11 +64,7 @@ class SSUL(Method):
                 model.heads[-1].bias.copy_(self.unknown.bias.expand_as(model.heads[-1].bias))
 
     def batch(self, images, masks):
-        n = round(self.params.replay_fraction * len(images))
-        if len(self.memory) == 0 or n == 0:
-            return images, masks
-        old_images, old_masks = self.memory.sample(n, self.generator)
-        return torch.cat([images, old_images]), torch.cat([masks, old_masks])
+        return self.memory.mix(images, masks, self.params.replay_fraction, self.generator)
 
     def labels(self, images, masks):
         """Targets over 1 + n_seen + 1 channels, the last one *unknown*."""
