@@ -38,6 +38,7 @@ class TrainConfig:
     steps: int = 250  # optimisation steps per task
     batch_size: int = 32
     lr: float = 2e-3
+    lr_incremental: float = 0.0  # learning rate of tasks after the first (MiB/PLOP use lr/10); 0 = lr
     weight_decay: float = 0.0
     schedule: str = "poly"  # learning rate within a task: poly (MiB, PLOP) or constant
     device: str = "cpu"

@@ -56,6 +56,8 @@ def check_train(config: Config) -> torch.device:
         ("steps", t.steps > 0, "must be a positive number of steps per task"),
         ("batch_size", t.batch_size > 0, "must be positive"),
         ("lr", t.lr > 0 and math.isfinite(t.lr), "must be a positive finite number"),
+        ("lr_incremental", t.lr_incremental >= 0 and math.isfinite(t.lr_incremental),
+         "must be >= 0 (0 = the same as train.lr)"),
         ("weight_decay", t.weight_decay >= 0, "must be >= 0"),
         ("eval_batch_size", t.eval_batch_size > 0, "must be positive"),
         ("threads", t.threads >= 0, "must be >= 0 (0 = all cores)"),
@@ -228,7 +230,8 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
         model.add_head(len(task.classes) + (1 if task.index == 0 else 0),
                        init=method.head_init if task.index else "random")
         method.before_task(task, model, images, masks)
-        optimizer = torch.optim.Adam(method.parameters(model), lr=t.lr, weight_decay=t.weight_decay)
+        lr = t.lr_incremental if task.index and t.lr_incremental else t.lr
+        optimizer = torch.optim.Adam(method.parameters(model), lr=lr, weight_decay=t.weight_decay)
         scheduler = _scheduler(optimizer, t.schedule, steps)
         method.train_mode(model)
         frame_lut = _frame_lut(scenario, task)

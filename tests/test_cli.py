@@ -63,6 +63,7 @@ def test_refuses_to_overwrite_results(tmp_path, capsys):
     (["--data", "mnist:/no/such/dir"], "/no/such/dir"),
     (["--data", "imagenet"], "'imagenet'"),
     (["--set", "train.lr=fast"], "'fast'"),
+    (["--set", "train.lr_incremental=-1"], "lr_incremental -1"),
     (["--set", "train.nope=1"], "train.nope"),
     (["--backbone", "resnet"], "'resnet'"),
     (["--set", "params.lam=3"], "'lam'"),
