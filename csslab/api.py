@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from csslab.config import Config, ScenarioConfig
+from csslab.config import Config, ScenarioConfig, apply_overrides
 from csslab.scenarios import Scenario
 
 
@@ -20,10 +20,11 @@ def scenario_config(scenario: Scenario) -> ScenarioConfig:
 
 def run(method: str = "finetune", scenario: Scenario | None = None, steps: int | None = None, seed: int | None = None,
         out=None, backbone: str | None = None, device: str | None = None, progress: bool = False,
-        verbose: bool = False, **params):
+        verbose: bool = False, overrides=(), **params):
     """Train ``method`` over ``scenario`` (default: 2-2-2-2-2 overlap) and return its Results.
 
-    Extra keyword arguments are the method's hyper-parameters (``lam=5``).
+    Extra keyword arguments are the method's hyper-parameters (``lam=5``); ``overrides`` takes the
+    CLI's ``section.key=value`` strings (``["train.batch_size=16"]``).
     """
     from csslab.train import run as train_run
 
@@ -39,4 +40,5 @@ def run(method: str = "finetune", scenario: Scenario | None = None, steps: int |
         config.model.backbone = backbone
     if device is not None:
         config.train.device = device
+    config = apply_overrides(config, overrides)
     return train_run(config, out=out, progress=progress, log=print if verbose else None)
