@@ -295,7 +295,7 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
             write_json(out / "results.json", data)
         if log:
             log(format_task(entry, n_tasks))
-    return Results(data, out)
+    return Results(_clean(data), out)  # the same data as results.json: NaN is null
 
 
 def _scheduler(optimizer, schedule: str, steps: int):
