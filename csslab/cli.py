@@ -230,7 +230,7 @@ def cmd_methods(args) -> int:
 
     for name, cls in METHODS.items():
         params = ", ".join(f"{f.name}={f.default!r}" for f in fields(cls.Params))
-        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        doc = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())  # the first paragraph
         print(f"{name:10s} {doc}" + (f"\n{'':10s} params: {params}" if params else ""))
     return 0
 
