@@ -93,7 +93,9 @@ def test_ctrl_c_stops_cleanly_keeping_completed_tasks(tmp_path, capsys):
     watcher = threading.Thread(target=interrupt_after_first_task, daemon=True)
     watcher.start()
     try:
-        code = main(["run", "--out", str(out), *ARGS])
+        # long tasks (200 steps), so the interrupt lands inside the run even on a fast, idle machine
+        slow = [("200" if prev == "--steps" else a) for prev, a in zip([None, *ARGS], ARGS)]
+        code = main(["run", "--out", str(out), *slow])
     finally:
         finished.set()
         watcher.join()
