@@ -97,12 +97,17 @@ class IncrementalSegmenter(nn.Module):
     def n_channels(self) -> int:
         return sum(h.out_channels for h in self.heads)
 
-    def add_head(self, n_new: int, init: str = "random") -> nn.Conv2d:
+    def add_head(self, n_new: int, init: str = "random", symmetry_noise: float = 1.0) -> nn.Conv2d:
         """Append a head with ``n_new`` channels (the first head includes background).
 
         ``init="mib"`` (MiB): new weights copy the background weights and new biases and the
         background bias become ``b_bg - log(n_new + 1)``, so the new model starts out predicting
         what the old one did while the background probability is shared with the new classes.
+        ``symmetry_noise`` adds that multiple of the head's default random init to the copied
+        weights. MiB trained with SGD, where the new channels' different gradients break their
+        symmetry; under Adam's per-element normalised steps identical channels stay identical
+        (measured: two new channels' logits equal to 2 decimals after 150 steps, new-class IoU 0;
+        with the noise both are learnt). 0 gives MiB's exact init.
         """
         if n_new <= 0:
             raise ValueError(f"invalid n_new={n_new}: a head needs at least one channel")
@@ -114,7 +119,8 @@ class IncrementalSegmenter(nn.Module):
         if init == "mib" and first is not None:
             with torch.no_grad():
                 bias = first.bias[0] - math.log(n_new + 1)
-                head.weight.copy_(first.weight[0:1].expand_as(head.weight))
+                noise = symmetry_noise * head.weight  # the default (Kaiming-uniform) init
+                head.weight.copy_(first.weight[0:1].expand_as(head.weight) + noise)
                 head.bias.fill_(bias.item())
                 first.bias[0] = bias
         self.heads.append(head)
