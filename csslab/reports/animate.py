@@ -158,11 +158,8 @@ def confusion_gif(run: RunData, path) -> Path:
         draw.text((width // 2, height - 34 + 16 * i), note, font=_font(11), fill=MUTED, anchor="mm")
     timeline = _Timeline(frames, x0, x_end, y_end + 62)
 
-    images, durations = [], []
-    task = np.asarray(frames["task"])
-    for i in frame_indices(task):
+    def paint(image, i):
         cm = frames["confusion"][i]
-        image = base.copy()
         draw = ImageDraw.Draw(image)
         rows = cm.sum(1)
         share = cm / np.maximum(rows, 1)[:, None]
@@ -178,14 +175,8 @@ def confusion_gif(run: RunData, path) -> Path:
                 if v >= 0.005:
                     draw.text((box[0] + cell // 2, box[1] + cell // 2), f"{v * 100:.0f}", font=_font(11),
                               fill=(255, 255, 255) if v > 0.55 else TEXT, anchor="mm")
-        starts = i == 0 or task[i] != task[i - 1]
-        step = int(frames["step"][i])
-        _status(draw, run, step, timeline.total, int(task[i]), starts, 54, width)
-        timeline.draw(draw, step)
-        images.append(_to_palette(image))
-        durations.append(TASK_START_MS if starts else FRAME_MS)
-    durations[-1] = LAST_MS
-    return _save_gif(images, durations, path)
+
+    return _write_frames(frames, base, paint, run, width, timeline, path)
 
 
 def predictions_gif(run: RunData, path, scale: int = 2) -> Path:
@@ -221,13 +212,22 @@ def predictions_gif(run: RunData, path, scale: int = 2) -> Path:
     draw.text((x0 - 10, legend_y + 7), "classes", font=_font(12, True), fill=TEXT, anchor="rm")
     timeline = _Timeline(frames, x0, width - 40, legend_y + 36)
 
+    def paint(image, i):
+        pred = frames["pred"][i]
+        for j in range(n):
+            image.paste(tile(overlay(scenes[j], pred[j])), (x0 + j * (size + gap), y0 + 2 * (size + gap)))
+
+    return _write_frames(frames, base, paint, run, width, timeline, path)
+
+
+def _write_frames(frames, base, paint, run, width, timeline, path):
+    """One GIF frame per selected stored frame: ``paint(image, i)`` on a copy of ``base``, then the
+    status line and the training timeline; task starts are held longer."""
     images, durations = [], []
     task = np.asarray(frames["task"])
     for i in frame_indices(task):
-        pred = frames["pred"][i]
         image = base.copy()
-        for j in range(n):
-            image.paste(tile(overlay(scenes[j], pred[j])), (x0 + j * (size + gap), y0 + 2 * (size + gap)))
+        paint(image, i)
         draw = ImageDraw.Draw(image)
         starts = i == 0 or task[i] != task[i - 1]
         step = int(frames["step"][i])
