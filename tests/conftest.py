@@ -8,3 +8,12 @@ def _scene_cache(tmp_path_factory):
     """Tests never touch the user's cache: scenes go to a per-session temporary directory."""
     os.environ["CSSLAB_CACHE"] = str(tmp_path_factory.mktemp("cache"))
     yield
+
+
+def finetune_with_params(name: str, params_cls):
+    """A test-only method: fine-tuning with ``params_cls`` as its hyper-parameters (to be
+    registered in METHODS with monkeypatch.setitem)."""
+    from csslab.methods.finetune import FineTune
+
+    return type(name.title().replace("-", ""), (FineTune,), {"name": name, "Params": params_cls,
+                                                             "__doc__": f"Fine-tuning with {params_cls.__name__}."})

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import finetune_with_params
+
 from csslab.cli import main
 from csslab.data.digits import write_idx
 from csslab.methods import METHODS
@@ -34,24 +36,18 @@ class MemoryParams:
     memory_size: int = 10
 
 
-class WithMemory(FineTune):
-    """A continual method with a memory_size parameter (a test-only method)."""
-
-    name = "with-memory"
-    Params = MemoryParams
-
-
 @pytest.fixture
-def test_methods(monkeypatch):
+def extra_methods(monkeypatch):
+    """Registers the test-only methods: one whose loss explodes, one with a memory_size parameter."""
     monkeypatch.setitem(METHODS, "explodes", Explodes)
-    monkeypatch.setitem(METHODS, "with-memory", WithMemory)
+    monkeypatch.setitem(METHODS, "with-memory", finetune_with_params("with-memory", MemoryParams))
 
 
 def leftovers(folder):
     return [p.name for p in folder.rglob("*") if p.name.endswith((".tmp", ".part"))]
 
 
-def test_nan_loss_names_task_step_and_term_and_keeps_completed_tasks(tmp_path, capsys, test_methods):
+def test_nan_loss_names_task_step_and_term_and_keeps_completed_tasks(tmp_path, capsys, extra_methods):
     out = tmp_path / "r"
     assert main(["run", "--method", "explodes", "--out", str(out), *TINY]) == 1
     err = capsys.readouterr().err.strip()
@@ -124,7 +120,7 @@ def half_digits(tmp_path):
     (["--data", "DIGITS"], "have none of class 5, 6, 7, 8, 9"),
     (["--resume", "somewhere"], "--resume continues with somewhere/config.yaml: drop --tasks"),
 ])
-def test_contradictory_options_are_refused_up_front(tmp_path, capsys, test_methods, half_digits, args, needle):
+def test_contradictory_options_are_refused_up_front(tmp_path, capsys, extra_methods, half_digits, args, needle):
     args = [f"mnist:{half_digits}" if a == "DIGITS" else a for a in args]
     out = tmp_path / "never"
     assert main(["run", *TINY, *args, "--out", str(out)]) == 2
@@ -133,7 +129,7 @@ def test_contradictory_options_are_refused_up_front(tmp_path, capsys, test_metho
     assert not out.exists()  # refused before anything was written
 
 
-def test_benchmark_validates_every_configuration(tmp_path, capsys, test_methods):
+def test_benchmark_validates_every_configuration(tmp_path, capsys, extra_methods):
     bench = ["benchmark", "--seeds", "1", "--steps", "1", "--no-report", "--out", str(tmp_path / "b"),
              "--set", "scenario.train_scenes=16", "--set", "scenario.test_scenes=20", "--set", "train.batch_size=8"]
     assert main(bench + ["--methods", "finetune,with-memory", "--tasks", "10"]) == 2

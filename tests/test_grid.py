@@ -5,10 +5,11 @@ from dataclasses import dataclass
 
 import pytest
 
+from conftest import finetune_with_params
+
 from csslab.cli import main
 from csslab.config import Config
 from csslab.methods import METHODS
-from csslab.methods.finetune import FineTune
 from csslab.scenarios import make_setting
 from csslab.sweep import parse_grid, run_configs, variant
 
@@ -18,16 +19,10 @@ class LamParams:
     lam: float = 1.0
 
 
-class Weighted(FineTune):
-    """Fine-tuning with a (here unused) weight: enough to sweep a method parameter (test-only)."""
-
-    name = "weighted"
-    Params = LamParams
-
-
 @pytest.fixture
 def weighted(monkeypatch):
-    monkeypatch.setitem(METHODS, "weighted", Weighted)
+    """Fine-tuning with a (here unused) weight: enough to sweep a method parameter."""
+    monkeypatch.setitem(METHODS, "weighted", finetune_with_params("weighted", LamParams))
 
 
 def test_grid_expands_only_for_methods_with_the_parameter(weighted):

