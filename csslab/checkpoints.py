@@ -1,0 +1,132 @@
+"""What a run directory holds between tasks, and how a resumed run gets back to it.
+
+A checkpoint holds everything the next task depends on (model, method state, batch order and every
+random number generator); frames.npz the animation frames so far. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from csslab.results import Results, _clean, atomic_write
+
+
+def save_frames(out, frames, raw, images) -> None:
+    if not frames["step"]:
+        return
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer, step=np.array(frames["step"]), task=np.array(frames["task"]),
+        confusion=np.stack(frames["confusion"]), pred=np.stack(frames["pred"]),
+        truth=raw.astype(np.uint8), images=images[:, 0].numpy(),
+    )
+    atomic_write(out / "frames.npz", buffer.getvalue())
+
+
+CHECKPOINT_KEYS = ("task", "heads", "model", "method", "generator", "rng")
+
+
+def save_checkpoint(out, task, model, method, generator) -> None:
+    buffer = io.BytesIO()
+    torch.save({"task": task.index, "heads": [h.out_channels for h in model.heads], "model": model.state_dict(),
+                "method": method.state_dict(), "generator": generator.get_state(), "rng": rng_state(method)},
+               buffer)
+    atomic_write(out / "checkpoints" / f"task-{task.index}.pt", buffer.getvalue())
+
+
+def rng_state(method) -> dict:
+    """Every random stream a later task may draw from, as tensors and plain data (weights_only-loadable)."""
+    _, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+             "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                       "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}}
+    if isinstance(getattr(method, "generator", None), torch.Generator):
+        state["method"] = method.generator.get_state()
+    if torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict, method) -> None:
+    torch.set_rng_state(state["torch"].cpu())
+    random.setstate(state["python"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].cpu().numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    if "method" in state:
+        method.generator.set_state(state["method"].cpu())
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def remove_partial_files(out: Path) -> None:
+    """Temporary files of atomic writes that a killed process left behind (the real files are intact)."""
+    for folder in (out, out / "checkpoints"):
+        for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
+            tmp.unlink(missing_ok=True)
+
+
+def saved_run(out: Path, resolved: dict) -> dict | None:
+    """The results data of the run in ``out`` to continue, or None to start from task 0."""
+    if not (out / "results.json").exists():
+        return None  # killed before its first task was saved
+    data = Results.load(out).data
+    if data.get("config") != json.loads(json.dumps(_clean(resolved))):
+        raise ValueError(f"cannot resume {out}: its results.json was written with another configuration")
+    return data if data.get("tasks") else None
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return (text.splitlines()[0] if text else type(error).__name__)[:200]
+
+
+def restore_checkpoint(out: Path, index: int, model, method, generator, device) -> None:
+    """Load ``checkpoints/task-INDEX.pt`` into the model, method, batch order and RNGs; clear errors if unusable."""
+    path = out / "checkpoints" / f"task-{index}.pt"
+    if not path.is_file():
+        raise ValueError(f"cannot resume {out}: {path.name} is missing (was train.checkpoints off?)")
+    try:
+        # tensors go back to the device they were saved from (memories on CPU, Fisher on the GPU, ...)
+        state = torch.load(path, map_location="cpu" if device.type == "cpu" else None, weights_only=True)
+    except Exception as error:  # truncated zip, garbage, or objects a weights-only load refuses
+        if "Unsupported global" in str(error):
+            raise ValueError(f"cannot resume from {path}: it holds objects other than tensors and plain data "
+                             "(method state_dict() must return tensors, numbers, strings, lists, dicts)") from None
+        raise ValueError(f"corrupt checkpoint {path}: {first_line(error)}; run again without --resume") from None
+    missing = [k for k in CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
+    if missing or state["task"] != index:
+        what = f"no {missing[0]!r}" if missing else f"task {state['task']}"
+        raise ValueError(f"cannot resume from {path}: it has {what} (expected a csslab checkpoint of task {index})")
+    try:
+        for n_channels in state["heads"]:
+            model.add_head(int(n_channels))
+        model.load_state_dict(state["model"])
+        method.load_state_dict(state["method"])
+        generator.set_state(state["generator"].cpu())
+        set_rng_state(state["rng"], method)
+    except (RuntimeError, KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"cannot resume from {path}: {first_line(error)}") from None
+    model.eval()  # where evaluation left it: the next before_task sees the model as in an uninterrupted run
+
+
+def load_frames(out: Path, n_done: int) -> dict:
+    """The animation frames of the completed tasks (a frames.npz may also hold a later, unfinished task's)."""
+    frames = {"step": [], "task": [], "confusion": [], "pred": []}
+    path = out / "frames.npz"
+    if not path.is_file():
+        return frames
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            keep = saved["task"] < n_done
+            for key in frames:
+                frames[key] = list(saved[key][keep])
+    except Exception as error:
+        raise ValueError(f"cannot resume {out}: unreadable frames.npz ({first_line(error)})") from None
+    return frames
