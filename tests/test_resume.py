@@ -90,6 +90,9 @@ def test_ctrl_c_stops_cleanly_keeping_completed_tasks(tmp_path, capsys):
         if not finished.is_set():
             os.kill(os.getpid(), signal.SIGINT)
 
+    # a process started in the background by a non-interactive shell inherits SIGINT as ignored,
+    # and Python then never raises KeyboardInterrupt: install the handler a terminal user has
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     watcher = threading.Thread(target=interrupt_after_first_task, daemon=True)
     watcher.start()
     try:
@@ -99,6 +102,7 @@ def test_ctrl_c_stops_cleanly_keeping_completed_tasks(tmp_path, capsys):
     finally:
         finished.set()
         watcher.join()
+        signal.signal(signal.SIGINT, previous)
     err = capsys.readouterr().err
     assert code == 130
     assert err.strip().count("\n") == 0 and f"--resume {out}" in err  # one line, saying how to continue
