@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-scenes", type=int, default=2000, help="training scenes per task (default 2000)")
     p.add_argument("--save", type=Path, help="write a PNG grid of sample scenes and their masks per task")
     p.add_argument("--samples", type=int, default=6, help="scenes per task in the PNG grid (default 6)")
+    p.add_argument("--save-shift", type=Path, metavar="PATH",
+                   help="write a PNG of one test scene labelled as each task's training data would label it, "
+                        "one row per preset (overlap, disjoint, sequential, clean)")
+    p.add_argument("--scene", type=int, help="the test scene of --save-shift (default: one with digits of 3 tasks)")
 
     sub.add_parser("methods", help="list the methods and their hyper-parameters")
 
@@ -210,7 +214,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_scenario(args) -> int:
-    from csslab.scenarios.preview import describe, save_grid
+    from csslab.scenarios import PRESETS
+    from csslab.scenarios.preview import describe, save_grid, save_shift_figure
     from csslab.train import build_scenario
 
     config = config_from_args(args)
@@ -220,6 +225,15 @@ def cmd_scenario(args) -> int:
     if args.save:
         save_grid(scenario, args.save, samples=args.samples)
         print(f"saved {args.save}")
+    if args.save_shift:
+        if args.scene is not None and not 0 <= args.scene < config.scenario.test_scenes:
+            raise ValueError(f"invalid --scene {args.scene}: test scenes are 0..{config.scenario.test_scenes - 1}")
+        rows = []
+        for preset in PRESETS:
+            config.scenario.setting = preset
+            rows.append(build_scenario(config))
+        index = save_shift_figure(rows, args.save_shift, args.scene)
+        print(f"saved {args.save_shift} (test scene {index})")
     return 0
 
 

@@ -100,3 +100,22 @@ def test_scenario_preview(tmp_path, capsys):
                             "--save", str(png)], capsys)
     assert code == 0 and png.stat().st_size > 1000
     assert "disjoint" in out and out.count("\n| ") >= 3
+
+
+def test_shift_figure_shows_a_scene_with_digits_of_three_tasks(tmp_path, capsys):
+    import numpy as np
+
+    from csslab.scenarios import make_scenario
+    from csslab.scenarios.preview import shift_scene
+
+    png = tmp_path / "shift.png"
+    code, out, _ = run_cli(["scenario", "--train-scenes", "20",
+                            "--save-shift", str(png)], capsys)
+    assert code == 0 and png.stat().st_size > 1000
+    index = int(out.rsplit("test scene ", 1)[1].rstrip(")\n"))
+    scenario = make_scenario("2-2-2-2-2")
+    _, raw = scenario.test_raw()
+    tasks = {(int(v) - 1) // 2 for v in np.unique(raw[index]) if v > 0}
+    assert index == shift_scene(scenario) and len(tasks) >= 3
+    code, _, err = run_cli(["scenario", "--train-scenes", "20", "--save-shift", str(png), "--scene", "5000"], capsys)
+    assert code == 2 and "invalid --scene 5000" in err

@@ -132,13 +132,16 @@ def test_ssul_labels_pseudo_labels_then_unknown_ink():
     assert target[0, 1, 1] == 3 and target[0, 1, 0] in (unknown, 1, 2) and target[0, 0, 0] in (0, 1, 2)
 
 
-def test_replay_memory_never_exceeds_its_size_and_is_mixed_into_batches():
-    method = get_method("replay")(get_method("replay").make_params({"memory_size": 3}), seed=0)
+@pytest.mark.parametrize("name", ["replay", "mib", "ssul"])
+def test_memory_never_exceeds_its_size_and_is_mixed_into_batches(name):
+    """Replay, MiB-M and SSUL-M share the memory: bounded, filled after each task, saved with the state."""
+    method = get_method(name)(get_method(name).make_params({"memory_size": 3}), seed=0)
     sizes = []
     drive(method, check=lambda task, model, terms: sizes.append(len(method.memory)))
     assert sizes == [0, 0, 3, 3] and len(method.memory) == 3
     x, y = method.batch(torch.zeros(4, 1, SIZE, SIZE), torch.zeros(4, SIZE, SIZE, dtype=torch.long))
     assert x.shape[0] == 6 and y.shape == (6, SIZE, SIZE) and y.dtype == torch.long
+    assert torch.equal(method.state_dict()["memory"]["images"], method.memory.images)
 
 
 def test_memory_is_class_balanced_on_hand_made_masks():

@@ -93,3 +93,29 @@ class Memory:
 
     def load_state_dict(self, state: dict) -> None:
         self.images, self.masks, self.owner = state["images"], state["masks"], state["owner"]
+
+
+class Replaying:
+    """Mixin for a ``Method`` whose params have ``memory_size`` and ``replay_fraction``: a class-balanced
+    ``Memory`` filled at the end of each task, ``replay_fraction``·B stored scenes appended to every
+    batch, and the memory saved with the method's state. Put it before ``Method`` in the bases."""
+
+    def __init__(self, params=None, device="cpu", seed: int = 0):
+        super().__init__(params, device, seed)
+        if not 0 <= self.params.replay_fraction <= 4:
+            raise ValueError(f"invalid replay_fraction={self.params.replay_fraction}: must be in [0, 4]")
+        self.memory = Memory(self.params.memory_size)
+
+    def batch(self, images, masks):
+        return self.memory.mix(images, masks, self.params.replay_fraction, self.generator)
+
+    def after_task(self, task, model, images, masks):
+        super().after_task(task, model, images, masks)
+        self.memory.update(task, images, masks, self.generator)
+
+    def state_dict(self):
+        return super().state_dict() | {"memory": self.memory.state_dict()}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self.memory.load_state_dict(state["memory"])

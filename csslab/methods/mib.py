@@ -4,17 +4,21 @@ from dataclasses import dataclass
 
 from csslab.losses import unbiased_ce, unbiased_kd
 from csslab.methods.base import Method
+from csslab.methods.memory import Replaying
 
 
 @dataclass
 class MiBParams:
     lam: float = 10.0  # weight of the unbiased distillation (MiB's loss_kd=10 on Pascal-VOC)
     alpha: float = 1.0  # teacher temperature factor: softmax(alpha · old_logits)
+    memory_size: int = 0  # MiB with a class-balanced memory of scenes, as replay's (0 = plain MiB)
+    replay_fraction: float = 0.5  # replayed scenes added to each batch (with memory_size > 0)
 
 
-class MiB(Method):
+class MiB(Replaying, Method):
     """``unbiased_ce`` (old classes may hide in the background label) + λ·``unbiased_kd`` (the
     old background may now be a new class), new heads initialised from the background (``mib``).
+    With ``memory_size`` > 0, stored scenes are replayed in every batch (replay + distillation).
 
     References: Cermelli et al., Modeling the Background for Incremental Learning in Semantic
     Segmentation, CVPR 2020.

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from csslab.losses import cross_entropy
 from csslab.methods.base import Method
-from csslab.methods.memory import Memory
+from csslab.methods.memory import Replaying
 
 
 @dataclass
@@ -16,7 +16,7 @@ class ReplayParams:
     replay_fraction: float = 0.5  # replayed scenes added to each batch, as a share of its size
 
 
-class Replay(Method):
+class Replay(Replaying, Method):
     """CE on the task's batch concatenated with ``replay_fraction``·B scenes drawn from the memory.
 
     The memory (``Memory``) is updated class-balanced at the end of every task. Stored masks
@@ -35,23 +35,11 @@ class Replay(Method):
         super().__init__(params, device, seed)
         if self.params.refresh not in ("pseudo", "none"):
             raise ValueError(f"unknown refresh {self.params.refresh!r}: valid values are pseudo, none")
-        if not 0 <= self.params.replay_fraction <= 4:
-            raise ValueError(f"invalid replay_fraction={self.params.replay_fraction}: must be in [0, 4]")
-        self.memory = Memory(self.params.memory_size)
-
-    def batch(self, images, masks):
-        return self.memory.mix(images, masks, self.params.replay_fraction, self.generator)
 
     def loss(self, model, images, masks):
         return {"ce": cross_entropy(model(images), masks)}
 
     def after_task(self, task, model, images, masks):
-        self.memory.update(task, images, masks, self.generator)
+        super().after_task(task, model, images, masks)
         if self.params.refresh == "pseudo":
             self.memory.refresh(model, self.params.refresh_threshold)
-
-    def state_dict(self):
-        return {"memory": self.memory.state_dict()}
-
-    def load_state_dict(self, state):
-        self.memory.load_state_dict(state["memory"])

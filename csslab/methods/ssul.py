@@ -9,7 +9,7 @@ from torch import nn
 from csslab.constants import BACKGROUND
 from csslab.losses import bce_with_unknown
 from csslab.methods.base import Method, set_requires_grad
-from csslab.methods.memory import Memory
+from csslab.methods.memory import Replaying
 
 
 @dataclass
@@ -20,7 +20,7 @@ class SSULParams:
     replay_fraction: float = 0.5  # replayed scenes added to each batch (with memory_size > 0)
 
 
-class SSUL(Method):
+class SSUL(Replaying, Method):
     """BCE over background, seen classes and an *unknown* channel, with frozen old knowledge.
 
     Labels per batch: the task's classes keep their label; background pixels where the old model
@@ -41,7 +41,6 @@ class SSUL(Method):
     def __init__(self, params=None, device="cpu", seed: int = 0):
         super().__init__(params, device, seed)
         self.unknown = None
-        self.memory = Memory(self.params.memory_size)
 
     def parameters(self, model):
         return super().parameters(model) + list(self.unknown.parameters())
@@ -63,9 +62,6 @@ class SSUL(Method):
                 model.heads[-1].weight.copy_(self.unknown.weight.expand_as(model.heads[-1].weight))
                 model.heads[-1].bias.copy_(self.unknown.bias.expand_as(model.heads[-1].bias))
 
-    def batch(self, images, masks):
-        return self.memory.mix(images, masks, self.params.replay_fraction, self.generator)
-
     def labels(self, images, masks):
         """Targets over 1 + n_seen + 1 channels, the last one *unknown*."""
         background = masks == BACKGROUND  # B, H, W
@@ -85,15 +81,12 @@ class SSUL(Method):
         target = self.labels(images, masks)
         return {"bce": bce_with_unknown(logits, target)}
 
-    def after_task(self, task, model, images, masks):
-        self.memory.update(task, images, masks, self.generator)
-
     def state_dict(self):
-        return {"unknown": self.unknown.state_dict(), "memory": self.memory.state_dict()}
+        return super().state_dict() | {"unknown": self.unknown.state_dict()}
 
     def load_state_dict(self, state):
         if self.unknown is None:
             weight = state["unknown"]["weight"]
             self.unknown = nn.Conv2d(weight.shape[1], 1, 1).to(self.device)
         self.unknown.load_state_dict(state["unknown"])
-        self.memory.load_state_dict(state["memory"])
+        super().load_state_dict(state)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from csslab.constants import BACKGROUND, IGNORE
-from csslab.scenarios.labels import train_lut
+from csslab.scenarios.labels import allowed_digits, train_lut
 
 
 def task_statistics(scenario, task) -> dict:
@@ -69,3 +69,65 @@ def save_grid(scenario, path, samples: int = 6) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def shift_scene(scenario, min_tasks: int = 3) -> int:
+    """Index of the test scene that shows background shift best: digits of at least ``min_tasks``
+    different tasks (or as many as any scene has), the latest of them as early as possible, so
+    the scene is labelled differently by several tasks of every setting."""
+    _, raw = scenario.test_raw()
+    task_of = {digit: task.index for task in scenario for digit in task.classes}
+    best, best_key = 0, None
+    for i, mask in enumerate(raw):
+        tasks = {task_of[int(v) - 1] for v in np.unique(mask) if 0 < v <= scenario.n_classes}
+        key = (min(len(tasks), min_tasks), -max(tasks, default=0))
+        if best_key is None or key > best_key:
+            best, best_key = i, key
+    return best
+
+
+def save_shift_figure(scenarios, path, index: int | None = None) -> int:
+    """A PNG of one scene through every task: per setting (rows), the label each task's training
+    masks would give it (columns); tasks whose training data may not contain this scene (it
+    shows a digit the setting keeps out of that task's scenes) are greyed. Returns the scene index."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from csslab.reports.colors import label_colormap
+
+    first = scenarios[0]
+    index = shift_scene(first) if index is None else index
+    images, raw = first.test_raw()
+    image, digits = images[index], raw[index]
+    cmap, norm = label_colormap(first.class_order)
+    shown = [int(v) - 1 for v in np.unique(digits) if 0 < v <= first.n_classes]
+    n_tasks = len(first)
+    fig, axes = plt.subplots(len(scenarios), n_tasks + 1, figsize=(1.55 * (n_tasks + 1), 1.75 * len(scenarios) + 0.6),
+                             squeeze=False)
+    for row, scenario in enumerate(scenarios):
+        axes[row, 0].imshow(image, cmap="gray", vmin=0, vmax=1)
+        axes[row, 0].set_ylabel(scenario.setting.name, fontsize=9)
+        if row == 0:
+            axes[row, 0].set_title(f"test scene {index}\ndigits {sorted(shown)}", fontsize=8)
+        for task in scenario:
+            ax = axes[row, task.index + 1]
+            labels = train_lut(task, scenario.setting, scenario.class_order)[digits]
+            allowed = set(allowed_digits(task, scenario.setting, scenario.class_order))
+            usable = set(shown) <= allowed and bool(set(shown) & set(task.classes))
+            ax.imshow(labels, cmap=cmap, norm=norm, interpolation="nearest", alpha=1.0 if usable else 0.25)
+            if not usable:
+                ax.text(0.5, 0.5, "not in this\ntask's scenes", transform=ax.transAxes, ha="center", va="center",
+                        fontsize=7)
+            if row == 0:
+                ax.set_title(f"task {task.index}: learn {list(task.classes)}", fontsize=8)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle("One scene, labelled as each task's training data would label it (black = background)", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return index
