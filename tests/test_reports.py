@@ -178,3 +178,28 @@ def test_overlay_colours_digits_and_dims_the_rest():
     assert rgb[0, 0].tolist() == [GHOST] * 3  # ink predicted as background: faint grey
     assert rgb[0, 1].tolist() == [44, 160, 44]  # digit 2's colour
     assert rgb[1, 0].tolist() == [0, 0, 0] and rgb[1, 1].tolist() == [int(0.5 * GHOST)] * 3
+
+
+def test_benchmark_over_settings_draws_the_background_shift_per_setting(run_dir, tmp_path):
+    from csslab.reports.plots import plot_benchmark_shift
+    from csslab.reports.tables import RunData
+
+    runs = []
+    for setting, to_background in (("overlap", 0.7), ("sequential", 0.1)):
+        rel = tmp_path / f"runs/finetune-{setting}"
+        rel.mkdir(parents=True)
+        results = json.loads((run_dir / "results.json").read_text())
+        results["config"]["scenario"]["setting"] = setting
+        results["tasks"][-1]["background_shift"] = {"correct": 0.9 - to_background, "to_other_old": 0.05,
+                                                    "to_new": 0.05, "to_background": to_background}
+        (rel / "results.json").write_text(json.dumps(results))
+        runs.append(RunData(rel))
+    assert plot_benchmark_shift(runs[:1], tmp_path / "one.png") is None  # one setting: nothing to compare
+    path = plot_benchmark_shift(runs, tmp_path / "shift.png")
+    with Image.open(path) as image:
+        pixels = np.asarray(image.convert("RGB"))
+    background = np.all(pixels == (0x33, 0x33, 0x33), axis=-1)  # the "predicted as background" colour
+    columns = np.nonzero(background.sum(0) >= 10)[0]  # bar columns, not the few dark pixels of text
+    bars = [b for b in np.split(columns, np.nonzero(np.diff(columns) > 1)[0] + 1) if len(b) >= 20]  # not the legend
+    heights = [background[:, bar].sum(0).max() for bar in bars]
+    assert len(bars) == 2 and heights[0] > 5 * heights[1]  # 70% of old pixels vs 10%

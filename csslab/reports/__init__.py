@@ -112,6 +112,9 @@ def write_benchmark_report(bench_dir, run_reports: str = "missing") -> list[Path
             firsts[key] = run
     order = [(r.get("method"), r.get("setting"), r.get("tasks")) for r in rows]
     chosen = sorted(firsts.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
+    shift = plots.plot_benchmark_shift([run for _, run in chosen], bench_dir / "benchmark_shift.png")
+    if shift is not None:
+        images["shift"] = shift
     if chosen:
         images["heatmaps"] = plots.plot_benchmark_heatmaps([run for _, run in chosen], bench_dir / "benchmark_iou.png")
     md = bench_dir / "benchmark.md"

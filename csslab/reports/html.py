@@ -159,6 +159,10 @@ def benchmark_html(bench_dir: Path, bench: dict, title: str, images: dict, runs:
     if images.get("bars"):
         body.append(figure(images["bars"], "Final mIoU of old classes, new classes and all classes per method; "
                            "error bars: standard deviation over seeds.", "mIoU per method"))
+    if images.get("shift"):
+        body.append(figure(images["shift"], "The background-shift diagnostic after the last task, per setting and "
+                           "method (first seed): the share of old-class test pixels predicted as background, as a "
+                           "new class, as another old class, or correctly.", "background shift per setting"))
     if images.get("heatmaps"):
         body.append(figure(images["heatmaps"], "IoU of every class after each task, one run per method (its first "
                            "seed).", "IoU heatmaps per method"))

@@ -238,6 +238,44 @@ def plot_benchmark_bars(rows: list[dict], path) -> Path:
     return _save(fig, path)
 
 
+def plot_benchmark_shift(runs: list[RunData], path) -> Path | None:
+    """The background-shift diagnostic after the last task, one stacked bar per run (method), grouped
+    by setting: where the old classes' test pixels went. None when fewer than two settings or no
+    diagnostic (e.g. only single-task runs)."""
+    entries = [(r.setting, r.method, r.tasks[-1]["background_shift"]) for r in runs
+               if r.tasks and (r.tasks[-1].get("background_shift") or {}).get("correct") is not None]
+    settings = list(dict.fromkeys(setting for setting, _, _ in entries))
+    if len(settings) < 2:
+        return None
+    plt = _pyplot()
+    methods = list(dict.fromkeys(method for _, method, _ in entries))
+    fig, ax = plt.subplots(figsize=(2.0 + 0.42 * len(entries) + 0.3 * len(settings), 4.6))
+    width, x, ticks, labels = 0.8, 0.0, [], []
+    for setting in settings:
+        group = [(m, shift) for s, m, shift in entries if s == setting]
+        group.sort(key=lambda e: methods.index(e[0]))
+        for m, shift in group:
+            bottom = 0.0
+            for key, label, color in SHIFT_PARTS:
+                v = shift.get(key) or 0.0
+                ax.bar(x, v, width, bottom=bottom, color=color,
+                       label=(f"predicted as {label}" if key != "correct" else label) if x == 0 else None)
+                bottom += v
+            ax.text(x, -0.02, m, rotation=90, ha="center", va="top", fontsize=7)
+            x += 1
+        ticks.append(x - (len(group) + 1) / 2)
+        labels.append(setting.replace(",", "\n"))
+        x += 0.6
+    ax.set_xticks(ticks, labels, fontsize=7)
+    ax.tick_params(axis="x", pad=42, length=0)
+    ax.set_ylim(0, 1)
+    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
+    ax.set_ylabel("share of old-class test pixels, after the last task")
+    ax.set_title("Background shift per setting: where the old classes' pixels went", fontsize=11)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    return _save(fig, path)
+
+
 def plot_benchmark_heatmaps(runs: list[RunData], path) -> Path:
     """The methods' IoU[task, class] heatmaps side by side (one run each)."""
     plt = _pyplot()
