@@ -1,5 +1,8 @@
 """The registry of methods: one file each, composed from the pure losses in ``csslab.losses``."""
 
+import dataclasses
+import re
+
 from csslab.methods.base import Method, frozen_copy, previous_model
 from csslab.methods.ewc import EWC
 from csslab.methods.finetune import FineTune
@@ -26,10 +29,32 @@ METHODS = {
 }
 
 
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]*")  # a CLI word: --method lwf-mc
+
+
+def register(cls):
+    """Add ``cls`` to ``METHODS`` under ``cls.name`` and return it, so it also works as a decorator
+    (``@register`` above a class in any file); ``csslab.run(cls.name)`` then trains it."""
+    if not (isinstance(cls, type) and issubclass(cls, Method)):  # ValueError: the CLI prints it as one line
+        raise ValueError(  # noqa: TRY004
+            f"cannot register {cls!r}: a method must be a subclass of csslab.methods.Method")
+    if not (isinstance(cls.Params, type) and dataclasses.is_dataclass(cls.Params)):
+        raise ValueError(f"cannot register {cls.__name__}: its Params {cls.Params!r} must be a dataclass "
+                         "(fields with defaults, e.g. lam: float = 10.0)")
+    if not isinstance(cls.name, str) or not _NAME_RE.fullmatch(cls.name):
+        raise ValueError(f"invalid method name {cls.name!r} for {cls.__name__}: use lowercase letters, digits and "
+                         "hyphens, e.g. 'lwf-mc'")
+    if cls.name in METHODS:
+        raise ValueError(f"method name {cls.name!r} of {cls.__name__} is already registered (by "
+                         f"{METHODS[cls.name].__name__}): choose a name not in {', '.join(METHODS)}")
+    METHODS[cls.name] = cls
+    return cls
+
+
 def get_method(name: str) -> type[Method]:
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}: valid methods are {', '.join(METHODS)}")
     return METHODS[name]
 
 
-__all__ = ["METHODS", "Method", "frozen_copy", "get_method", "previous_model"]
+__all__ = ["METHODS", "Method", "frozen_copy", "get_method", "previous_model", "register"]
