@@ -34,7 +34,8 @@ CHECKPOINT_KEYS = ("task", "heads", "model", "method", "generator", "rng")
 
 def save_checkpoint(out, task, model, method, generator) -> None:
     buffer = io.BytesIO()
-    torch.save({"task": task.index, "heads": [h.out_channels for h in model.heads], "model": model.state_dict(),
+    torch.save({"task": task.index, "heads": [h.out_channels for h in model.heads],
+                "head_hidden": [getattr(h, "hidden", 0) for h in model.heads], "model": model.state_dict(),
                 "method": method.state_dict(), "generator": generator.get_state(), "rng": rng_state(method)},
                buffer)
     atomic_write(out / "checkpoints" / f"task-{task.index}.pt", buffer.getvalue())
@@ -105,8 +106,9 @@ def restore_checkpoint(out: Path, index: int, model, method, generator, device) 
         what = f"no {missing[0]!r}" if missing else f"task {state['task']}"
         raise ValueError(f"cannot resume from {path}: it has {what} (expected a csslab checkpoint of task {index})")
     try:
-        for n_channels in state["heads"]:
-            model.add_head(int(n_channels))
+        hidden = state.get("head_hidden") or [0] * len(state["heads"])
+        for n_channels, width in zip(state["heads"], hidden):
+            model.add_head(int(n_channels), hidden=int(width))
         model.load_state_dict(state["model"])
         method.load_state_dict(state["method"])
         generator.set_state(state["generator"].cpu())

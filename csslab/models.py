@@ -84,6 +84,30 @@ def make_backbone(name: str) -> nn.Module:
     return BACKBONES[name]()
 
 
+class MLPHead(nn.Sequential):
+    """A head with its own features (SSUL's DeepLab heads): 3x3 conv + BN + ReLU, then the 1x1
+    classifier. A method that freezes the backbone still learns non-linear features per task."""
+
+    def __init__(self, c_in: int, hidden: int, n: int):
+        super().__init__(nn.Conv2d(c_in, hidden, 3, padding=1, bias=False), nn.BatchNorm2d(hidden),
+                         nn.ReLU(inplace=True), nn.Conv2d(hidden, n, 1))
+
+    @property
+    def out_channels(self) -> int:
+        return self[-1].out_channels
+
+    @property
+    def hidden(self) -> int:
+        return self[0].out_channels
+
+
+def make_head(c_in: int, n: int, hidden: int = 0) -> nn.Module:
+    """A 1x1 conv classifier (``hidden`` = 0), or an ``MLPHead`` with ``hidden`` channels."""
+    if hidden < 0:
+        raise ValueError(f"invalid head hidden={hidden}: must be >= 0 (0 = a 1x1 conv)")
+    return MLPHead(c_in, hidden, n) if hidden else nn.Conv2d(c_in, n, 1)
+
+
 class IncrementalSegmenter(nn.Module):
     """Backbone + a growing list of 1x1 heads; channel 0 is background, channel c the c-th seen class."""
 
@@ -97,7 +121,7 @@ class IncrementalSegmenter(nn.Module):
     def n_channels(self) -> int:
         return sum(h.out_channels for h in self.heads)
 
-    def add_head(self, n_new: int, init: str = "random", symmetry_noise: float = 1.0) -> nn.Conv2d:
+    def add_head(self, n_new: int, init: str = "random", symmetry_noise: float = 1.0, hidden: int = 0) -> nn.Module:
         """Append a head with ``n_new`` channels (the first head includes background).
 
         ``init="mib"`` (MiB): new weights copy the background weights and new biases and the
@@ -107,15 +131,18 @@ class IncrementalSegmenter(nn.Module):
         weights. MiB trained with SGD, where the new channels' different gradients break their
         symmetry; under Adam's per-element normalised steps identical channels stay identical
         (measured: two new channels' logits equal to 2 decimals after 150 steps, new-class IoU 0;
-        with the noise both are learnt). 0 gives MiB's exact init.
+        with the noise both are learnt). 0 gives MiB's exact init. ``hidden`` > 0 makes the head an
+        ``MLPHead`` (random init only).
         """
         if n_new <= 0:
             raise ValueError(f"invalid n_new={n_new}: a head needs at least one channel")
         if init not in ("random", "mib"):
             raise ValueError(f"unknown head init {init!r}: valid values are random, mib")
-        head = nn.Conv2d(self.backbone.out_channels, n_new, 1)
+        if hidden and init != "random":
+            raise ValueError(f"head init {init!r} needs 1x1 heads (hidden=0), got hidden={hidden}")
+        head = make_head(self.backbone.out_channels, n_new, hidden)
         first = self.heads[0] if len(self.heads) else None
-        head = head.to(first.weight.device if first is not None else next(self.backbone.parameters()).device)
+        head = head.to(next(self.backbone.parameters()).device)
         if init == "mib" and first is not None:
             with torch.no_grad():
                 bias = first.bias[0] - math.log(n_new + 1)

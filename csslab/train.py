@@ -229,7 +229,7 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
         images, masks = train_scenario.train_set(task)
         t_data = time.perf_counter() - t0
         model.add_head(len(task.classes) + (1 if task.index == 0 else 0),
-                       init=method.head_init if task.index else "random")
+                       init=method.head_init if task.index else "random", hidden=method.head_hidden)
         method.before_task(task, model, images, masks)
         lr = t.lr_incremental if task.index and t.lr_incremental else t.lr
         optimizer = torch.optim.Adam(method.parameters(model), lr=lr, weight_decay=t.weight_decay)

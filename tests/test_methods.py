@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
 from csslab.config import Config
 from csslab.constants import BACKGROUND, IGNORE
@@ -40,7 +41,7 @@ def drive(method, steps=2, check=None):
     model = IncrementalSegmenter()
     for task in TASKS:
         images, masks = task_data(task)
-        model.add_head(len(task.classes) + (1 if task.index == 0 else 0),
+        model.add_head(len(task.classes) + (1 if task.index == 0 else 0), hidden=method.head_hidden,
                        init=method.head_init if task.index else "random")
         method.before_task(task, model, images, masks)
         optimizer = torch.optim.Adam(method.parameters(model), lr=1e-3)
@@ -99,25 +100,33 @@ def test_previous_model_is_the_model_before_the_head_was_added(init):
     assert len(model.heads) == 2 and model.n_channels == 5  # the model itself is untouched
 
 
-def test_ssul_freezes_backbone_and_old_heads_and_transfers_the_unknown_head():
-    method = get_method("ssul")(seed=0)
+@pytest.mark.parametrize("hidden", [0, 24])
+def test_ssul_freezes_backbone_and_old_heads_and_transfers_the_unknown_head(hidden):
+    """With 1x1 heads (hidden=0) and with SSUL's per-task MLP heads."""
+    method = get_method("ssul")(get_method("ssul").make_params({"head_hidden": hidden}), seed=0)
     snapshot = {}
 
     def check(task, model, terms):
         if task.index == 1 and not snapshot:
             snapshot.update({n: p.detach().clone() for n, p in model.named_parameters()})
-            snapshot.update({n: b.clone() for n, b in model.backbone.named_buffers(prefix="backbone")})
-            unknown = method.unknown.weight.detach()
-            assert torch.allclose(model.heads[1].weight, unknown.expand_as(model.heads[1].weight))
+            snapshot.update({n: b.clone() for n, b in model.named_buffers()})
+            new, unknown = model.heads[1], method.unknown
+            if hidden:
+                assert torch.equal(new[0].weight, unknown[0].weight)
+                assert torch.equal(new[1].running_mean, unknown[1].running_mean)
+                new, unknown = new[-1], unknown[-1]
+            assert torch.allclose(new.weight, unknown.weight.expand_as(new.weight))
 
     model = drive(method, steps=3, check=check)
+    assert isinstance(model.heads[0], nn.Conv2d) == (hidden == 0)
     for n, p in model.named_parameters():
         if n.startswith("heads.1."):
             assert not torch.equal(p, snapshot[n]), n  # the new head learns
         else:
             assert torch.equal(p, snapshot[n]), n  # backbone and old heads keep their parameters
-    for n, b in model.backbone.named_buffers(prefix="backbone"):
-        assert torch.equal(b, snapshot[n]), n  # frozen normalisation statistics (train_mode)
+    for n, b in model.named_buffers():
+        if not n.startswith("heads.1."):
+            assert torch.equal(b, snapshot[n]), n  # frozen normalisation statistics (train_mode)
     assert model.n_channels == 5  # the unknown channel is the method's, not the model's
 
 
@@ -227,3 +236,26 @@ def test_trainer_runs_the_method_end_to_end(name):
     config.train.checkpoints = False
     results = run(config, progress=False, log=None)
     assert all(math.isfinite(v) for t in results.data["tasks"] for v in t["loss"].values())
+
+
+def test_replayed_scenes_are_warped_with_their_masks():
+    """Augmented replay: image and mask move together, nothing but background moves in, and the
+    same generator state gives the same warp."""
+    from csslab.methods.memory import random_affine
+
+    images = torch.zeros(4, 1, 32, 32)
+    masks = torch.zeros(4, 32, 32, dtype=torch.long)
+    images[:, 0, 8:24, 12:20] = 1.0
+    masks[:, 8:24, 12:20] = 3
+    a = random_affine(images, masks, torch.Generator().manual_seed(1))
+    b = random_affine(images, masks, torch.Generator().manual_seed(1))
+    warped, labels = a
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert set(labels.unique().tolist()) == {0, 3} and labels.dtype == torch.long
+    agree = ((warped[:, 0] > 0.5) == (labels == 3)).float().mean()
+    assert agree > 0.98 and not torch.equal(labels, masks)  # moved, and still aligned
+    memory = Memory(2)
+    memory.images, memory.masks, memory.owner = images[:2], masks[:2].to(torch.uint8), torch.tensor([1, 2])
+    plain = memory.sample(6, torch.Generator().manual_seed(0))
+    augmented = memory.sample(6, torch.Generator().manual_seed(0), augment=True)
+    assert torch.equal(plain[1].unique(), torch.tensor([0, 3])) and not torch.equal(plain[1], augmented[1])

@@ -64,6 +64,7 @@ class Method:
     name = "method"
     Params = Params
     head_init = "random"  # init of the heads added after task 0: "random" or "mib"
+    head_hidden = 0  # > 0: every head is an MLPHead with that many hidden channels (SSUL)
 
     def __init__(self, params: Params | None = None, device="cpu", seed: int = 0):
         self.params = params if params is not None else self.Params()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 
 from csslab.constants import BACKGROUND
 
@@ -59,17 +62,20 @@ class Memory:
         self.owner = torch.cat(new_owner)
         assert len(self) <= self.size
 
-    def sample(self, n: int, generator: torch.Generator):
-        """``n`` stored scenes drawn uniformly with replacement: images, masks (int64)."""
+    def sample(self, n: int, generator: torch.Generator, augment: bool = False):
+        """``n`` stored scenes drawn uniformly with replacement: images, masks (int64); with
+        ``augment``, each under its own random affine warp (``random_affine``)."""
         idx = torch.randint(len(self), (n,), generator=generator)
-        return self.images[idx], self.masks[idx].long()
+        images, masks = self.images[idx], self.masks[idx].long()
+        return random_affine(images, masks, generator) if augment else (images, masks)
 
-    def mix(self, images, masks, fraction: float, generator: torch.Generator):
+    def mix(self, images, masks, fraction: float, generator: torch.Generator, augment: bool = False):
         """The batch with ``round(fraction * len(images))`` stored scenes appended (unchanged if empty)."""
         n = round(fraction * len(images))
         if len(self) == 0 or n == 0:
             return images, masks
-        old_images, old_masks = self.sample(n, generator)
+        old_images, old_masks = self.sample(n, generator, augment)
+        old_images, old_masks = old_images.to(images.device), old_masks.to(masks.device)
         return torch.cat([images, old_images]), torch.cat([masks, old_masks])
 
     @torch.no_grad()
@@ -95,10 +101,32 @@ class Memory:
         self.images, self.masks, self.owner = state["images"], state["masks"], state["owner"]
 
 
+def random_affine(images, masks, generator: torch.Generator, degrees: float = 15.0, scale: float = 0.1,
+                  shift: float = 0.1):
+    """Each scene under its own random rotation (± ``degrees``), zoom (1 ± ``scale``) and translation
+    (± ``shift`` of the side): images [B, 1, H, W] bilinear, masks [B, H, W] nearest; what moves in
+    from outside is background. A few stored scenes seen hundreds of times are otherwise learnt by
+    heart: the network recalls the memory's digits and still calls other digits of their classes
+    background (measured: see the replay method's docstring)."""
+    b = len(images)
+    u = torch.rand(b, 4, generator=generator) * 2 - 1  # B, 4 in [-1, 1)
+    angle = u[:, 0] * math.radians(degrees)
+    zoom = 1 + u[:, 1] * scale
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([torch.stack([cos, -sin, u[:, 2] * 2 * shift], 1),
+                         torch.stack([sin, cos, u[:, 3] * 2 * shift], 1)], 1)  # B, 2, 3
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    warped = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    labels = F.grid_sample(masks[:, None].float() + 1, grid, mode="nearest", padding_mode="zeros",
+                           align_corners=False)[:, 0].long() - 1  # B, H, W; -1 = moved in from outside
+    return warped, torch.where(labels < 0, BACKGROUND, labels)
+
+
 class Replaying:
-    """Mixin for a ``Method`` whose params have ``memory_size`` and ``replay_fraction``: a class-balanced
-    ``Memory`` filled at the end of each task, ``replay_fraction``·B stored scenes appended to every
-    batch, and the memory saved with the method's state. Put it before ``Method`` in the bases."""
+    """Mixin for a ``Method`` whose params have ``memory_size`` and ``replay_fraction`` (and optionally
+    ``augment``): a class-balanced ``Memory`` filled at the end of each task, ``replay_fraction``·B
+    stored scenes appended to every batch, and the memory saved with the method's state. Put it
+    before ``Method`` in the bases."""
 
     def __init__(self, params=None, device="cpu", seed: int = 0):
         super().__init__(params, device, seed)
@@ -107,7 +135,8 @@ class Replaying:
         self.memory = Memory(self.params.memory_size)
 
     def batch(self, images, masks):
-        return self.memory.mix(images, masks, self.params.replay_fraction, self.generator)
+        augment = getattr(self.params, "augment", False)
+        return self.memory.mix(images, masks, self.params.replay_fraction, self.generator, augment)
 
     def after_task(self, task, model, images, masks):
         super().after_task(task, model, images, masks)

@@ -14,6 +14,7 @@ class ReplayParams:
     refresh: str = "pseudo"  # "pseudo": relabel stored background pixels with the model; "none"
     refresh_threshold: float = 0.7  # softmax score a refreshed pixel needs (SSUL's 0.7)
     replay_fraction: float = 0.5  # replayed scenes added to each batch, as a share of its size
+    augment: bool = True  # a random rotation/zoom/shift of each replayed scene (see Memory.sample)
 
 
 class Replay(Replaying, Method):

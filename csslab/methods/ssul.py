@@ -10,6 +10,7 @@ from csslab.constants import BACKGROUND
 from csslab.losses import bce_with_unknown
 from csslab.methods.base import Method, set_requires_grad
 from csslab.methods.memory import Replaying
+from csslab.models import make_head
 
 
 @dataclass
@@ -18,6 +19,10 @@ class SSULParams:
     ink: float = 0.5  # image value from which a pixel is "salient" (the scenes' ink threshold)
     memory_size: int = 0  # SSUL-M keeps scenes in a class-balanced memory (0 = plain SSUL)
     replay_fraction: float = 0.5  # replayed scenes added to each batch (with memory_size > 0)
+    # SSUL's DeepLab gives every task (and the unknown class) its own head: 3x3 conv + BN + ReLU +
+    # 1x1 classifier on the frozen features (width 256 = the ASPP's there; the backbone's here).
+    # 0 = 1x1 heads. Measured on the default run (seed 0): see the README's SSUL note.
+    head_hidden: int = 24
 
 
 class SSUL(Replaying, Method):
@@ -26,7 +31,7 @@ class SSUL(Replaying, Method):
     Labels per batch: the task's classes keep their label; background pixels where the old model
     gives an old class a sigmoid score >= ``pseudo_threshold`` take that class; remaining
     background pixels that are ink (a free saliency map on MNIST) become *unknown*: digits of
-    past or future classes. The unknown head is a 1x1 conv owned by the method and applied to
+    past or future classes. The unknown head, a head like the others owned by the method, is applied to
     the backbone's output beside the model's heads (the model's channels stay 1 + n_seen, so
     evaluation's argmax never sees it). From task 1 on the backbone and old heads are frozen,
     new heads start as copies of the unknown head (weight transfer), and only they and the
@@ -37,6 +42,10 @@ class SSUL(Replaying, Method):
 
     name = "ssul"
     Params = SSULParams
+
+    @property
+    def head_hidden(self) -> int:
+        return self.params.head_hidden
 
     def __init__(self, params=None, device="cpu", seed: int = 0):
         super().__init__(params, device, seed)
@@ -49,18 +58,18 @@ class SSUL(Replaying, Method):
         model.train()
         if self.task is not None and self.task.index > 0:
             model.backbone.eval()  # frozen: normalisation layers, if any, keep their statistics
+            for head in model.heads[:-1]:
+                head.eval()
 
     def before_task(self, task, model, images, masks):
         super().before_task(task, model, images, masks)
         if self.unknown is None:
-            self.unknown = nn.Conv2d(model.backbone.out_channels, 1, 1).to(self.device)
+            self.unknown = make_head(model.backbone.out_channels, 1, self.params.head_hidden).to(self.device)
         if task.index > 0:
             set_requires_grad(model.backbone, False)
             for head in model.heads[:-1]:
                 set_requires_grad(head, False)
-            with torch.no_grad():  # weight transfer: new classes start as "unknown"
-                model.heads[-1].weight.copy_(self.unknown.weight.expand_as(model.heads[-1].weight))
-                model.heads[-1].bias.copy_(self.unknown.bias.expand_as(model.heads[-1].bias))
+            transfer_weights(self.unknown, model.heads[-1])
 
     def labels(self, images, masks):
         """Targets over 1 + n_seen + 1 channels, the last one *unknown*."""
@@ -86,7 +95,20 @@ class SSUL(Replaying, Method):
 
     def load_state_dict(self, state):
         if self.unknown is None:
-            weight = state["unknown"]["weight"]
-            self.unknown = nn.Conv2d(weight.shape[1], 1, 1).to(self.device)
+            weight = state["unknown"]["weight" if "weight" in state["unknown"] else "0.weight"]
+            self.unknown = make_head(weight.shape[1], 1, self.params.head_hidden).to(self.device)
         self.unknown.load_state_dict(state["unknown"])
         super().load_state_dict(state)
+
+
+@torch.no_grad()
+def transfer_weights(unknown: nn.Module, head: nn.Module) -> None:
+    """SSUL's weight transfer: ``head`` (n new classes) starts as a copy of the unknown head, its
+    classifier's single output repeated n times."""
+    if isinstance(head, nn.Conv2d):
+        head.weight.copy_(unknown.weight.expand_as(head.weight))
+        head.bias.copy_(unknown.bias.expand_as(head.bias))
+        return
+    for i in range(len(head) - 1):  # the hidden layers: conv, batch norm (weights and statistics)
+        head[i].load_state_dict(unknown[i].state_dict())
+    transfer_weights(unknown[-1], head[-1])
