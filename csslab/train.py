@@ -357,7 +357,7 @@ def _summarise(data) -> None:
 
 
 def _fmt(value) -> str:
-    return "X" if value is None else f"{value:.3f}"
+    return "X" if value is None or value != value else f"{value:.3f}"  # X: absent (None or NaN)
 
 
 def format_task(entry: dict, n_tasks: int) -> str:

@@ -14,7 +14,11 @@ class ReplayParams:
     refresh: str = "pseudo"  # "pseudo": relabel stored background pixels with the model; "none"
     refresh_threshold: float = 0.7  # softmax score a refreshed pixel needs (SSUL's 0.7)
     replay_fraction: float = 0.5  # replayed scenes added to each batch, as a share of its size
-    augment: bool = True  # a random rotation/zoom/shift of each replayed scene (see Memory.sample)
+    # a random rotation/zoom/shift of each replayed scene. Measured on the default run (seed 0, after
+    # task 1): without it the model recalls 94% of the stored scenes' old-class pixels but 23% on the
+    # test scenes (learnt by heart); with it, 3% on test: once the stored digits cannot be memorised,
+    # the current scenes' "old digit = background" labels win. Off, as the original notebook.
+    augment: bool = False
 
 
 class Replay(Replaying, Method):
