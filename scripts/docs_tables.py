@@ -1,0 +1,194 @@
+"""Fill docs/*.md from the runs of scripts/make_docs.sh, copy their figures, and check the docs' claims.
+
+Each generated part of a page sits between ``<!-- make_docs: NAME -->`` and ``<!-- /make_docs -->``
+and is replaced by ``BLOCKS[NAME]``; the prose around it is written by hand and must agree with the
+claims checked at the end (the script exits 1, naming the claim, when a number contradicts one).
+
+    python scripts/docs_tables.py RUNS DOCS [--steps N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+from csslab.config import Config
+from csslab.sweep import final_split_mious, format_table, setting_name
+
+MARKER = re.compile(r"(<!-- make_docs: (?P<name>[\w:-]+) -->\n)(?P<body>.*?)(<!-- /make_docs -->)", re.S)
+BLOCKS = ("budget", "scenario:overlap", "scenario:disjoint", "scenario:sequential", "scenario:clean", "settings",
+          "memory-size", "memory-refresh", "memory-recall", "memory-mib", "methods", "claims")
+
+
+def fill(text: str, blocks: dict) -> str:
+    """``text`` with every generated block replaced by ``blocks[name]``; the prose around is kept."""
+    missing = [m["name"] for m in MARKER.finditer(text) if m["name"] not in blocks]
+    if missing:
+        raise SystemExit(f"make_docs: unknown block(s) {', '.join(missing)}; known: {', '.join(sorted(blocks))}")
+    return MARKER.sub(lambda m: m[1] + blocks[m["name"]] + "\n" + m[4], text)
+
+
+def load_runs(bench: Path) -> list[dict]:
+    """Every run of a benchmark directory: method, setting name, variant, final mIoUs, diagnostic."""
+    data = json.loads((bench / "benchmark.json").read_text())
+    runs = []
+    for rel in data["runs"]:
+        results = json.loads((bench / rel / "results.json").read_text())
+        config = Config.from_dict(results["config"])
+        runs.append({"dir": bench / rel, "method": config.method, "setting": setting_name(config),
+                     "params": results["config"].get("params", {}), **final_split_mious(results),
+                     "shift": results["tasks"][-1].get("background_shift") or {}})
+    return runs
+
+
+def rows_of(bench: Path) -> str:
+    return format_table(json.loads((bench / "benchmark.json").read_text())["rows"])
+
+
+def pct(value) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+def memory_recall(run_dir: Path, task: int = 1) -> tuple[float, float]:
+    """After ``task``: the share of task 0's class pixels the model labels correctly on the scenes
+    stored in the memory and on the test scenes (learnt by heart when the first is far above)."""
+    import torch
+
+    from csslab.models import IncrementalSegmenter
+    from csslab.train import build_scenario
+
+    results = json.loads((run_dir / "results.json").read_text())
+    config = Config.from_dict(results["config"])
+    state = torch.load(run_dir / "checkpoints" / f"task-{task}.pt", map_location="cpu", weights_only=True)
+    model = IncrementalSegmenter(config.model.backbone)
+    for n, hidden in zip(state["heads"], state.get("head_hidden") or [0] * len(state["heads"])):
+        model.add_head(int(n), hidden=int(hidden))
+    model.load_state_dict(state["model"])
+    model.eval()
+    scenario = build_scenario(config)
+    old = torch.arange(1, 1 + len(scenario[0].classes))  # task 0's channels
+
+    def recall(images, masks):
+        with torch.no_grad():
+            prediction = torch.cat([model(images[i:i + 250]).argmax(1) for i in range(0, len(images), 250)])
+        where = torch.isin(masks.long(), old)
+        return float((prediction[where] == masks.long()[where]).float().mean())
+
+    memory = state["method"]["memory"]
+    return recall(memory["images"], memory["masks"]), recall(*scenario.test_set(scenario[task]))
+
+
+def settings_table(runs: list[dict]) -> str:
+    lines = ["| setting | method | mIoU old | mIoU new | mIoU all | old pixels → background | old pixels kept |",
+             "|---|---|---|---|---|---|---|"]
+    for r in runs:
+        lines.append(f"| {r['setting']} | {r['method']} | {r['old']:.3f} | {r['new']:.3f} | {r['all']:.3f} | "
+                     f"{pct(r['shift'].get('to_background'))} | {pct(r['shift'].get('correct'))} |")
+    return "\n".join(lines)
+
+
+def find(runs, method, setting):
+    for r in runs:
+        if r["method"] == method and r["setting"] == setting:
+            return r
+    raise SystemExit(f"make_docs: no {method} run under {setting}")
+
+
+def claims(runs_settings, runs_memory, runs_methods) -> list[tuple[str, bool]]:
+    """The statements the prose makes, each with whether the numbers support it."""
+    ft_over, ft_seq = find(runs_settings, "finetune", "overlap"), find(runs_settings, "finetune", "sequential")
+    bg_over, bg_seq = ft_over["shift"]["to_background"], ft_seq["shift"]["to_background"]
+    out = [(f"finetune: old→background under overlap ({bg_over:.0%}) is at least 3× that under sequential "
+            f"({bg_seq:.0%})", bg_over >= 3 * bg_seq)]
+    for method in ("mib", "plop"):
+        r = find(runs_settings, method, "overlap")
+        out.append((f"{method} under overlap sends fewer old pixels to background than finetune "
+                    f"({r['shift']['to_background']:.0%} vs {bg_over:.0%})", r["shift"]["to_background"] < bg_over))
+        out.append((f"{method} keeps more of the old classes than finetune under overlap (mIoU old {r['old']:.3f} vs "
+                    f"{ft_over['old']:.3f})", r["old"] > ft_over["old"]))
+    seq = find(runs_settings, "finetune", "sequential")
+    out.append((f"finetune under sequential keeps old classes better than under overlap (mIoU old {seq['old']:.3f} "
+                f"vs {ft_over['old']:.3f})", seq["old"] > ft_over["old"]))
+    by_size = {r["params"]["memory_size"]: r for r in runs_memory}
+    out.append((f"replay: a memory of 100 scenes keeps more of the old classes than none (mIoU old "
+                f"{by_size[100]['old']:.3f} vs {by_size[0]['old']:.3f})", by_size[100]["old"] > by_size[0]["old"]))
+    best = max((r for r in runs_methods if r["method"] not in ("joint",)), key=lambda r: r["all"])
+    out.append((f"the best continual method ({best['method']}, {best['all']:.3f}) beats finetune "
+                f"({find(runs_methods, 'finetune', 'overlap')['all']:.3f})",
+                best["method"] != "finetune"))
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", type=Path)
+    parser.add_argument("docs", type=Path)
+    parser.add_argument("--steps", type=int, default=80)
+    args = parser.parse_args(argv)
+    runs, docs, fig = args.runs, args.docs, args.docs / "figures"
+    fig.mkdir(parents=True, exist_ok=True)
+
+    settings = load_runs(runs / "settings")
+    memory = load_runs(runs / "memory-size")
+    methods = load_runs(runs / "methods")
+    blocks = {f"scenario:{s}": (runs / f"scenario-{s}.md").read_text().strip()
+              for s in ("overlap", "disjoint", "sequential", "clean")}
+    blocks |= {
+        "budget": (f"*Numbers and figures on this page: `scripts/make_docs.sh` (STEPS={args.steps} steps per task, "
+                   "seed 0, embedded data); rerun it to reproduce them.*"),
+        "settings": settings_table(settings),
+        "memory-size": rows_of(runs / "memory-size"),
+        "memory-refresh": rows_of(runs / "memory-refresh"),
+        "memory-mib": rows_of(runs / "memory-mib"),
+        "methods": rows_of(runs / "methods"),
+    }
+    refresh = load_runs(runs / "memory-refresh")
+    lines = ["| refresh | augment | task 0's pixels recalled on the stored scenes | on the test scenes |",
+             "|---|---|---|---|"]
+    recalls = {}
+    for r in refresh:
+        on_memory, on_test = memory_recall(r["dir"])
+        recalls[(r["params"]["refresh"], r["params"]["augment"])] = (on_memory, on_test)
+        lines.append(f"| {r['params']['refresh']} | {str(r['params']['augment']).lower()} | {on_memory:.0%} | "
+                     f"{on_test:.0%} |")
+    blocks["memory-recall"] = "\n".join(lines)
+    checked = claims(settings, memory, methods)
+    plain = recalls[("pseudo", False)]
+    checked.append((f"replay (refresh=pseudo, no augmentation) recalls the stored scenes far better than the test "
+                    f"scenes after task 1 ({plain[0]:.0%} vs {plain[1]:.0%})", plain[0] > 2 * plain[1]))
+    warped = recalls[("pseudo", True)]
+    checked.append((f"augmenting replayed scenes does not raise test recall after task 1 ({warped[1]:.0%} vs "
+                    f"{plain[1]:.0%} without)", warped[1] <= plain[1]))
+    blocks["claims"] = "\n".join(f"- {'✓' if ok else '✗'} {text}" for text, ok in checked)
+
+    copies = {runs / "settings/benchmark_miou.png": "settings-miou.png",
+              runs / "settings/benchmark_shift.png": "settings-shift.png",
+              runs / "memory-size/benchmark_miou.png": "memory-size.png",
+              runs / "memory-refresh/benchmark_miou.png": "memory-refresh.png",
+              runs / "memory-mib/benchmark_miou.png": "memory-mib.png",
+              runs / "methods/benchmark_miou.png": "methods-miou.png",
+              runs / "methods/benchmark_iou.png": "methods-iou.png"}
+    for method, setting in (("finetune", "overlap"), ("finetune", "sequential"), ("mib", "overlap"),
+                            ("plop", "overlap")):
+        copies[find(settings, method, setting)["dir"] / "background_shift.png"] = f"shift-{method}-{setting}.png"
+    copies[find(settings, "finetune", "overlap")["dir"] / "iou_heatmap.png"] = "iou-finetune-overlap.png"
+    for source, name in copies.items():
+        shutil.copyfile(source, fig / name)
+
+    assert set(blocks) == set(BLOCKS), sorted(set(blocks) ^ set(BLOCKS))
+    for page in sorted(docs.glob("*.md")):
+        text = page.read_text()
+        new = fill(text, blocks)
+        if new != text:
+            page.write_text(new)
+    for text, ok in checked:
+        print(("ok    " if ok else "FAILS ") + text)
+    return 0 if all(ok for _, ok in checked) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
