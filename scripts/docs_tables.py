@@ -4,7 +4,7 @@ Each generated part of a page sits between ``<!-- make_docs: NAME -->`` and ``<!
 and is replaced by ``BLOCKS[NAME]``; the prose around it is written by hand and must agree with the
 claims checked at the end (the script exits 1, naming the claim, when a number contradicts one).
 
-    python scripts/docs_tables.py RUNS DOCS [--steps N]
+    python scripts/docs_tables.py RUNS DOCS --bench BENCH [--steps N --tasks SPLIT]
 """
 
 from __future__ import annotations
@@ -127,24 +127,27 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path)
     parser.add_argument("docs", type=Path)
-    parser.add_argument("--steps", type=int, default=80)
+    parser.add_argument("--bench", type=Path, default=Path("runs/bench"), help="the default benchmark's directory")
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--tasks", default="2-2-2-2-2")
     args = parser.parse_args(argv)
     runs, docs, fig = args.runs, args.docs, args.docs / "figures"
     fig.mkdir(parents=True, exist_ok=True)
 
     settings = load_runs(runs / "settings")
     memory = load_runs(runs / "memory-size")
-    methods = load_runs(runs / "methods")
+    methods = load_runs(args.bench)
     blocks = {f"scenario:{s}": (runs / f"scenario-{s}.md").read_text().strip()
               for s in ("overlap", "disjoint", "sequential", "clean")}
     blocks |= {
-        "budget": (f"*Numbers and figures on this page: `scripts/make_docs.sh` (STEPS={args.steps} steps per task, "
-                   "seed 0, embedded data); rerun it to reproduce them.*"),
+        "budget": (f"*Numbers and figures on this page come from `scripts/make_docs.sh` (embedded data, seed 0; "
+                   f"experiments on the {args.tasks} split at {args.steps} steps per task, the methods' table on the "
+                   "default scenario at 250 steps per task); rerun it to reproduce them.*"),
         "settings": settings_table(settings),
         "memory-size": rows_of(runs / "memory-size"),
         "memory-refresh": rows_of(runs / "memory-refresh"),
         "memory-mib": rows_of(runs / "memory-mib"),
-        "methods": rows_of(runs / "methods"),
+        "methods": rows_of(args.bench),
     }
     refresh = load_runs(runs / "memory-refresh")
     lines = ["| refresh | augment | task 0's pixels recalled on the stored scenes | on the test scenes |",
@@ -170,8 +173,8 @@ def main(argv=None) -> int:
               runs / "memory-size/benchmark_miou.png": "memory-size.png",
               runs / "memory-refresh/benchmark_miou.png": "memory-refresh.png",
               runs / "memory-mib/benchmark_miou.png": "memory-mib.png",
-              runs / "methods/benchmark_miou.png": "methods-miou.png",
-              runs / "methods/benchmark_iou.png": "methods-iou.png"}
+              args.bench / "benchmark_miou.png": "methods-miou.png",
+              args.bench / "benchmark_iou.png": "methods-iou.png"}
     for method, setting in (("finetune", "overlap"), ("finetune", "sequential"), ("mib", "overlap"),
                             ("plop", "overlap")):
         copies[find(settings, method, setting)["dir"] / "background_shift.png"] = f"shift-{method}-{setting}.png"
