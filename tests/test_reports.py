@@ -195,6 +195,10 @@ def test_benchmark_over_settings_draws_the_background_shift_per_setting(run_dir,
         (rel / "results.json").write_text(json.dumps(results))
         runs.append(RunData(rel))
     assert plot_benchmark_shift(runs[:1], tmp_path / "one.png") is None  # one setting: nothing to compare
+    results["config"]["scenario"] |= {"setting": "overlap", "old_labels": "keep"}  # no preset: named by switches
+    (tmp_path / "runs/finetune-sequential/results.json").write_text(json.dumps(results))
+    assert RunData(tmp_path / "runs/finetune-sequential").setting == "old=yes,future=yes,labels=keep,test=ignore"
+    runs[1] = RunData(tmp_path / "runs/finetune-sequential")
     path = plot_benchmark_shift(runs, tmp_path / "shift.png")
     with Image.open(path) as image:
         pixels = np.asarray(image.convert("RGB"))

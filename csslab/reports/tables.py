@@ -54,7 +54,15 @@ class RunData:
 
     @property
     def setting(self) -> str:
-        return str((self.config.get("scenario") or {}).get("setting", "?"))
+        """The preset name, or the switches when they match no preset (benchmark --settings all)."""
+        from csslab.scenarios import make_setting
+
+        s = self.config.get("scenario") or {}
+        switches = {k: s.get(k) for k in ("old_in_images", "future_in_images", "old_labels", "test_future")}
+        try:
+            return make_setting(s.get("setting", "overlap"), **switches).name
+        except (ValueError, TypeError):
+            return str(s.get("setting", "?"))
 
     @property
     def seed(self):
