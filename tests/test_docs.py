@@ -1,0 +1,75 @@
+"""The docs and the README stay true: every command they quote parses, every figure and page they
+link exists, and every generated block is one scripts/docs_tables.py knows how to fill."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from csslab.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
+
+
+def _commands(text: str) -> list[str]:
+    """`csslab ...` in inline code, and lines of fenced code blocks that start with csslab."""
+    found = re.findall(r"`(csslab [^`\n]+)`", text)
+    for block in re.findall(r"```(?:bash|sh)?\n(.*?)```", text, flags=re.S):
+        for line in block.splitlines():
+            for part in line.split("&&"):
+                if part.strip().startswith("csslab "):
+                    found.append(part.strip())
+    commands = [re.sub(r"\s+#.*$", "", c).strip() for c in found]
+    return [c for c in commands if not re.match(r"csslab \S+:", c)]  # "csslab run: ..." is printed output
+
+
+def _docs_tables():
+    spec = importlib.util.spec_from_file_location("docs_tables", ROOT / "scripts" / "docs_tables.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_quoted_command_parses(page):
+    commands = _commands(page.read_text())
+    parser = build_parser()
+    for command in commands:
+        argv = shlex.split(command)[1:]
+        if argv and argv[0] in ("methods",) or "..." in command or "NAME" in command:
+            continue  # no options to check, or a placeholder
+        try:
+            parser.parse_args(argv)
+        except SystemExit as error:
+            pytest.fail(f"{page.name}: `{command}` does not parse ({error})")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_linked_figures_and_pages_exist(page):
+    text = page.read_text()
+    for target in re.findall(r"\]\(([^)#]+?)\)", text):
+        if "://" in target:
+            continue
+        assert (page.parent / target).exists(), f"{page.name} links {target}, which does not exist"
+
+
+def test_generated_blocks_are_known_and_filled():
+    known = set(_docs_tables().BLOCKS)
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        for match in _docs_tables().MARKER.finditer(page.read_text()):
+            assert match["name"] in known, f"{page.name}: unknown block {match['name']}"
+            assert match["body"].strip(), f"{page.name}: block {match['name']} is empty: run scripts/make_docs.sh"
+
+
+def test_block_substitution_keeps_the_prose():
+    module = _docs_tables()
+    text = "before\n<!-- make_docs: budget -->\nold\n<!-- /make_docs -->\nafter\n"
+    new = module.fill(text, {"budget": "new"})
+    assert new == "before\n<!-- make_docs: budget -->\nnew\n<!-- /make_docs -->\nafter\n"
+    with pytest.raises(SystemExit, match="unknown block"):
+        module.fill(text, {"other": "x"})
