@@ -41,6 +41,14 @@ def save_checkpoint(out, task, model, method, generator) -> None:
     atomic_write(out / "checkpoints" / f"task-{task.index}.pt", buffer.getvalue())
 
 
+def load_model(model, state: dict) -> None:
+    """Give ``model`` (backbone only) the heads of a saved checkpoint ``state`` and its weights."""
+    hidden = state.get("head_hidden") or [0] * len(state["heads"])
+    for n_channels, width in zip(state["heads"], hidden):
+        model.add_head(int(n_channels), hidden=int(width))
+    model.load_state_dict(state["model"])
+
+
 def rng_state(method) -> dict:
     """Every random stream a later task may draw from, as tensors and plain data (weights_only-loadable)."""
     _, keys, pos, has_gauss, cached = np.random.get_state()
@@ -106,10 +114,7 @@ def restore_checkpoint(out: Path, index: int, model, method, generator, device) 
         what = f"no {missing[0]!r}" if missing else f"task {state['task']}"
         raise ValueError(f"cannot resume from {path}: it has {what} (expected a csslab checkpoint of task {index})")
     try:
-        hidden = state.get("head_hidden") or [0] * len(state["heads"])
-        for n_channels, width in zip(state["heads"], hidden):
-            model.add_head(int(n_channels), hidden=int(width))
-        model.load_state_dict(state["model"])
+        load_model(model, state)
         method.load_state_dict(state["method"])
         generator.set_state(state["generator"].cpu())
         set_rng_state(state["rng"], method)

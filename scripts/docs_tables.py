@@ -58,6 +58,7 @@ def memory_recall(run_dir: Path, task: int = 1) -> tuple[float, float]:
     stored in the memory and on the test scenes (learnt by heart when the first is far above)."""
     import torch
 
+    from csslab.checkpoints import load_model
     from csslab.models import IncrementalSegmenter
     from csslab.train import build_scenario
 
@@ -65,9 +66,7 @@ def memory_recall(run_dir: Path, task: int = 1) -> tuple[float, float]:
     config = Config.from_dict(results["config"])
     state = torch.load(run_dir / "checkpoints" / f"task-{task}.pt", map_location="cpu", weights_only=True)
     model = IncrementalSegmenter(config.model.backbone)
-    for n, hidden in zip(state["heads"], state.get("head_hidden") or [0] * len(state["heads"])):
-        model.add_head(int(n), hidden=int(hidden))
-    model.load_state_dict(state["model"])
+    load_model(model, state)
     model.eval()
     scenario = build_scenario(config)
     old = torch.arange(1, 1 + len(scenario[0].classes))  # task 0's channels
