@@ -60,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local runs in parallel processes, one thread each (e.g. 2 on a 2-core CPU; default 1)")
     p.add_argument("--ray", metavar="ADDRESS", help="run each configuration as a task on a Ray cluster ('local' starts one)")
     p.add_argument("--no-report", action="store_true", help="skip per-run and benchmark reports")
+    p.add_argument("--no-run-reports", action="store_true",
+                   help="write the benchmark's report but not each run's (csslab report RUN_DIR makes one later)")
+    p.add_argument("--reuse", action="append", default=[], type=Path, metavar="DIR",
+                   help="copy in finished runs of the same configurations found under DIR (repeatable) "
+                        "instead of running them again")
 
     p = sub.add_parser("report", help="(re)write report.md/report.html, plots and GIFs of run or benchmark dirs")
     p.add_argument("paths", nargs="+", type=Path, metavar="RUN_OR_BENCHMARK_DIR")
@@ -199,7 +204,7 @@ def cmd_benchmark(args) -> int:
           f"{len(settings)} setting(s){' x grid ' + ' '.join(args.grid) if grid else ''}) -> {args.out}"
           + (f" on Ray ({args.ray})" if args.ray else ""))
     rows = benchmark(config, methods, range(args.seeds), settings, args.out, ray=args.ray, report=not args.no_report,
-                     grid=grid, workers=args.workers)
+                     grid=grid, workers=args.workers, reuse=args.reuse, run_reports=not args.no_run_reports)
     print("\n" + format_table(rows))
     print(f"\ntable: {args.out / 'benchmark.md'}, {args.out / 'benchmark.csv'}")
     return 0

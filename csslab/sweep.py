@@ -112,28 +112,84 @@ def run_name(config: Config, grid: dict | None = None) -> str:
     return f"{config.method}-{setting}-{config.scenario.tasks}-{label + '-' if label else ''}seed{config.seed}"
 
 
-def _resolved(config: Config) -> dict:
-    params = get_method(config.method).make_params(config.params)
-    return config.to_dict() | {"params": vars(params)}
+def canonical(config: Config | dict) -> dict:
+    """A configuration as JSON data with nothing left implicit, for comparing runs: the method's
+    parameters with their defaults, and the setting's four switches resolved from its preset (``csslab
+    run`` leaves them null, a benchmark writes them out), named by what they are. Two configurations
+    with equal canonical forms train the same run. For comparison only: the name of a preset-less
+    combination of switches is not a preset a configuration could be loaded with."""
+    config = Config.from_dict(config) if isinstance(config, dict) else config
+    s = config.scenario
+    setting = make_setting(s.setting, old_in_images=s.old_in_images, future_in_images=s.future_in_images,
+                           old_labels=s.old_labels, test_future=s.test_future)
+    switches = {name: getattr(setting, name) for name in ("old_in_images", "future_in_images", "old_labels",
+                                                          "test_future")}
+    data = config.to_dict()
+    data["scenario"] |= {"setting": setting.name} | switches
+    data["params"] = vars(get_method(config.method).make_params(config.params))
+    return json.loads(json.dumps(data))
+
+
+def _same_run(results: Results, config: Config) -> bool:
+    try:
+        return canonical(results["config"]) == canonical(config)
+    except (KeyError, TypeError, ValueError):  # a results file of another version or a since-renamed method
+        return False
 
 
 def completed(run_dir: Path, config: Config) -> Results | None:
-    """The saved results of a finished run of exactly this configuration, else None."""
+    """The saved results of a finished run of this configuration (however it was written), else None."""
     try:
         results = Results.load(run_dir)
     except (FileNotFoundError, ValueError):
         return None
-    return results if results.complete and results["config"] == json.loads(json.dumps(_resolved(config))) else None
+    return results if results.complete and _same_run(results, config) else None
 
 
 def _interrupted(run_dir: Path, config: Config) -> bool:
-    """Whether ``run_dir`` holds completed tasks of an unfinished run of exactly this configuration."""
+    """Whether ``run_dir`` holds completed tasks of an unfinished run of this configuration."""
     try:
         results = Results.load(run_dir)
     except (FileNotFoundError, ValueError):
         return False
-    return (not results.complete and bool(results.tasks)
-            and results["config"] == json.loads(json.dumps(_resolved(config))))
+    return not results.complete and bool(results.tasks) and _same_run(results, config)
+
+
+def completed_runs(roots) -> dict[str, Path]:
+    """Every finished run under the directories ``roots`` (searched recursively), by its canonical
+    configuration; the first found wins when several ran the same configuration."""
+    found = {}
+    for root in roots:
+        root = Path(root)
+        if not root.is_dir():
+            raise ValueError(f"--reuse {root}: no such directory (expected a directory holding csslab runs)")
+        for path in sorted(root.rglob("results.json")):
+            try:
+                results = Results.load(path.parent)
+                key = json.dumps(canonical(results["config"]), sort_keys=True) if results.complete else None
+            except (FileNotFoundError, KeyError, TypeError, ValueError):
+                continue
+            if key is not None:
+                found.setdefault(key, path.parent)
+    return found
+
+
+def copy_run(source: Path, run_dir: Path) -> None:
+    """Copy a finished run into ``run_dir`` (replacing what is there) through a temporary directory, so
+    an interrupted copy never looks like a finished run."""
+    import shutil
+    import tempfile
+
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=run_dir.parent, prefix=f".{run_dir.name}-"))
+    try:
+        shutil.copytree(source, tmp, dirs_exist_ok=True)
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        tmp.rename(run_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
 
 
 def run_one(config_dict: dict, run_dir: str, report: bool = True) -> dict:
@@ -241,22 +297,35 @@ def _run_local(configs, dirs, report: bool, workers: int):
 
 
 def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = None, report: bool = True,
-              log=print, grid: dict | None = None, workers: int = 1) -> list[dict]:
+              log=print, grid: dict | None = None, workers: int = 1, reuse=(),
+              run_reports: bool = True) -> list[dict]:
     """Run every configuration (reusing completed runs, resuming interrupted ones) in this process or, with
-    ``ray`` (an address or "local"), as tasks on a Ray cluster; then write benchmark.json/.md/.csv."""
+    ``ray`` (an address or "local"), as tasks on a Ray cluster; then write benchmark.json/.md/.csv.
+    ``reuse``: directories searched for finished runs of the same configurations, copied in instead of
+    run again. ``run_reports=False`` writes the benchmark's report but not each run's."""
     out = Path(out)
     configs = run_configs(base, methods, seeds, settings, grid)
     dirs = [out / "runs" / run_name(c, grid) for c in configs]
     if len(set(dirs)) != len(dirs):
         raise ValueError("two configurations of the benchmark map to the same run directory: check --grid")
+    if reuse:
+        found = completed_runs(reuse)
+        for config, run_dir in zip(configs, dirs):
+            source = found.get(json.dumps(canonical(config), sort_keys=True))
+            if source is not None and source.resolve() != run_dir.resolve() and completed(run_dir, config) is None:
+                copy_run(source, run_dir)
+                if log:
+                    log(f"{run_dir.name}: copied from {source}")
     start = time.perf_counter()
     if ray:
         from csslab.distributed import run_on_ray
 
-        datas = run_on_ray(ray, [c.to_dict() for c in configs], [str(d) for d in dirs], report=report, log=log)
+        datas = run_on_ray(ray, [c.to_dict() for c in configs], [str(d) for d in dirs],
+                           report=report and run_reports, log=log)
     else:
         datas = []
-        for i, (config, run_dir, data, reused) in enumerate(_run_local(configs, dirs, report, workers)):
+        for i, (config, run_dir, data, reused) in enumerate(_run_local(configs, dirs, report and run_reports,
+                                                                       workers)):
             datas.append(data)
             if log:
                 m = final_split_mious(data)
@@ -270,5 +339,5 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
     if report:
         from csslab.reports import write_benchmark_report
 
-        write_benchmark_report(out, run_reports="missing")
+        write_benchmark_report(out, run_reports="missing" if run_reports else "none")
     return rows

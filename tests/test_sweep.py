@@ -53,3 +53,42 @@ def test_parallel_workers_give_the_same_table(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["benchmark", "--workers", "x"])
     assert main(["benchmark", "--workers", "0", "--out", str(tmp_path / "z")]) == 2
+
+
+def test_canonical_configurations_compare_what_trains():
+    from csslab.config import Config, apply_overrides
+    from csslab.sweep import canonical, run_configs
+
+    cli = Config()  # as `csslab run` writes it: switches null, params empty
+    bench = run_configs(Config(), ["finetune"], [0], parse_settings("overlap"))[0]  # switches written out
+    assert bench.scenario.old_in_images is True and cli.scenario.old_in_images is None
+    assert canonical(cli) == canonical(bench) == canonical(json.loads(json.dumps(bench.to_dict())))
+    replay = Config(method="replay")
+    assert canonical(replay) == canonical(apply_overrides(replay, ["params.memory_size=100"]))  # the default
+    assert canonical(replay) != canonical(apply_overrides(replay, ["params.memory_size=50"]))
+    keep = apply_overrides(cli, ["scenario.old_labels=keep"])
+    assert canonical(keep) != canonical(cli)
+    assert canonical(keep)["scenario"]["old_labels"] == "keep"
+    assert canonical(apply_overrides(cli, ["scenario.setting=sequential"])) != canonical(cli)
+    assert canonical(apply_overrides(cli, ["train.threads=1"])) != canonical(cli)  # thread count changes the sums
+
+
+def test_reuse_copies_finished_runs_of_the_same_configuration(tmp_path, capsys):
+    """A run made by `csslab run` (switches left null) is found under --reuse and copied, not re-run;
+    the copy's numbers are the original's, and a configuration not found is run."""
+    tiny = ["--steps", "2", "--no-report", "--set", "scenario.train_scenes=32", "--set", "scenario.test_scenes=30",
+            "--set", "train.batch_size=8", "--tasks", "2-2"]
+    source = tmp_path / "elsewhere" / "my-run"
+    assert main(["run", "--method", "finetune", "--out", str(source), "--quiet"] + tiny) == 0
+    out = tmp_path / "bench"
+    args = ["benchmark", "--methods", "finetune,joint", "--seeds", "1", "--out", str(out)] + tiny
+    assert main(args + ["--reuse", str(tmp_path / "elsewhere")]) == 0
+    printed = capsys.readouterr().out
+    assert "finetune-overlap-2-2-seed0: copied from" in printed and "(reused)" in printed
+    copied = json.loads((out / "runs" / "finetune-overlap-2-2-seed0" / "results.json").read_text())
+    original = json.loads((source / "results.json").read_text())
+    assert copied["tasks"] == original["tasks"]
+    assert (out / "runs" / "joint-overlap-2-2-seed0" / "results.json").exists()  # not found: run
+    assert "joint-overlap-2-2-seed0: copied" not in printed
+    assert main(args + ["--reuse", str(tmp_path / "missing")]) == 2
+    assert "missing" in capsys.readouterr().err
