@@ -4,7 +4,7 @@ Each generated part of a page sits between ``<!-- make_docs: NAME -->`` and ``<!
 and is replaced by ``BLOCKS[NAME]``; the prose around it is written by hand and must agree with the
 claims checked at the end (the script exits 1, naming the claim, when a number contradicts one).
 
-    python scripts/docs_tables.py RUNS DOCS --bench BENCH [--steps N --tasks SPLIT]
+    python scripts/docs_tables.py RUNS DOCS [--steps N --tasks SPLIT]
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from csslab.config import Config
+from csslab.reports import write_run_report
 from csslab.sweep import final_split_mious, format_table, setting_name
 
 MARKER = re.compile(r"(<!-- make_docs: (?P<name>[\w:-]+) -->\n)(?P<body>.*?)(<!-- /make_docs -->)", re.S)
@@ -40,6 +41,7 @@ def load_runs(bench: Path) -> list[dict]:
         results = json.loads((bench / rel / "results.json").read_text())
         config = Config.from_dict(results["config"])
         runs.append({"dir": bench / rel, "method": config.method, "setting": setting_name(config),
+                     "steps": config.train.steps,
                      "params": results["config"].get("params", {}), **final_split_mious(results),
                      "shift": results["tasks"][-1].get("background_shift") or {}})
     return runs
@@ -149,7 +151,6 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path)
     parser.add_argument("docs", type=Path)
-    parser.add_argument("--bench", type=Path, default=Path("runs/bench3"), help="the default benchmark's directory")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--tasks", default="2-2-2-2-2")
     args = parser.parse_args(argv)
@@ -158,18 +159,18 @@ def main(argv=None) -> int:
 
     settings = load_runs(runs / "settings")
     memory = load_runs(runs / "memory-size")
-    methods = load_runs(args.bench)
+    methods = load_runs(runs / "methods")
     blocks = {f"scenario:{s}": (runs / f"scenario-{s}.md").read_text().strip()
               for s in ("overlap", "disjoint", "sequential", "clean")}
     blocks |= {
         "budget": (f"*Numbers and figures on this page come from `scripts/make_docs.sh` (embedded data; "
-                   f"experiments on the {args.tasks} split at {args.steps} steps per task, seed 0; the methods' table "
-                   "is the README's benchmark at 250 steps per task); rerun it to reproduce them.*"),
+                   f"the {args.tasks} split at {args.steps} steps per task, seed 0; the README's benchmark runs the "
+                   "default 250 steps over 3 seeds); rerun it to reproduce them.*"),
         "settings": settings_table(settings),
         "memory-size": rows_of(runs / "memory-size"),
         "memory-refresh": rows_of(runs / "memory-refresh"),
         "memory-mib": rows_of(runs / "memory-mib"),
-        "methods": rows_of(args.bench),
+        "methods": rows_of(runs / "methods"),
     }
     refresh = load_runs(runs / "memory-refresh")
     lines = ["| refresh | augment | task 0's pixels recalled on the stored scenes | on the test scenes |",
@@ -180,20 +181,19 @@ def main(argv=None) -> int:
         recalls[(r["params"]["refresh"], r["params"]["augment"])] = (on_memory, on_test)
         lines.append(f"| {r['params']['refresh']} | {str(r['params']['augment']).lower()} | {on_memory:.0%} | "
                      f"{on_test:.0%} |")
-    default = args.bench / "runs" / "replay-overlap-2-2-2-2-2-seed0"
-    if (default / "checkpoints" / "task-1.pt").exists():  # the same, at the full default budget
-        on_memory, on_test = memory_recall(default)
-        recalls["default"] = (on_memory, on_test)
-        lines.append(f"| pseudo | false (default run, 250 steps per task) | {on_memory:.0%} | {on_test:.0%} |")
+    default = load_runs(runs / "replay-default")[0]  # the same, at the default budget
+    on_memory, on_test = memory_recall(default["dir"])
+    recalls["default"] = (on_memory, on_test)
+    lines.append(f"| pseudo | false (default run, {default['steps']} steps per task) | {on_memory:.0%} | "
+                 f"{on_test:.0%} |")
     blocks["memory-recall"] = "\n".join(lines)
     checked = claims(settings, memory, methods)
     plain = recalls[("pseudo", False)]
     checked.append((f"replay (refresh=pseudo, no augmentation) recalls the stored scenes better than the test "
                     f"scenes after task 1 ({plain[0]:.0%} vs {plain[1]:.0%})", plain[0] > plain[1]))
-    if "default" in recalls:
-        full = recalls["default"]
-        checked.append((f"at the default budget it recalls the stored scenes far better ({full[0]:.0%} vs "
-                        f"{full[1]:.0%} on test)", full[0] > 2 * full[1]))
+    full = recalls["default"]
+    checked.append((f"at the default budget it recalls the stored scenes far better ({full[0]:.0%} vs "
+                    f"{full[1]:.0%} on test)", full[0] > 2 * full[1]))
     mib_runs = load_runs(runs / "memory-mib")
     plain_mib = [r for r in mib_runs if r["params"]["memory_size"] == 0][0]
     with_memory = [r for r in mib_runs if r["params"]["memory_size"] == 100][0]
@@ -209,13 +209,15 @@ def main(argv=None) -> int:
               runs / "memory-size/benchmark_miou.png": "memory-size.png",
               runs / "memory-refresh/benchmark_miou.png": "memory-refresh.png",
               runs / "memory-mib/benchmark_miou.png": "memory-mib.png",
-              args.bench / "benchmark_miou.png": "methods-miou.png",
-              args.bench / "benchmark_iou.png": "methods-iou.png"}
+              runs / "methods/benchmark_miou.png": "methods-miou.png",
+              runs / "methods/benchmark_iou.png": "methods-iou.png"}
     for method, setting in (("finetune", "overlap"), ("finetune", "sequential"), ("mib", "overlap"),
                             ("plop", "overlap")):
         copies[find(settings, method, setting)["dir"] / "background_shift.png"] = f"shift-{method}-{setting}.png"
     copies[find(settings, "finetune", "overlap")["dir"] / "iou_heatmap.png"] = "iou-finetune-overlap.png"
     for source, name in copies.items():
+        if not source.exists() and (source.parent / "results.json").exists():  # benchmarks ran --no-run-reports
+            write_run_report(source.parent)
         shutil.copyfile(source, fig / name)
 
     assert set(blocks) == set(BLOCKS), sorted(set(blocks) ^ set(BLOCKS))
