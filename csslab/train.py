@@ -24,12 +24,13 @@ from csslab.checkpoints import (
     save_frames, save_checkpoint, remove_partial_files, saved_run, restore_checkpoint, load_frames,
 )
 from csslab.config import Config
-from csslab.constants import CLASS_NAMES, IGNORE
+from csslab.constants import CLASS_NAMES
 from csslab.data.scenes import SceneConfig
 from csslab.methods import get_method
-from csslab.metrics import ConfusionMeter, background_shift, forgetting, task_metrics
+from csslab.evaluation import Evaluator, eval_task, frame_lut, summarise, task_entry
 from csslab.models import IncrementalSegmenter
-from csslab.results import Results, _clean, atomic_write, per_class, write_json
+from csslab.reports.tables import format_task
+from csslab.results import Results, _clean, atomic_write, write_json
 from csslab.scenarios import make_scenario
 
 N_PREVIEW = 8  # fixed test scenes whose predictions are stored for the report
@@ -107,41 +108,6 @@ def build_scenario(config: Config):
         old_in_images=s.old_in_images, future_in_images=s.future_in_images,
         old_labels=s.old_labels, test_future=s.test_future,
     )
-
-
-class Evaluator:
-    """Confusion matrices in results' class space (0 = background, d+1 = digit d)."""
-
-    def __init__(self, scenario, device, batch_size: int):
-        self.device = device
-        self.batch_size = batch_size
-        index = torch.as_tensor(scenario.digit_index)
-        self.pred_lut = index.to(device)
-        lut = torch.full((256,), IGNORE, dtype=torch.int64)
-        lut[: len(index)] = index
-        self.target_lut = lut.to(device)
-
-    @torch.no_grad()
-    def predict(self, model, images):
-        out = []
-        for start in range(0, len(images), self.batch_size):
-            x = images[start:start + self.batch_size].to(self.device)
-            out.append(self.pred_lut[model(x).argmax(1)])
-        return torch.cat(out)  # N, H, W in results' class space
-
-    @torch.no_grad()
-    def confusion(self, model, images, masks, return_pred: int = 0):
-        meter = ConfusionMeter(len(CLASS_NAMES), self.device)
-        preds = []
-        for start in range(0, len(images), self.batch_size):
-            x = images[start:start + self.batch_size].to(self.device)
-            y = self.target_lut[masks[start:start + self.batch_size].to(self.device).long()]
-            pred = self.pred_lut[model(x).argmax(1)]
-            meter.update(pred, y)
-            if start < return_pred:
-                preds.append(pred[: return_pred - start])
-        cm = meter.numpy()
-        return (cm, torch.cat(preds).cpu().numpy().astype(np.uint8)) if return_pred else cm
 
 
 def _versions() -> dict:
@@ -235,7 +201,7 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
         optimizer = torch.optim.Adam(method.parameters(model), lr=lr, weight_decay=t.weight_decay)
         scheduler = _scheduler(optimizer, t.schedule, steps)
         method.train_mode(model)
-        frame_lut = _frame_lut(scenario, task)
+        frame_labels = frame_lut(scenario, task)
         t1 = time.perf_counter()
         sums: dict[str, float] = {}
         bar = tqdm(range(steps), desc=f"{config.method} task {task.index + 1}/{n_tasks}", disable=not progress,
@@ -263,7 +229,7 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
                 bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
             if global_step % frame_every == 0:
                 model.eval()
-                cm, pred = evaluator.confusion(model, frame_images, torch.from_numpy(frame_lut[frame_raw]),
+                cm, pred = evaluator.confusion(model, frame_images, torch.from_numpy(frame_labels[frame_raw]),
                                                return_pred=N_PREVIEW)
                 method.train_mode(model)
                 frames["step"].append(global_step)
@@ -276,14 +242,14 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
 
         t2 = time.perf_counter()
         model.eval()
-        test_images, test_masks = scenario.test_set(_eval_task(scenario, task))
+        test_images, test_masks = scenario.test_set(eval_task(scenario, task))
         cm = evaluator.confusion(model, test_images, test_masks)
         eval_s = time.perf_counter() - t2
-        entry = _task_entry(task, cm, steps, sums, train_s, eval_s, t_data)
+        entry = task_entry(task, cm, steps, sums, train_s, eval_s, t_data)
         data["tasks"].append(entry)
         data["iou_matrix"].append(list(entry["iou"].values()))
         data["acc_matrix"].append(list(entry["acc"].values()))
-        _summarise(data)
+        summarise(data)
         data["timings"]["train_s"] += train_s
         data["timings"]["eval_s"] += eval_s
         data["timings"]["data_s"] += t_data
@@ -306,74 +272,3 @@ def _scheduler(optimizer, schedule: str, steps: int):
     if schedule == "poly":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: (1 - min(step, steps - 1) / steps) ** 0.9)
     raise ValueError(f"unknown train.schedule {schedule!r}: valid values are poly, constant")
-
-
-def _eval_task(scenario, task):
-    """The task of the original scenario whose labels an evaluation after ``task`` uses."""
-    seen = set(task.seen_classes)
-    for original in scenario:
-        if set(original.seen_classes) == seen:
-            return original
-    return task  # the joint bound: all classes
-
-
-def _frame_lut(scenario, task):
-    from csslab.scenarios.labels import eval_lut
-
-    return eval_lut(task, scenario.setting, scenario.class_order)
-
-
-def _task_entry(task, cm, steps, sums, train_s, eval_s, data_s) -> dict:
-    m = task_metrics(cm, task.classes, task.old_classes)
-    return {
-        "task": task.index,
-        "classes": list(task.classes),
-        "old_classes": list(task.old_classes),
-        "miou_all": m["miou_all"],
-        "miou_old": m["miou_old"],
-        "miou_new": m["miou_new"],
-        "overall_acc": m["overall_acc"],
-        "mean_acc": m["mean_acc"],
-        "iou": per_class(m["iou"]),
-        "acc": per_class(m["acc"]),
-        "confusion": cm.tolist(),
-        "background_shift": background_shift(cm, task.classes, task.old_classes),
-        "loss": {k: v / steps for k, v in sums.items()},
-        "steps": steps,
-        "train_s": train_s,
-        "eval_s": eval_s,
-        "data_s": data_s,
-    }
-
-
-def _summarise(data) -> None:
-    """Run-level figures from the per-task entries: miou_avg, forgetting, final mIoUs."""
-    rows = np.array([[np.nan if v is None else v for v in row] for row in data["iou_matrix"]], dtype=float)
-    data["miou_avg"] = float(np.mean([e["miou_all"] for e in data["tasks"]]))
-    data["forgetting"] = per_class(forgetting(rows))
-    final = data["tasks"][-1]
-    for key in ("miou_all", "miou_old", "miou_new"):
-        data[key] = final[key]
-
-
-def _fmt(value) -> str:
-    return "X" if value is None or value != value else f"{value:.3f}"  # X: absent (None or NaN)
-
-
-def format_task(entry: dict, n_tasks: int) -> str:
-    """The original notebook's per-task markdown tables (X marks classes not yet seen)."""
-    seen = {"background"} | {str(c) for c in entry["old_classes"] + entry["classes"]}
-    names = list(entry["iou"])
-    head = "| " + " | ".join(n if n != "background" else "bg" for n in names) + " |"
-    sep = "|" + "---|" * len(names)
-
-    def row(values):
-        return "| " + " | ".join(_fmt(values[n]) if n in seen else "X" for n in names) + " |"
-
-    return "\n".join([
-        f"\n### Task {entry['task'] + 1}/{n_tasks}: classes {entry['classes']}"
-        f" (old {entry['old_classes'] or '-'})  mIoU old {_fmt(entry['miou_old'])} new {_fmt(entry['miou_new'])}",
-        "| Overall Acc | Mean Acc | Mean IoU |", "|---|---|---|",
-        f"| {_fmt(entry['overall_acc'])} | {_fmt(entry['mean_acc'])} | {_fmt(entry['miou_all'])} |",
-        "", "Class IoU", head, sep, row(entry["iou"]), "", "Class Acc", head, sep, row(entry["acc"]),
-    ])

@@ -7,7 +7,6 @@ missing, never recomputed.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from csslab.constants import CLASS_NAMES, SHORT_NAMES
 
 def fmt(value, digits: int = 3) -> str:
     """A metric for a table: 'X' when absent (None or NaN), as in the original notebook."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value != value:  # NaN of any float type
         return "X"
     return f"{value:.{digits}f}"
 
@@ -139,10 +138,27 @@ def _table(head, rows) -> list[str]:
     return [_row(head), "|" + "---|" * len(head)] + [_row(r) for r in rows]
 
 
-def task_markdown(entry: dict, n_tasks: int) -> str:
-    """The notebook's per-task tables (csslab.train.format_task), tolerant of missing keys."""
-    from csslab.train import format_task
+def format_task(entry: dict, n_tasks: int) -> str:
+    """The original notebook's per-task markdown tables (X marks classes not yet seen)."""
+    seen = {"background"} | {str(c) for c in entry["old_classes"] + entry["classes"]}
+    names = list(entry["iou"])
+    head = "| " + " | ".join(n if n != "background" else "bg" for n in names) + " |"
+    sep = "|" + "---|" * len(names)
 
+    def row(values):
+        return "| " + " | ".join(fmt(values[n]) if n in seen else "X" for n in names) + " |"
+
+    return "\n".join([
+        f"\n### Task {entry['task'] + 1}/{n_tasks}: classes {entry['classes']}"
+        f" (old {entry['old_classes'] or '-'})  mIoU old {fmt(entry['miou_old'])} new {fmt(entry['miou_new'])}",
+        "| Overall Acc | Mean Acc | Mean IoU |", "|---|---|---|",
+        f"| {fmt(entry['overall_acc'])} | {fmt(entry['mean_acc'])} | {fmt(entry['miou_all'])} |",
+        "", "Class IoU", head, sep, row(entry["iou"]), "", "Class Acc", head, sep, row(entry["acc"]),
+    ])
+
+
+def task_markdown(entry: dict, n_tasks: int) -> str:
+    """``format_task`` on a saved entry, tolerant of the keys an older results.json lacks."""
     names = list(entry.get("iou") or dict.fromkeys(CLASS_NAMES))
     defaults = {"classes": [], "old_classes": [], "iou": dict.fromkeys(names), "acc": dict.fromkeys(names)}
     defaults |= dict.fromkeys(("miou_all", "miou_old", "miou_new", "overall_acc", "mean_acc"))
