@@ -213,6 +213,11 @@ def test_cache_location_and_switch(digits, tmp_path, monkeypatch):
     monkeypatch.setattr(scenes_module, "GENERATOR_VERSION", scenes_module.GENERATOR_VERSION + 1)
     make_scenes(*digits, 5, seed=0)
     assert len(list((tmp_path / "root" / "scenes").glob("*.npz"))) == 2
+    # an edit to the generator's source keys new files too, even with the version left as it was
+    assert scenes_module.CODE_DIGEST == scenes_module._code_digest() != ""
+    monkeypatch.setattr(scenes_module, "CODE_DIGEST", "edited")
+    make_scenes(*digits, 5, seed=0)
+    assert len(list((tmp_path / "root" / "scenes").glob("*.npz"))) == 3
 
 
 def test_baked_patches_are_reused_only_for_read_only_digits(digits):

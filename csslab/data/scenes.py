@@ -20,6 +20,19 @@ import numpy as np
 from csslab.constants import BACKGROUND, N_DIGITS
 
 GENERATOR_VERSION = 1  # bump when the output for a given seed changes: old cache files stop matching
+
+
+def _code_digest() -> str:
+    """A digest of this module's source, part of every cache key: an edit to the generator that forgot
+    GENERATOR_VERSION cannot serve scenes of the old code (it happened: a test set cached by a pre-release
+    generator served every run of one machine). Any edit here regenerates the cache, which takes seconds."""
+    try:
+        return hashlib.blake2b(Path(__file__).read_bytes(), digest_size=8).hexdigest()
+    except OSError:  # no readable source (e.g. a zipped install): the version alone keys the cache
+        return ""
+
+
+CODE_DIGEST = _code_digest()
 CHUNK = 128  # scenes painted at a time, so their canvas stays in the CPU cache
 PLACE_BATCH = 8192  # candidate corners drawn per placement round (few scenes left: many tries each)
 _INV_LEVEL = np.float32(1 / 255)  # intensity = level * (1/255) in float32, the same everywhere
@@ -251,7 +264,7 @@ def make_scenes(images, labels, n, config=SceneConfig(), *, allowed=None, requir
     if cache_dir is False or seed is None:  # seed None: fresh scenes every call, nothing to reuse
         return generate_scenes(images, labels, n, config, allowed=allowed, required=required, seed=seed)
     key = {
-        "version": GENERATOR_VERSION, "config": asdict(config), "n": int(n), "seed": seed,
+        "version": GENERATOR_VERSION, "code": CODE_DIGEST, "config": asdict(config), "n": int(n), "seed": seed,
         "allowed": _digit_set(allowed, "allowed"), "required": _digit_set(required, "required"),
         "source": source_key, "digits": _digest(images, labels),
     }
