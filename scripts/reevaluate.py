@@ -1,0 +1,88 @@
+"""Re-evaluate finished runs from their checkpoints on the test scenes the current code makes.
+
+    python scripts/reevaluate.py RUN_DIR... [--compare FRESH_RUN_DIR]
+
+Rewrites each run's per-task metrics in results.json (IoU, accuracy, confusion, diagnostic, the
+task x class matrices, the summary) and keeps its training figures (losses, timings). Made for one
+repair: runs whose training scenes were right but whose test scenes came from a stale scene cache
+(see CODE_DIGEST in csslab/data/scenes.py). Trained weights never depend on the test scenes (they are
+only evaluated), so the rewritten metrics are those a fresh run gives: `--compare` checks that against
+a fresh run of the same configuration, exactly. The animation frames were computed on the old test
+scenes, so frames.npz and the run's report are deleted and the report is rewritten without them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from csslab.checkpoints import load_model
+from csslab.evaluation import Evaluator, eval_task, summarise, task_entry
+from csslab.methods import get_method
+from csslab.models import IncrementalSegmenter
+from csslab.reports import write_run_report
+from csslab.results import write_json
+from csslab.train import build_scenario, load_run_config
+
+METRICS = ("miou_all", "miou_old", "miou_new", "overall_acc", "mean_acc", "iou", "acc", "confusion",
+           "background_shift")
+REPORT_FILES = ("frames.npz", "report.md", "report.html", "*.png", "*.gif")
+
+
+def reevaluate(run_dir: Path) -> dict:
+    config = load_run_config(run_dir)
+    data = json.loads((run_dir / "results.json").read_text())
+    if not data.get("complete"):
+        raise SystemExit(f"{run_dir}: not a finished run")
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)  # the evaluation's sums as in training
+    device = torch.device("cpu")
+    method = get_method(config.method)(get_method(config.method).make_params(config.params), device=device,
+                                       seed=config.seed)
+    scenario = build_scenario(config)
+    train_scenario, _ = method.prepare(scenario, config.train.steps)
+    evaluator = Evaluator(scenario, device, config.train.eval_batch_size)
+    old_tasks, data["tasks"], data["iou_matrix"], data["acc_matrix"] = data["tasks"], [], [], []
+    for task, old in zip(train_scenario, old_tasks):
+        state = torch.load(run_dir / "checkpoints" / f"task-{task.index}.pt", map_location="cpu", weights_only=True)
+        model = IncrementalSegmenter(config.model.backbone)
+        load_model(model, state)
+        model.eval()
+        test_images, test_masks = scenario.test_set(eval_task(scenario, task))
+        cm = evaluator.confusion(model, test_images, test_masks)
+        entry = task_entry(task, cm, old["steps"], {}, old["train_s"], old["eval_s"], old["data_s"])
+        entry["loss"] = old["loss"]
+        data["tasks"].append(entry)
+        data["iou_matrix"].append(list(entry["iou"].values()))
+        data["acc_matrix"].append(list(entry["acc"].values()))
+    summarise(data)
+    write_json(run_dir / "results.json", data)
+    for pattern in REPORT_FILES:
+        for path in run_dir.glob(pattern):
+            path.unlink()
+    write_run_report(run_dir)
+    return data
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--compare", type=Path, help="a fresh run of the (single) run's configuration")
+    args = parser.parse_args(argv)
+    for run_dir in args.runs:
+        data = reevaluate(run_dir)
+        print(f"{run_dir}: all {data['miou_all']:.3f} old {data['miou_old'] or 0:.3f} new {data['miou_new']:.3f}")
+    if args.compare:
+        fresh = json.loads((args.compare / "results.json").read_text())
+        same = all(a[k] == b[k] for a, b in zip(data["tasks"], fresh["tasks"]) for k in METRICS)
+        print(f"identical to the fresh run {args.compare}: {same}")
+        return 0 if same else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
