@@ -78,7 +78,9 @@ def main(argv=None) -> int:
         print(f"{run_dir}: all {data['miou_all']:.3f} old {data['miou_old'] or 0:.3f} new {data['miou_new']:.3f}")
     if args.compare:
         fresh = json.loads((args.compare / "results.json").read_text())
-        same = all(a[k] == b[k] for a, b in zip(data["tasks"], fresh["tasks"]) for k in METRICS)
+        mine = json.loads((args.runs[-1] / "results.json").read_text())  # as saved: NaN written as null
+        same = len(mine["tasks"]) == len(fresh["tasks"]) and all(
+            a[k] == b[k] for a, b in zip(mine["tasks"], fresh["tasks"]) for k in METRICS)
         print(f"identical to the fresh run {args.compare}: {same}")
         return 0 if same else 1
     return 0

@@ -1,0 +1,47 @@
+"""scripts/reevaluate.py: metrics recomputed from a run's checkpoints equal those its training wrote."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from csslab.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--tasks", "8-2", "--steps", "3", "--set", "scenario.train_scenes=32", "--set", "scenario.test_scenes=30",
+        "--set", "train.batch_size=8", "--set", "train.threads=1", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def reevaluate():
+    spec = importlib.util.spec_from_file_location("reevaluate", ROOT / "scripts" / "reevaluate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("method", ["finetune", "ssul", "joint"])  # 1x1 heads, MLP heads, one joint task
+def test_reevaluation_reproduces_the_metrics_training_wrote(tmp_path, reevaluate, method):
+    run = tmp_path / method
+    assert main(["run", "--method", method, "--out", str(run)] + TINY) == 0
+    before = json.loads((run / "results.json").read_text())
+    assert (run / "frames.npz").exists()
+    assert reevaluate.main([str(run), "--compare", str(run)]) == 0
+    after = json.loads((run / "results.json").read_text())
+    assert len(after["tasks"]) == len(before["tasks"]) == (1 if method == "joint" else 2)
+    for old, new in zip(before["tasks"], after["tasks"]):
+        assert {k: new[k] for k in reevaluate.METRICS} == {k: old[k] for k in reevaluate.METRICS}
+        assert new["loss"] == old["loss"] and new["train_s"] == old["train_s"]
+    assert after["iou_matrix"] == before["iou_matrix"] and after["miou_avg"] == before["miou_avg"]
+    assert not (run / "frames.npz").exists() and (run / "report.md").exists()  # frames were of the old test set
+
+
+def test_reevaluation_refuses_an_unfinished_run(tmp_path, reevaluate):
+    run = tmp_path / "run"
+    assert main(["run", "--method", "finetune", "--out", str(run)] + TINY) == 0
+    data = json.loads((run / "results.json").read_text())
+    data["complete"] = False
+    (run / "results.json").write_text(json.dumps(data))
+    with pytest.raises(SystemExit, match="not a finished run"):
+        reevaluate.main([str(run)])
