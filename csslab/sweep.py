@@ -10,7 +10,7 @@ import itertools
 import json
 import time
 import warnings
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import numpy as np
@@ -100,10 +100,15 @@ def run_configs(base: Config, methods, seeds, settings, grid: dict | None = None
     return configs
 
 
-def setting_name(config: Config) -> str:
+def resolved_setting(config: Config):
+    """The Setting a configuration trains under: its preset with the switches it sets."""
     s = config.scenario
     return make_setting(s.setting, old_in_images=s.old_in_images, future_in_images=s.future_in_images,
-                        old_labels=s.old_labels, test_future=s.test_future).name
+                        old_labels=s.old_labels, test_future=s.test_future)
+
+
+def setting_name(config: Config) -> str:
+    return resolved_setting(config).name
 
 
 def run_name(config: Config, grid: dict | None = None) -> str:
@@ -119,13 +124,9 @@ def canonical(config: Config | dict) -> dict:
     with equal canonical forms train the same run. For comparison only: the name of a preset-less
     combination of switches is not a preset a configuration could be loaded with."""
     config = Config.from_dict(config) if isinstance(config, dict) else config
-    s = config.scenario
-    setting = make_setting(s.setting, old_in_images=s.old_in_images, future_in_images=s.future_in_images,
-                           old_labels=s.old_labels, test_future=s.test_future)
-    switches = {name: getattr(setting, name) for name in ("old_in_images", "future_in_images", "old_labels",
-                                                          "test_future")}
+    setting = resolved_setting(config)
     data = config.to_dict()
-    data["scenario"] |= {"setting": setting.name} | switches
+    data["scenario"] |= {"setting": setting.name} | asdict(setting)  # the four switches
     data["params"] = vars(get_method(config.method).make_params(config.params))
     return json.loads(json.dumps(data))
 
