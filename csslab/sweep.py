@@ -276,9 +276,7 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def _run_local(configs, dirs, report: bool, workers: int):
-    """(config, dir, results data, reused) in order; with workers > 1, runs go to that many processes.
-    Each worker then trains with one thread (``train.threads=1`` when unset): on a small CPU,
-    two one-thread runs side by side get more done than one run on two threads."""
+    """(config, dir, results data, reused) in order; with workers > 1, runs go to that many processes."""
     reused = [completed(d, c) is not None for c, d in zip(configs, dirs)]
     if workers <= 1:
         for config, run_dir, was in zip(configs, dirs, reused):
@@ -287,10 +285,6 @@ def _run_local(configs, dirs, report: bool, workers: int):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    for config in configs:
-        if not config.train.threads:
-            config.train.threads = 1
-    reused = [completed(d, c) is not None for c, d in zip(configs, dirs)]
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(run_one, c.to_dict(), str(d), report) for c, d in zip(configs, dirs)]
         for config, run_dir, future, was in zip(configs, dirs, futures, reused):
@@ -309,6 +303,10 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
     dirs = [out / "runs" / run_name(c, grid) for c in configs]
     if len(set(dirs)) != len(dirs):
         raise ValueError("two configurations of the benchmark map to the same run directory: check --grid")
+    if workers > 1 and not ray:  # before anything compares configurations: the threads are part of them
+        for config in configs:  # on a small CPU two one-thread runs side by side beat one two-thread run
+            if not config.train.threads:
+                config.train.threads = 1
     if reuse:
         found = completed_runs(reuse)
         for config, run_dir in zip(configs, dirs):

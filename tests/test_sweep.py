@@ -92,3 +92,16 @@ def test_reuse_copies_finished_runs_of_the_same_configuration(tmp_path, capsys):
     assert "joint-overlap-2-2-seed0: copied" not in printed
     assert main(args + ["--reuse", str(tmp_path / "missing")]) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_reuse_with_workers_compares_the_threads_the_workers_use(tmp_path, capsys):
+    """--workers 2 trains each run on one thread: a one-thread run made elsewhere is that run."""
+    tiny = ["--steps", "2", "--no-report", "--set", "scenario.train_scenes=32", "--set", "scenario.test_scenes=30",
+            "--set", "train.batch_size=8", "--tasks", "8-2"]
+    source = tmp_path / "elsewhere" / "one-thread"
+    assert main(["run", "--method", "finetune", "--out", str(source), "--quiet", "--set", "train.threads=1"] + tiny) == 0
+    out = tmp_path / "bench"
+    assert main(["benchmark", "--methods", "finetune", "--seeds", "1", "--workers", "2", "--out", str(out),
+                 "--reuse", str(tmp_path / "elsewhere")] + tiny) == 0
+    printed = capsys.readouterr().out
+    assert "finetune-overlap-8-2-seed0: copied from" in printed and "(reused)" in printed
