@@ -83,6 +83,14 @@ def task_entry(task, cm, steps, sums, train_s, eval_s, data_s) -> dict:
     }
 
 
+def add_task(data, entry) -> None:
+    """Append a task's entry to results data: its row of the task x class matrices, then the summary."""
+    data["tasks"].append(entry)
+    data["iou_matrix"].append(list(entry["iou"].values()))
+    data["acc_matrix"].append(list(entry["acc"].values()))
+    summarise(data)
+
+
 def summarise(data) -> None:
     """Run-level figures from the per-task entries: miou_avg, forgetting, final mIoUs."""
     rows = np.array([[np.nan if v is None else v for v in row] for row in data["iou_matrix"]], dtype=float)

@@ -27,7 +27,7 @@ from csslab.config import Config
 from csslab.constants import CLASS_NAMES
 from csslab.data.scenes import SceneConfig
 from csslab.methods import get_method
-from csslab.evaluation import Evaluator, eval_task, frame_lut, summarise, task_entry
+from csslab.evaluation import Evaluator, add_task, eval_task, frame_lut, task_entry
 from csslab.models import IncrementalSegmenter
 from csslab.reports.tables import format_task
 from csslab.results import Results, _clean, atomic_write, write_json
@@ -246,10 +246,7 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
         cm = evaluator.confusion(model, test_images, test_masks)
         eval_s = time.perf_counter() - t2
         entry = task_entry(task, cm, steps, sums, train_s, eval_s, t_data)
-        data["tasks"].append(entry)
-        data["iou_matrix"].append(list(entry["iou"].values()))
-        data["acc_matrix"].append(list(entry["acc"].values()))
-        summarise(data)
+        add_task(data, entry)
         data["timings"]["train_s"] += train_s
         data["timings"]["eval_s"] += eval_s
         data["timings"]["data_s"] += t_data

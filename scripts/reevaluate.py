@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from csslab.checkpoints import load_model
-from csslab.evaluation import Evaluator, eval_task, summarise, task_entry
+from csslab.evaluation import Evaluator, add_task, eval_task, task_entry
 from csslab.methods import get_method
 from csslab.models import IncrementalSegmenter
 from csslab.reports import write_run_report
@@ -56,10 +56,7 @@ def reevaluate(run_dir: Path) -> dict:
         cm = evaluator.confusion(model, test_images, test_masks)
         entry = task_entry(task, cm, old["steps"], {}, old["train_s"], old["eval_s"], old["data_s"])
         entry["loss"] = old["loss"]
-        data["tasks"].append(entry)
-        data["iou_matrix"].append(list(entry["iou"].values()))
-        data["acc_matrix"].append(list(entry["acc"].values()))
-    summarise(data)
+        add_task(data, entry)
     write_json(run_dir / "results.json", data)
     for pattern in REPORT_FILES:
         for path in run_dir.glob(pattern):
