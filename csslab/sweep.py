@@ -7,17 +7,17 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import json
 import time
 import warnings
-from dataclasses import asdict, fields
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 
 from csslab.config import Config, apply_overrides
 from csslab.methods import METHODS, get_method
-from csslab.results import Results, atomic_write, write_json
+from csslab.results import atomic_write, write_json
+from csslab.runstore import completed, interrupted, reuse_runs, setting_name
 from csslab.scenarios import all_settings, make_setting
 from csslab.scenarios.tasks import make_tasks
 
@@ -100,97 +100,10 @@ def run_configs(base: Config, methods, seeds, settings, grid: dict | None = None
     return configs
 
 
-def resolved_setting(config: Config):
-    """The Setting a configuration trains under: its preset with the switches it sets."""
-    s = config.scenario
-    return make_setting(s.setting, old_in_images=s.old_in_images, future_in_images=s.future_in_images,
-                        old_labels=s.old_labels, test_future=s.test_future)
-
-
-def setting_name(config: Config) -> str:
-    return resolved_setting(config).name
-
-
 def run_name(config: Config, grid: dict | None = None) -> str:
     setting = setting_name(config).replace(",", "_").replace("=", "-")
     label = variant(config, grid).replace(",", "_").replace("=", "-").replace("/", "_")
     return f"{config.method}-{setting}-{config.scenario.tasks}-{label + '-' if label else ''}seed{config.seed}"
-
-
-def canonical(config: Config | dict) -> dict:
-    """A configuration as JSON data with nothing left implicit, for comparing runs: the method's
-    parameters with their defaults, and the setting's four switches resolved from its preset (``csslab
-    run`` leaves them null, a benchmark writes them out), named by what they are. Two configurations
-    with equal canonical forms train the same run. For comparison only: the name of a preset-less
-    combination of switches is not a preset a configuration could be loaded with."""
-    config = Config.from_dict(config) if isinstance(config, dict) else config
-    setting = resolved_setting(config)
-    data = config.to_dict()
-    data["scenario"] |= {"setting": setting.name} | asdict(setting)  # the four switches
-    data["params"] = vars(get_method(config.method).make_params(config.params))
-    return json.loads(json.dumps(data))
-
-
-def _same_run(results: Results, config: Config) -> bool:
-    try:
-        return canonical(results["config"]) == canonical(config)
-    except (KeyError, TypeError, ValueError):  # a results file of another version or a since-renamed method
-        return False
-
-
-def completed(run_dir: Path, config: Config) -> Results | None:
-    """The saved results of a finished run of this configuration (however it was written), else None."""
-    try:
-        results = Results.load(run_dir)
-    except (FileNotFoundError, ValueError):
-        return None
-    return results if results.complete and _same_run(results, config) else None
-
-
-def _interrupted(run_dir: Path, config: Config) -> bool:
-    """Whether ``run_dir`` holds completed tasks of an unfinished run of this configuration."""
-    try:
-        results = Results.load(run_dir)
-    except (FileNotFoundError, ValueError):
-        return False
-    return not results.complete and bool(results.tasks) and _same_run(results, config)
-
-
-def completed_runs(roots) -> dict[str, Path]:
-    """Every finished run under the directories ``roots`` (searched recursively), by its canonical
-    configuration; the first found wins when several ran the same configuration."""
-    found = {}
-    for root in roots:
-        root = Path(root)
-        if not root.is_dir():
-            raise ValueError(f"--reuse {root}: no such directory (expected a directory holding csslab runs)")
-        for path in sorted(root.rglob("results.json")):
-            try:
-                results = Results.load(path.parent)
-                key = json.dumps(canonical(results["config"]), sort_keys=True) if results.complete else None
-            except (FileNotFoundError, KeyError, TypeError, ValueError):
-                continue
-            if key is not None:
-                found.setdefault(key, path.parent)
-    return found
-
-
-def copy_run(source: Path, run_dir: Path) -> None:
-    """Copy a finished run into ``run_dir`` (replacing what is there) through a temporary directory, so
-    an interrupted copy never looks like a finished run."""
-    import shutil
-    import tempfile
-
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=run_dir.parent, prefix=f".{run_dir.name}-"))
-    try:
-        shutil.copytree(source, tmp, dirs_exist_ok=True)
-        if run_dir.exists():
-            shutil.rmtree(run_dir)
-        tmp.rename(run_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 def run_one(config_dict: dict, run_dir: str, report: bool = True) -> dict:
@@ -201,7 +114,7 @@ def run_one(config_dict: dict, run_dir: str, report: bool = True) -> dict:
     config = Config.from_dict(config_dict)
     run_dir = Path(run_dir)
     done = completed(run_dir, config)
-    if done is None and _interrupted(run_dir, config):
+    if done is None and interrupted(run_dir, config):
         try:
             done = run(config, out=run_dir, progress=False, log=None, resume=True)
         except ValueError as error:  # e.g. a corrupt checkpoint: the run is redone from its first task
@@ -308,13 +221,7 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
             if not config.train.threads:
                 config.train.threads = 1
     if reuse:
-        found = completed_runs(reuse)
-        for config, run_dir in zip(configs, dirs):
-            source = found.get(json.dumps(canonical(config), sort_keys=True))
-            if source is not None and source.resolve() != run_dir.resolve() and completed(run_dir, config) is None:
-                copy_run(source, run_dir)
-                if log:
-                    log(f"{run_dir.name}: copied from {source}")
+        reuse_runs(configs, dirs, reuse, log)
     start = time.perf_counter()
     if ray:
         from csslab.distributed import run_on_ray

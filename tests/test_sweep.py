@@ -57,7 +57,8 @@ def test_parallel_workers_give_the_same_table(tmp_path, capsys):
 
 def test_canonical_configurations_compare_what_trains():
     from csslab.config import Config, apply_overrides
-    from csslab.sweep import canonical, run_configs
+    from csslab.runstore import canonical
+    from csslab.sweep import run_configs
 
     cli = Config()  # as `csslab run` writes it: switches null, params empty
     bench = run_configs(Config(), ["finetune"], [0], parse_settings("overlap"))[0]  # switches written out

@@ -54,14 +54,13 @@ class RunData:
     @property
     def setting(self) -> str:
         """The preset name, or the switches when they match no preset (benchmark --settings all)."""
-        from csslab.scenarios import make_setting
+        from csslab.config import Config
+        from csslab.runstore import setting_name
 
-        s = self.config.get("scenario") or {}
-        switches = {k: s.get(k) for k in ("old_in_images", "future_in_images", "old_labels", "test_future")}
         try:
-            return make_setting(s.get("setting", "overlap"), **switches).name
-        except (ValueError, TypeError):
-            return str(s.get("setting", "?"))
+            return setting_name(Config.from_dict(self.config))
+        except (ValueError, TypeError):  # a configuration of another version
+            return str((self.config.get("scenario") or {}).get("setting", "?"))
 
     @property
     def seed(self):
