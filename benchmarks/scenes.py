@@ -131,7 +131,7 @@ def main():
     def vectorised(n):
         return generate_scenes(images, labels, n, config, seed=0)
 
-    def vectorised_levels(n):
+    def vectorised_levels(n):  # the path csslab takes: make_scenes generates levels, caches them, divides once
         return generate_scenes(images, labels, n, config, seed=0, levels=True)
 
     def loop(n):
@@ -158,7 +158,8 @@ def main():
     print(f"scene generation, {config.size}x{config.size}, {config.min_digits}-{config.max_digits} digits, "
           f"embedded train digits")
     print(f"  vectorised  {rates['vectorised']:>10,.0f} scenes/s   (n={args.n})")
-    print(f"  uint8 levels{rates['levels']:>10,.0f} scenes/s   (n={args.n}; the same scenes as intensity levels)")
+    print(f"  uint8 levels{rates['levels']:>10,.0f} scenes/s   (n={args.n}; the same scenes as intensity levels: "
+          f"what csslab's make_scenes generates and caches)")
     print(f"  original    {rates['original']:>10,.0f} scenes/s   (n={args.n_loop}; per-scene loop as the original)")
     print(f"  lean loop   {rates['loop']:>10,.0f} scenes/s   (n={args.n_loop}; per-scene loop, tightened)")
     for name in ("original", "loop"):

@@ -273,9 +273,10 @@ def make_scenes(images, labels, n, config=SceneConfig(), *, allowed=None, requir
     cached = _load(path, (int(n), config.size, config.size))
     if cached is not None:
         return cached
-    scenes, masks = generate_scenes(images, labels, n, config, allowed=allowed, required=required, seed=seed)
-    _save(path, scenes, masks)
-    return scenes, masks
+    levels, masks = generate_scenes(images, labels, n, config, allowed=allowed, required=required, seed=seed,
+                                    levels=True)  # what the file stores; the scenes are level / 255 exactly
+    _save(path, levels, masks)
+    return _to_scenes(levels), masks
 
 
 def _digest(images, labels):
@@ -301,9 +302,8 @@ def _load(path, shape):
     return _to_scenes(levels), masks
 
 
-def _save(path, scenes, masks):
+def _save(path, levels, masks):
     """Write atomically (temporary file + rename), so a crash never leaves a half-written cache file."""
-    levels = np.rint(scenes * np.float32(255)).astype(np.uint8)  # exact: scenes hold level / 255
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
