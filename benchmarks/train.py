@@ -45,6 +45,18 @@ def throughput(backbone: str, steps: int, batch: int, classes: int = 11) -> tupl
     return train, 4 * 250 / (time.perf_counter() - start)
 
 
+def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
+    """The machine's speed on a large float32 matmul, to set the figures below against other machines
+    (DESIGN.md §8's 2-core reference reaches ~390 GFLOP/s)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30)
@@ -52,7 +64,8 @@ def main():
     parser.add_argument("--no-run", action="store_true", help="skip timing a default csslab run")
     args = parser.parse_args()
     configure_malloc()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}; "
+          f"this machine: {matmul_gflops():.0f} GFLOP/s on a 2048x2048 float32 matmul")
     rates = {name: throughput(name, args.steps, args.batch) for name in BACKBONES}
     base_train, base_eval = rates["seed"]
     print("| backbone | params | train images/s | eval images/s | train vs seed |")
