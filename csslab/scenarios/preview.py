@@ -57,7 +57,7 @@ def save_grid(scenario, path, samples: int = 6) -> None:
     for task in scenario:
         images, masks = scenario.train_set(task)
         for j in range(samples):
-            axes[2 * task.index, j].imshow(images[j, 0], cmap="gray", vmin=0, vmax=1)
+            axes[2 * task.index, j].imshow(images[j, 0].numpy(), cmap="gray", vmin=0, vmax=1)
             axes[2 * task.index + 1, j].imshow(masks[j].numpy(), cmap=cmap, norm=norm, interpolation="nearest")
         axes[2 * task.index, 0].set_ylabel(f"task {task.index}\nscene", fontsize=8)
         axes[2 * task.index + 1, 0].set_ylabel(f"classes {list(task.classes)}\nlabels", fontsize=8)
