@@ -78,6 +78,16 @@ def test_every_method_runs_two_tasks_with_finite_terms_and_a_gradient_free_teach
     method.load_state_dict(method.state_dict())  # the state survives a round trip
 
 
+def test_a_method_without_a_loss_cannot_be_built():
+    from csslab.methods import Method
+
+    class NoLoss(Method):
+        name = "no-loss"
+
+    with pytest.raises(TypeError, match="abstract method loss"):
+        NoLoss()
+
+
 def test_distilling_methods_use_the_teacher_from_task_1():
     for name, extra in [("lwf", {"kd"}), ("ilt", {"kd", "feature"}), ("mib", {"kd"}),
                         ("plop", {"pod", "pod_logits"}), ("ewc", {"ewc"})]:

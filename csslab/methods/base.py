@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import copy
 import math
 from dataclasses import dataclass, fields
@@ -46,7 +47,7 @@ def set_requires_grad(module: nn.Module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
-class Method:
+class Method(abc.ABC):
     """A continual-learning method, driven by the trainer through this lifecycle per task:
 
     1. ``prepare(scenario, steps)`` once: the tasks to train and the steps per task
@@ -105,8 +106,10 @@ class Method:
     def batch(self, images: torch.Tensor, masks: torch.Tensor):
         return images, masks
 
+    @abc.abstractmethod
     def loss(self, model, images, masks) -> dict:
-        raise NotImplementedError
+        """Named loss terms (scalar tensors) for one batch; the trainer sums them. Every method
+        defines it: a subclass without ``loss`` cannot be instantiated."""
 
     def after_task(self, task, model, images, masks) -> None:
         pass
