@@ -1,4 +1,4 @@
-"""Finished runs on disk: which configuration a run directory holds, whether it is complete or was
+"""Runs on disk: which configuration a run directory holds, whether it is complete or was
 interrupted, and reuse of finished runs across benchmarks (compared by canonical configuration, so a
 run is never trained twice however its configuration was written)."""
 
@@ -49,22 +49,20 @@ def same_run(results: Results, config: Config) -> bool:
         return False
 
 
-def completed(run_dir: Path, config: Config) -> Results | None:
-    """The saved results of a finished run of this configuration (however it was written), else None."""
+def saved_run(run_dir: Path, config: Config) -> Results | None:
+    """The results saved in ``run_dir`` if they are of this configuration (however it was written),
+    finished or not; else None."""
     try:
         results = Results.load(run_dir)
     except (FileNotFoundError, ValueError):
         return None
-    return results if results.complete and same_run(results, config) else None
+    return results if same_run(results, config) else None
 
 
-def interrupted(run_dir: Path, config: Config) -> bool:
-    """Whether ``run_dir`` holds completed tasks of an unfinished run of this configuration."""
-    try:
-        results = Results.load(run_dir)
-    except (FileNotFoundError, ValueError):
-        return False
-    return not results.complete and bool(results.tasks) and same_run(results, config)
+def completed(run_dir: Path, config: Config) -> Results | None:
+    """The saved results of a finished run of this configuration, else None."""
+    results = saved_run(run_dir, config)
+    return results if results is not None and results.complete else None
 
 
 def completed_runs(roots) -> dict[str, Path]:

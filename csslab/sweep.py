@@ -17,7 +17,7 @@ import numpy as np
 from csslab.config import Config, apply_overrides
 from csslab.methods import METHODS, get_method
 from csslab.results import atomic_write, write_json
-from csslab.runstore import completed, interrupted, reuse_runs, setting_name
+from csslab.runstore import completed, reuse_runs, saved_run, setting_name
 from csslab.scenarios import all_settings, make_setting
 from csslab.scenarios.tasks import make_tasks
 
@@ -113,8 +113,9 @@ def run_one(config_dict: dict, run_dir: str, report: bool = True) -> dict:
 
     config = Config.from_dict(config_dict)
     run_dir = Path(run_dir)
-    done = completed(run_dir, config)
-    if done is None and interrupted(run_dir, config):
+    saved = saved_run(run_dir, config)  # results.json read once: finished, interrupted, or None
+    done = saved if saved is not None and saved.complete else None
+    if saved is not None and not saved.complete and saved.tasks:  # interrupted: resume after its last task
         try:
             done = run(config, out=run_dir, progress=False, log=None, resume=True)
         except ValueError as error:  # e.g. a corrupt checkpoint: the run is redone from its first task
