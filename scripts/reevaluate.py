@@ -41,8 +41,8 @@ def reevaluate(run_dir: Path) -> dict:
     if config.train.threads:
         torch.set_num_threads(config.train.threads)  # the evaluation's sums as in training
     device = torch.device("cpu")
-    method = get_method(config.method)(get_method(config.method).make_params(config.params), device=device,
-                                       seed=config.seed)
+    method_class = get_method(config.method)
+    method = method_class(method_class.make_params(config.params), device=device, seed=config.seed)
     scenario = build_scenario(config)
     train_scenario, _ = method.prepare(scenario, config.train.steps)
     evaluator = Evaluator(scenario, device, config.train.eval_batch_size)
