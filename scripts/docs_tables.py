@@ -10,6 +10,7 @@ claims checked at the end (the script exits 1, naming the claim, when a number c
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import re
 import shutil
@@ -57,30 +58,13 @@ def pct(value) -> str:
 
 def memory_recall(run_dir: Path, task: int = 1) -> tuple[float, float]:
     """After ``task``: the share of task 0's class pixels the model labels correctly on the scenes
-    stored in the memory and on the test scenes (learnt by heart when the first is far above)."""
-    import torch
-
-    from csslab.checkpoints import load_model
-    from csslab.models import IncrementalSegmenter
-    from csslab.train import build_scenario
-
-    results = json.loads((run_dir / "results.json").read_text())
-    config = Config.from_dict(results["config"])
-    state = torch.load(run_dir / "checkpoints" / f"task-{task}.pt", map_location="cpu", weights_only=True)
-    model = IncrementalSegmenter(config.model.backbone)
-    load_model(model, state)
-    model.eval()
-    scenario = build_scenario(config)
-    old = torch.arange(1, 1 + len(scenario[0].classes))  # task 0's channels
-
-    def recall(images, masks):
-        with torch.no_grad():
-            prediction = torch.cat([model(images[i:i + 250]).argmax(1) for i in range(0, len(images), 250)])
-        where = torch.isin(masks.long(), old)
-        return float((prediction[where] == masks.long()[where]).float().mean())
-
-    memory = state["method"]["memory"]
-    return recall(memory["images"], memory["masks"]), recall(*scenario.test_set(scenario[task]))
+    stored in the memory and on the test scenes (learnt by heart when the first is far above);
+    ``scripts/memory_recall.py`` computes them, with two more sets of scenes."""
+    spec = importlib.util.spec_from_file_location("memory_recall", Path(__file__).with_name("memory_recall.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    recalls = module.memory_recall(run_dir, task)
+    return recalls["stored"][0], recalls["test"][0]
 
 
 def settings_table(runs: list[dict]) -> str:

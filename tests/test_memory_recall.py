@@ -1,0 +1,72 @@
+"""scripts/memory_recall.py: the replay diagnostic counts the right pixels and refuses runs it cannot read."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from csslab.cli import main
+from csslab.train import build_scenario, load_run_config
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--tasks", "6-2-2", "--steps", "3", "--set", "scenario.train_scenes=32", "--set", "scenario.test_scenes=30",
+        "--set", "train.batch_size=8", "--set", "train.threads=1", "--quiet", "--no-report"]
+
+
+@pytest.fixture(scope="module")
+def recall_script():
+    spec = importlib.util.spec_from_file_location("memory_recall", ROOT / "scripts" / "memory_recall.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def replay_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("recall") / "replay"
+    assert main(["run", "--method", "replay", "--out", str(run), "--set", "params.memory_size=20"] + TINY) == 0
+    return run
+
+
+def test_recall_is_measured_on_task_zeros_pixels_of_each_set(recall_script, replay_run):
+    recalls = recall_script.memory_recall(replay_run, task=2)
+    assert set(recalls) == set(recall_script.SETS)
+    scenario = build_scenario(load_run_config(replay_run))
+    first = list(scenario[0].classes)  # task 0's digits: raw mask values d + 1
+    state = torch.load(replay_run / "checkpoints" / "task-2.pt", map_location="cpu", weights_only=True)
+    stored = state["method"]["memory"]["masks"]
+    assert 0 < len(stored) <= 20
+    _, raw_current = scenario.train_raw(scenario[2])
+    _, raw_first = scenario.train_raw(scenario[0])
+    _, raw_test = scenario.test_raw()
+    expected = {
+        "stored": int(((stored >= 1) & (stored <= len(first))).sum()),
+        "seen": int(np.isin(raw_first, [d + 1 for d in first]).sum()),
+        "current": int(np.isin(raw_current, [d + 1 for d in first]).sum()),
+        "test": int(np.isin(raw_test, [d + 1 for d in first]).sum()),
+    }
+    assert {name: pixels for name, (_, pixels) in recalls.items()} == expected
+    assert expected["current"] > 0  # overlap: task 2's scenes show task 0's digits, labelled background
+    assert all(0.0 <= share <= 1.0 for share, _ in recalls.values())
+
+
+def test_cli_prints_the_four_sets(recall_script, replay_run, capsys):
+    assert recall_script.main([str(replay_run), "--task", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "after task 1" in out
+    for name in recall_script.SETS:
+        assert f"| {name} |" in out
+
+
+def test_refuses_a_task_without_a_checkpoint_and_a_run_without_memory(recall_script, replay_run, tmp_path, capsys):
+    assert recall_script.main([str(replay_run), "--task", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid task 3" in err and "choose one of 1..2" in err
+    with pytest.raises(ValueError, match=r"invalid task 0: .* choose one of 1\.\.2"):
+        recall_script.memory_recall(replay_run, task=0)
+    finetune = tmp_path / "finetune"
+    assert main(["run", "--method", "finetune", "--out", str(finetune)] + TINY) == 0
+    with pytest.raises(ValueError, match="has no memory \\(method 'finetune'\\)"):
+        recall_script.memory_recall(finetune, task=1)
