@@ -56,6 +56,7 @@ def check_train(config: Config) -> torch.device:
     t = config.train
     for name, ok, rule in (
         ("steps", t.steps > 0, "must be a positive number of steps per task"),
+        ("steps_per_class", t.steps_per_class >= 0, "must be >= 0 (0 = train.steps for every task)"),
         ("batch_size", t.batch_size > 0, "must be positive"),
         ("lr", t.lr > 0 and math.isfinite(t.lr), "must be a positive finite number"),
         ("lr_incremental", t.lr_incremental >= 0 and math.isfinite(t.lr_incremental),
@@ -168,7 +169,7 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
 
     # animation frames: a fixed test subset evaluated every frame_every steps
     n_tasks = len(train_scenario)
-    frame_every = t.frame_every or max(1, (steps * n_tasks) // 50)
+    frame_every = t.frame_every or max(1, sum(task_steps(t, task, steps) for task in train_scenario) // 50)
     frame_images, frame_raw = scenario.test_raw()
     frame_images = torch.from_numpy(frame_images[: t.frame_scenes, None])
     frame_raw = frame_raw[: t.frame_scenes]
@@ -199,12 +200,13 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
         method.before_task(task, model, images, masks)
         lr = t.lr_incremental if task.index and t.lr_incremental else t.lr
         optimizer = torch.optim.Adam(method.parameters(model), lr=lr, weight_decay=t.weight_decay)
-        scheduler = _scheduler(optimizer, t.schedule, steps)
+        n_steps = task_steps(t, task, steps)
+        scheduler = _scheduler(optimizer, t.schedule, n_steps)
         method.train_mode(model)
         frame_labels = frame_lut(scenario, task)
         t1 = time.perf_counter()
         sums: dict[str, float] = {}
-        bar = tqdm(range(steps), desc=f"{config.method} task {task.index + 1}/{n_tasks}", disable=not progress,
+        bar = tqdm(range(n_steps), desc=f"{config.method} task {task.index + 1}/{n_tasks}", disable=not progress,
                    leave=False, file=sys.stderr, dynamic_ncols=True)
         batches = _batches(len(images), t.batch_size, batch_gen)
         for step in bar:
@@ -245,7 +247,7 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
         test_images, test_masks = scenario.test_set(eval_task(scenario, task))
         cm = evaluator.confusion(model, test_images, test_masks)
         eval_s = time.perf_counter() - t2
-        entry = task_entry(task, cm, steps, sums, train_s, eval_s, t_data)
+        entry = task_entry(task, cm, n_steps, sums, train_s, eval_s, t_data)
         add_task(data, entry)
         data["timings"]["train_s"] += train_s
         data["timings"]["eval_s"] += eval_s
@@ -260,6 +262,12 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
         if log:
             log(format_task(entry, n_tasks))
     return Results(_clean(data), out)  # the same data as results.json: NaN is null
+
+
+def task_steps(t, task, steps: int) -> int:
+    """Optimisation steps of ``task``: ``steps`` (what ``method.prepare`` made of ``train.steps``), or
+    ``train.steps_per_class`` times the task's number of classes when that is set."""
+    return t.steps_per_class * len(task.classes) if t.steps_per_class else steps
 
 
 def _scheduler(optimizer, schedule: str, steps: int):
