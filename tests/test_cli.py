@@ -47,6 +47,26 @@ def test_same_seed_same_numbers(tmp_path, capsys):
     assert strip(runs[0]) != strip(runs[2])
 
 
+@pytest.mark.parametrize("method, steps", [("finetune", [12, 4, 4]), ("joint", [20])])
+def test_steps_per_class_gives_each_task_steps_in_proportion_to_its_classes(tmp_path, capsys, method, steps):
+    args = ["run", "--method", method, "--out", str(tmp_path / "r"), *TINY, "--tasks", "6-2-2",
+            "--set", "train.steps_per_class=2", "--set", "train.batch_size=4"]
+    code, out, _ = run_cli(args, capsys)
+    assert code == 0 and "2 steps per class of each task" in out and "note:" not in out
+    data = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert [entry["steps"] for entry in data["tasks"]] == steps  # joint: the budget of all tasks at once
+
+
+@pytest.mark.parametrize("tasks, note", [("6-2-2", "a task of 6 classes gets 3 steps"), ("2-2-2-2-2", None)])
+def test_a_task_of_many_classes_at_the_per_task_budget_is_pointed_out(tmp_path, capsys, tasks, note):
+    code, out, _ = run_cli(["run", "--out", str(tmp_path / "r"), *TINY, "--tasks", tasks], capsys)
+    assert code == 0
+    if note:
+        assert note in out and "train.steps_per_class=125" in out
+    else:
+        assert "note:" not in out
+
+
 def test_refuses_to_overwrite_results(tmp_path, capsys):
     assert run_cli(["run", "--out", str(tmp_path / "r"), *TINY, "--tasks", "5-5"], capsys)[0] == 0
     code, _, err = run_cli(["run", "--out", str(tmp_path / "r"), *TINY], capsys)
@@ -64,6 +84,7 @@ def test_refuses_to_overwrite_results(tmp_path, capsys):
     (["--data", "imagenet"], "'imagenet'"),
     (["--set", "train.lr=fast"], "'fast'"),
     (["--set", "train.lr_incremental=-1"], "lr_incremental -1"),
+    (["--set", "train.steps_per_class=-2"], "steps_per_class -2"),
     (["--set", "train.nope=1"], "train.nope"),
     (["--backbone", "resnet"], "'resnet'"),
     (["--set", "params.lam=3"], "'lam'"),
