@@ -1,6 +1,10 @@
+import importlib.util
 import os
+from pathlib import Path
 
 import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -17,3 +21,12 @@ def finetune_with_params(name: str, params_cls):
 
     return type(name.title().replace("-", ""), (FineTune,), {"name": name, "Params": params_cls,
                                                              "__doc__": f"Fine-tuning with {params_cls.__name__}."})
+
+
+def load_module(path, name: str | None = None):
+    """A Python file that is not part of the package (a script, an example) imported by its path."""
+    path = Path(path)
+    spec = importlib.util.spec_from_file_location(name or path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -3,13 +3,13 @@ link exists, and every generated block is one scripts/docs_tables.py knows how t
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shlex
 from pathlib import Path
 
 import pytest
 
+from conftest import SCRIPTS, load_module
 from csslab.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,10 +29,7 @@ def _commands(text: str) -> list[str]:
 
 
 def _docs_tables():
-    spec = importlib.util.spec_from_file_location("docs_tables", ROOT / "scripts" / "docs_tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(SCRIPTS / "docs_tables.py")
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)

@@ -1,6 +1,5 @@
 """The one-file method of docs/getting-started.md: examples/lwf_mc.py, registered with ``register``."""
 
-import importlib.util
 import json
 import math
 from dataclasses import dataclass
@@ -8,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import load_module
 
 import csslab
 from csslab.constants import IGNORE
@@ -22,11 +22,8 @@ def example():
     """examples/lwf_mc.py imported by path; its ``@register`` (and any other registration made by
     a test) is undone afterwards, so other tests see the built-in METHODS only."""
     before = dict(METHODS)
-    spec = importlib.util.spec_from_file_location("lwf_mc_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
     try:
-        spec.loader.exec_module(module)
-        yield module
+        yield load_module(EXAMPLE, "lwf_mc_example")
     finally:
         METHODS.clear()
         METHODS.update(before)

@@ -1,26 +1,20 @@
 """scripts/memory_recall.py: the replay diagnostic counts the right pixels and refuses runs it cannot read."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
+from conftest import SCRIPTS, load_module
 from csslab.cli import main
 from csslab.train import build_scenario, load_run_config
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--tasks", "6-2-2", "--steps", "3", "--set", "scenario.train_scenes=32", "--set", "scenario.test_scenes=30",
         "--set", "train.batch_size=8", "--set", "train.threads=1", "--quiet", "--no-report"]
 
 
 @pytest.fixture(scope="module")
 def recall_script():
-    spec = importlib.util.spec_from_file_location("memory_recall", ROOT / "scripts" / "memory_recall.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(SCRIPTS / "memory_recall.py")
 
 
 @pytest.fixture(scope="module")

@@ -1,24 +1,19 @@
 """scripts/reevaluate.py: metrics recomputed from a run's checkpoints equal those its training wrote."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
+from conftest import SCRIPTS, load_module
 from csslab.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--tasks", "8-2", "--steps", "3", "--set", "scenario.train_scenes=32", "--set", "scenario.test_scenes=30",
         "--set", "train.batch_size=8", "--set", "train.threads=1", "--quiet"]
 
 
 @pytest.fixture(scope="module")
 def reevaluate():
-    spec = importlib.util.spec_from_file_location("reevaluate", ROOT / "scripts" / "reevaluate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(SCRIPTS / "reevaluate.py")
 
 
 @pytest.mark.parametrize("method", ["finetune", "ssul", "joint"])  # 1x1 heads, MLP heads, one joint task
