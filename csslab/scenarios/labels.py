@@ -19,6 +19,7 @@ _CHOICES = {
     "old_labels": ("background", "keep"),
     "test_future": ("ignore", "background"),
 }
+SWITCHES = tuple(_CHOICES)  # a setting's four switches, by name
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from csslab.constants import N_DIGITS
 from csslab.data.digits import load_digits
@@ -20,6 +19,14 @@ from csslab.scenarios.labels import (
     train_lut,
 )
 from csslab.scenarios.tasks import Task, make_tasks, parse_class_order
+
+
+def _tensors(*arrays):
+    """The arrays as torch tensors (sharing memory). torch is imported here, when tensors are asked for,
+    so that importing csslab (e.g. to read saved results and write reports) does not load it."""
+    import torch
+
+    return tuple(torch.from_numpy(a) for a in arrays)
 
 
 def _stream_seed(*parts) -> int:
@@ -117,13 +124,13 @@ class Scenario:
         """float32 [N,1,H,W] images and uint8 [N,H,W] channel labels as seen when training ``task``."""
         images, masks = self.train_raw(task)
         lut = train_lut(task, self.setting, self.class_order)
-        return torch.from_numpy(images[:, None]), torch.from_numpy(lut[masks])
+        return _tensors(images[:, None], lut[masks])
 
     def test_set(self, task: Task):
         """The fixed test scenes labelled for evaluation after ``task``."""
         images, masks = self.test_raw()
         lut = eval_lut(task, self.setting, self.class_order)
-        return torch.from_numpy(images[:, None]), torch.from_numpy(lut[masks])
+        return _tensors(images[:, None], lut[masks])
 
 
 def make_scenario(
