@@ -207,7 +207,8 @@ def cmd_run(args) -> int:
 
 
 def cmd_benchmark(args) -> int:
-    from csslab.sweep import benchmark, format_table, parse_grid, parse_methods, parse_settings, run_configs
+    from csslab.reports.benchmark_table import benchmark_markdown
+    from csslab.sweep import benchmark, parse_grid, parse_methods, parse_settings, run_configs
 
     methods = parse_methods(args.methods)
     if args.workers <= 0:
@@ -228,7 +229,7 @@ def cmd_benchmark(args) -> int:
         print(note)
     rows = benchmark(config, methods, range(args.seeds), settings, args.out, ray=args.ray, report=not args.no_report,
                      grid=grid, workers=args.workers, reuse=args.reuse, run_reports=not args.no_run_reports)
-    print("\n" + format_table(rows))
+    print("\n" + benchmark_markdown(rows))
     print(f"\ntable: {args.out / 'benchmark.md'}, {args.out / 'benchmark.csv'}")
     return 0
 

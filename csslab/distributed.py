@@ -1,8 +1,9 @@
 """Benchmark runs as tasks on a Ray cluster (``csslab benchmark --ray ADDRESS``, or ``--ray local``).
 
-Each configuration is one Ray task calling ``sweep.run_one``: it trains into its run directory (reusing a
-completed run, resuming an interrupted one) and returns the results data, which are gathered in the
-order of the configurations. Every node needs csslab installed, and the run directories must be on
+Each run is one Ray task calling the function it is given (``sweep.run_one``: it trains into its run
+directory, reusing a completed run, resuming an interrupted one, and returns the results data); the
+results are gathered in the order of the calls. This module knows nothing of runs: the sweep passes
+the function and reports progress itself. Every node needs csslab installed, and the run directories must be on
 storage every node sees (one machine, or a shared filesystem). Ray is an optional extra:
 ``pip install 'csslab[ray]'``.
 """
@@ -57,42 +58,35 @@ def _task_error(ray, error) -> Exception:
     return RuntimeError(f"a Ray task failed: {first}")
 
 
-def run_on_ray(address: str, config_dicts: list[dict], run_dirs: list[str], report: bool = True,
-               log=None, cpus_per_run: float = 1) -> list[dict]:
-    """Run ``sweep.run_one(config, run_dir, report)`` for every pair as a Ray task; results data in order.
+def run_on_ray(address: str, function, calls: list[tuple], on_result=None, cpus_per_run: float = 1) -> list:
+    """``function(*args)`` for every ``args`` of ``calls``, each as a Ray task; the results in call order.
 
+    ``function`` must be importable by the workers (a module-level function of csslab).
+    ``on_result(i, result)`` is called as each task finishes, in the order they finish.
     ``address``: "local" starts a Ray instance in this process on loopback (and stops it afterwards);
     anything else is passed to ``ray.init(address=...)`` ("auto", "ray://HOST:10001", "HOST:6379").
     If Ray is already initialised in this process, that cluster is used as it is.
     """
-    from csslab.sweep import run_one
-
-    if len(config_dicts) != len(run_dirs):
-        raise ValueError(f"{len(config_dicts)} configurations but {len(run_dirs)} run directories")
     ray = _import_ray()
     started = not ray.is_initialized()
     if started:
         _init(ray, address)
     try:
-        task = ray.remote(num_cpus=cpus_per_run)(run_one)  # a lost worker is retried: it resumes its run
-        refs = [task.remote(config, str(run_dir), report) for config, run_dir in zip(config_dicts, run_dirs)]
+        task = ray.remote(num_cpus=cpus_per_run)(function)  # a lost worker is retried: it resumes its run
+        refs = [task.remote(*args) for args in calls]
         index = {ref: i for i, ref in enumerate(refs)}
-        datas: list[dict | None] = [None] * len(refs)
+        results: list = [None] * len(refs)
         pending = list(refs)
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
             i = index[ready[0]]
             try:
-                datas[i] = ray.get(ready[0])
+                results[i] = ray.get(ready[0])
             except ray.exceptions.RayError as error:
                 raise _task_error(ray, error) from None
-            if log:
-                from csslab.sweep import final_split_mious
-
-                m = final_split_mious(datas[i])
-                log(f"[{len(refs) - len(pending)}/{len(refs)}] {os.path.basename(run_dirs[i])}: all {m['all']:.3f} "
-                    f"old {m['old']:.3f} new {m['new']:.3f} (on Ray)")
-        return datas
+            if on_result:
+                on_result(i, results[i])
+        return results
     finally:
         if started:
             ray.shutdown()

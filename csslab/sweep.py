@@ -4,8 +4,6 @@ task, avg). Completed runs are reused and interrupted ones resumed, so a re-run 
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 import time
 import warnings
@@ -15,11 +13,15 @@ from pathlib import Path
 import numpy as np
 
 from csslab.config import Config, apply_overrides
+from csslab.distributed import run_on_ray
+from csslab.files import atomic_write, write_json
 from csslab.methods import METHODS, get_method
-from csslab.results import atomic_write, write_json
+from csslab.reports import write_benchmark_report, write_run_report
+from csslab.reports.benchmark_table import benchmark_csv, benchmark_markdown
 from csslab.runstore import completed, reuse_runs, saved_run, setting_name
 from csslab.scenarios import all_settings, make_setting
 from csslab.scenarios.tasks import make_tasks
+from csslab.train import run
 
 BOUNDS = ("finetune", "joint")
 
@@ -109,8 +111,6 @@ def run_name(config: Config, grid: dict | None = None) -> str:
 def run_one(config_dict: dict, run_dir: str, report: bool = True) -> dict:
     """Train one configuration into ``run_dir`` (reusing a completed identical run); returns results data.
     A plain function of plain data, so it can run in another process or on a Ray worker."""
-    from csslab.train import run
-
     config = Config.from_dict(config_dict)
     run_dir = Path(run_dir)
     saved = saved_run(run_dir, config)  # results.json read once: finished, interrupted, or None
@@ -123,8 +123,6 @@ def run_one(config_dict: dict, run_dir: str, report: bool = True) -> dict:
     if done is None:
         done = run(config, out=run_dir, progress=False, log=None)
         if report:
-            from csslab.reports import write_run_report
-
             write_run_report(run_dir)
     return done.data
 
@@ -147,13 +145,16 @@ def final_split_mious(data: dict) -> dict:
     }
 
 
-def table_rows(entries: list[tuple[Config, dict]], grid: dict | None = None) -> list[dict]:
-    """One row per (method, grid variant, setting, split): mean and std over seeds."""
+def table_rows(entries: list[tuple[Config, dict, str]], grid: dict | None = None) -> list[dict]:
+    """One row per (method, grid variant, setting, split) from (config, results data, run directory)
+    entries: mean and std over seeds, and the runs it averages (so a report can label each run by its row)."""
     groups: dict[tuple, list] = {}
-    for config, data in entries:
+    runs: dict[tuple, list] = {}
+    for config, data, run_dir in entries:
         s = config.scenario
         key = (config.method, variant(config, grid), setting_name(config), s.tasks)
         groups.setdefault(key, []).append(final_split_mious(data))
+        runs.setdefault(key, []).append(run_dir)
     rows = []
     for (method, label, setting, tasks), values in groups.items():
         row = {"method": method, "variant": label, "setting": setting, "tasks": tasks, "n_seeds": len(values)}
@@ -162,31 +163,16 @@ def table_rows(entries: list[tuple[Config, dict]], grid: dict | None = None) -> 
             row[f"{k}_mean"] = float(np.nanmean(v)) if not np.isnan(v).all() else None
             row[f"{k}_std"] = float(np.nanstd(v)) if len(v) > 1 and not np.isnan(v).all() else None
         row["seconds_mean"] = float(np.mean([x["seconds"] for x in values]))
+        row["runs"] = runs[(method, label, setting, tasks)]
         rows.append(row)
     return rows
 
 
-def format_table(rows: list[dict]) -> str:
-    def cell(row, k):
-        mean, std = row[f"{k}_mean"], row[f"{k}_std"]
-        if mean is None:
-            return "–"
-        return f"{mean:.3f} ± {std:.3f}" if std is not None else f"{mean:.3f}"
-
-    lines = ["| method | setting | tasks | seeds | old | new | all | avg | s / run |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        method = f"{r['method']} ({r['variant']})" if r.get("variant") else r["method"]
-        lines.append(f"| {method} | {r['setting']} | {r['tasks']} | {r['n_seeds']} | {cell(r, 'old')} | "
-                     f"{cell(r, 'new')} | {cell(r, 'all')} | {cell(r, 'avg')} | {r['seconds_mean']:.0f} |")
-    return "\n".join(lines)
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write(path, buffer.getvalue())
+def progress_line(done: int, total: int, run_dir, data: dict, note: str) -> str:
+    """The line logged as each run of a benchmark finishes, wherever it ran."""
+    m = final_split_mious(data)
+    return (f"[{done}/{total}] {Path(run_dir).name}: all {m['all']:.3f} old {m['old']:.3f} new {m['new']:.3f} "
+            f"({note})")
 
 
 def _run_local(configs, dirs, report: bool, workers: int):
@@ -225,26 +211,29 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
         reuse_runs(configs, dirs, reuse, log)
     start = time.perf_counter()
     if ray:
-        from csslab.distributed import run_on_ray
+        finished = []
 
-        datas = run_on_ray(ray, [c.to_dict() for c in configs], [str(d) for d in dirs],
-                           report=report and run_reports, log=log)
+        def on_result(i, data):
+            finished.append(i)
+            if log:
+                log(progress_line(len(finished), len(configs), dirs[i], data, "on Ray"))
+
+        calls = [(c.to_dict(), str(d), report and run_reports) for c, d in zip(configs, dirs)]
+        datas = run_on_ray(ray, run_one, calls, on_result=on_result)
     else:
         datas = []
         for i, (config, run_dir, data, reused) in enumerate(_run_local(configs, dirs, report and run_reports,
                                                                        workers)):
             datas.append(data)
             if log:
-                m = final_split_mious(data)
-                log(f"[{i + 1}/{len(configs)}] {run_dir.name}: all {m['all']:.3f} old {m['old']:.3f} "
-                    f"new {m['new']:.3f} ({'reused' if reused else '%.0f s' % m['seconds']})")
-    rows = table_rows(list(zip(configs, datas)), grid)
-    write_json(out / "benchmark.json", {"rows": rows, "runs": [str(d.relative_to(out)) for d in dirs],
-                                         "seconds": time.perf_counter() - start, "grid": grid or {}})
-    atomic_write(out / "benchmark.md", format_table(rows) + "\n")
-    write_csv(out / "benchmark.csv", rows)
+                note = "reused" if reused else f"{data['timings']['total_s']:.0f} s"
+                log(progress_line(i + 1, len(configs), run_dir, data, note))
+    names = [d.relative_to(out).as_posix() for d in dirs]
+    rows = table_rows(list(zip(configs, datas, names)), grid)
+    write_json(out / "benchmark.json", {"rows": rows, "runs": names, "seconds": time.perf_counter() - start,
+                                         "grid": grid or {}})
+    atomic_write(out / "benchmark.md", benchmark_markdown(rows) + "\n")
+    atomic_write(out / "benchmark.csv", benchmark_csv(rows))
     if report:
-        from csslab.reports import write_benchmark_report
-
         write_benchmark_report(out, run_reports="missing" if run_reports else "none")
     return rows

@@ -18,8 +18,11 @@ import sys
 from pathlib import Path
 
 from csslab.config import Config
+from csslab.files import atomic_write
 from csslab.reports import write_run_report
-from csslab.sweep import final_split_mious, format_table, setting_name
+from csslab.reports.benchmark_table import benchmark_markdown
+from csslab.reports.tables import MISSING
+from csslab.sweep import final_split_mious, setting_name
 
 MARKER = re.compile(r"(<!-- make_docs: (?P<name>[\w:-]+) -->\n)(?P<body>.*?)(<!-- /make_docs -->)", re.S)
 BLOCKS = ("budget", "scenario:overlap", "scenario:disjoint", "scenario:sequential", "scenario:clean", "settings",
@@ -49,11 +52,11 @@ def load_runs(bench: Path) -> list[dict]:
 
 
 def rows_of(bench: Path) -> str:
-    return format_table(json.loads((bench / "benchmark.json").read_text())["rows"])
+    return benchmark_markdown(json.loads((bench / "benchmark.json").read_text())["rows"])
 
 
 def pct(value) -> str:
-    return "–" if value is None else f"{value:.0%}"
+    return MISSING if value is None else f"{value:.0%}"
 
 
 def memory_recall(run_dir: Path, task: int = 1) -> tuple[float, float]:
@@ -209,7 +212,7 @@ def main(argv=None) -> int:
         text = page.read_text()
         new = fill(text, blocks)
         if new != text:
-            page.write_text(new)
+            atomic_write(page, new)
     for text, ok in checked:
         print(("ok    " if ok else "FAILS ") + text)
     return 0 if all(ok for _, ok in checked) else 1

@@ -1,5 +1,6 @@
 """``csslab benchmark --grid``: hyper-parameter grids expand into runs and rows told apart by ``variant``."""
 
+import csv
 import json
 from dataclasses import dataclass
 
@@ -56,3 +57,36 @@ def test_benchmark_rows_and_runs_per_grid_value(tmp_path, capsys, weighted):
     saved = json.loads((out / data["runs"][2] / "results.json").read_text())
     assert saved["config"]["params"] == {"lam": 10.0}
     assert "| weighted (lam=10) | overlap | 5-5 | 1 |" in printed
+
+
+def _table_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("|")]
+
+
+def test_grid_variants_tell_rows_apart_in_every_output(tmp_path, capsys, monkeypatch):
+    """The screen, benchmark.md (as the report rewrites it), .csv, .html and the plots' labels all
+    carry the variant: two lwf rows are never shown as two identical "lwf" rows."""
+    from csslab.reports import plots
+
+    texts, save = [], plots.save_figure
+
+    def record(fig, path, dpi=100):  # the text of every tick label and title of the benchmark's figures
+        texts.extend(t.get_text() for ax in fig.axes for t in [*ax.get_xticklabels(), ax.title])
+        return save(fig, path, dpi)
+
+    monkeypatch.setattr(plots, "save_figure", record)
+    out = tmp_path / "b"
+    assert main(["benchmark", "--methods", "lwf", "--grid", "params.lam=1,10", "--seeds", "1", "--steps", "20",
+                 "--tasks", "5-5", "--no-run-reports", "--out", str(out), "--set", "scenario.train_scenes=64",
+                 "--set", "scenario.test_scenes=50", "--set", "train.batch_size=8", "--set", "train.threads=1"]) == 0
+    labels = ["lwf (lam=1)", "lwf (lam=10)"]
+    screen = _table_lines(capsys.readouterr().out)
+    markdown = _table_lines((out / "benchmark.md").read_text())
+    assert screen == markdown and [line.split(" | ")[0] for line in markdown[2:]] == [f"| {x}" for x in labels]
+    with open(out / "benchmark.csv") as f:
+        assert [(r["method"], r["variant"]) for r in csv.DictReader(f)] == [("lwf", "lam=1"), ("lwf", "lam=10")]
+    page = (out / "benchmark.html").read_text()
+    for label in labels:
+        assert f'<td class="left">{label}</td>' in page and f"{label} on 5-5 (overlap), seed 0" in page
+        assert f"{label}\n(1 seeds)" in texts  # bars
+        assert f"{label}: 5-5 (overlap), seed 0" in texts  # one heatmap per row

@@ -141,7 +141,7 @@ def test_benchmark_report_from_benchmark_json(run_dir, tmp_path):
             image.load()
     text = (tmp_path / "benchmark.md").read_text()
     assert "| finetune | overlap | 2-2-2-2-2 | 2 | 0.100 ± 0.020 | 0.500 ± 0.050 | 0.300 ± 0.010 | 0.400 ± 0.030 " \
-           "| 12.5 |" in text
+           "| 12 |" in text
     page = (tmp_path / "benchmark.html").read_text()
     links = _attributes(page, "href")
     assert "runs/finetune-seed0/report.html" in links and "runs/finetune-seed1/report.html" in links
@@ -193,12 +193,12 @@ def test_benchmark_over_settings_draws_the_background_shift_per_setting(run_dir,
         results["tasks"][-1]["background_shift"] = {"correct": 0.9 - to_background, "to_other_old": 0.05,
                                                     "to_new": 0.05, "to_background": to_background}
         (rel / "results.json").write_text(json.dumps(results))
-        runs.append(RunData(rel))
+        runs.append(("finetune", RunData(rel)))
     assert plot_benchmark_shift(runs[:1], tmp_path / "one.png") is None  # one setting: nothing to compare
     results["config"]["scenario"] |= {"setting": "overlap", "old_labels": "keep"}  # no preset: named by switches
     (tmp_path / "runs/finetune-sequential/results.json").write_text(json.dumps(results))
     assert RunData(tmp_path / "runs/finetune-sequential").setting == "old=yes,future=yes,labels=keep,test=ignore"
-    runs[1] = RunData(tmp_path / "runs/finetune-sequential")
+    runs[1] = ("finetune", RunData(tmp_path / "runs/finetune-sequential"))
     path = plot_benchmark_shift(runs, tmp_path / "shift.png")
     with Image.open(path) as image:
         pixels = np.asarray(image.convert("RGB"))

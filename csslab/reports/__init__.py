@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from csslab.reports.tables import RunData, benchmark_markdown, fmt, run_markdown
+from csslab.files import atomic_write
+from csslab.reports.benchmark_table import benchmark_markdown, method_label
+from csslab.reports.tables import RunData, fmt, run_markdown
 
 __all__ = ["write_run_report", "write_benchmark_report", "write_reports"]
 
@@ -48,11 +50,10 @@ def write_run_report(run_dir) -> list[Path]:
         else:
             notes.append("frames.npz holds no predictions: the prediction grid and animation are skipped.")
     files = [p for p in images.values() if p is not None]
-    report_md = out / "report.md"
-    report_md.write_text(run_markdown(run, files))
+    report_md = atomic_write(out / "report.md", run_markdown(run, files))
     config = out / "config.yaml"
-    report_html = out / "report.html"
-    report_html.write_text(html.run_html(run, images, notes, config.read_text() if config.exists() else None))
+    report_html = atomic_write(out / "report.html",
+                               html.run_html(run, images, notes, config.read_text() if config.exists() else None))
     return files + [report_md, report_html]
 
 
@@ -84,8 +85,11 @@ def write_benchmark_report(bench_dir, run_reports: str = "missing") -> list[Path
     bench_dir = Path(bench_dir)
     bench = _read_benchmark(bench_dir)
     title = bench.get("name") or f"Benchmark {bench_dir.resolve().name}"
+    rows = bench.get("rows", [])
+    # each row lists its runs; a run no row lists (an older benchmark.json) is grouped by method and scenario
+    row_of = {rel: i for i, row in enumerate(rows) for rel in row.get("runs", ())}
     written: list[Path] = []
-    runs: list[RunData] = []
+    runs: list[tuple[object, str, RunData]] = []  # (the row it belongs to, its label, the run)
     links: list[tuple[str, Path | None]] = []
     for rel in bench.get("runs", []):
         path = bench_dir / rel
@@ -97,31 +101,32 @@ def write_benchmark_report(bench_dir, run_reports: str = "missing") -> list[Path
         report = path / "report.html"
         if run_reports == "all" or (run_reports == "missing" and not report.exists()):
             written += write_run_report(path)
-        runs.append(run)
-        links.append((f"{run.title}: mIoU all {fmt(run.data.get('miou_all'))}, old {fmt(run.data.get('miou_old'))}, "
+        i = row_of.get(rel)
+        label = method_label(rows[i]) if i is not None else run.method
+        runs.append((i if i is not None else (run.method, run.setting, run.split), label, run))
+        links.append((f"{label} on {run.split} ({run.setting}), seed {run.seed}: mIoU all "
+                      f"{fmt(run.data.get('miou_all'))}, old {fmt(run.data.get('miou_old'))}, "
                       f"new {fmt(run.data.get('miou_new'))}", report if report.exists() else None))
 
     images: dict[str, Path | None] = {}
-    rows = bench.get("rows", [])
     if rows:
         images["bars"] = plots.plot_benchmark_bars(rows, bench_dir / "benchmark_miou.png")
-    firsts: dict[tuple, RunData] = {}  # one run per method x scenario: the lowest seed
-    for run in runs:
-        key = (run.method, run.setting, run.split)
-        if key not in firsts or _seed_order(run) < _seed_order(firsts[key]):
-            firsts[key] = run
+    firsts: dict[object, tuple[str, RunData]] = {}  # one run per row: its lowest seed
+    for key, label, run in runs:
+        if key not in firsts or _seed_order(run) < _seed_order(firsts[key][1]):
+            firsts[key] = (label, run)
     order = [(r.get("method"), r.get("setting"), r.get("tasks")) for r in rows]
-    chosen = sorted(firsts.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
-    shift = plots.plot_benchmark_shift([run for _, run in chosen], bench_dir / "benchmark_shift.png")
+    rank = lambda key: key if isinstance(key, int) else order.index(key) if key in order else len(order)  # noqa: E731
+    chosen = [firsts[key] for key in sorted(firsts, key=rank)]
+    shift = plots.plot_benchmark_shift(chosen, bench_dir / "benchmark_shift.png")
     if shift is not None:
         images["shift"] = shift
     if chosen:
-        images["heatmaps"] = plots.plot_benchmark_heatmaps([run for _, run in chosen], bench_dir / "benchmark_iou.png")
-    md = bench_dir / "benchmark.md"
-    md.write_text(benchmark_markdown(bench, title) + "".join(
-        f"\n![{p.stem}]({p.name})\n" for p in images.values() if p is not None))
-    page = bench_dir / "benchmark.html"
-    page.write_text(html.benchmark_html(bench_dir, bench, title, images, links))
+        images["heatmaps"] = plots.plot_benchmark_heatmaps(chosen, bench_dir / "benchmark_iou.png")
+    md = atomic_write(bench_dir / "benchmark.md", "\n".join([
+        f"# {title}", "", "Final mIoU after the last task, mean ± standard deviation over seeds.", "",
+        benchmark_markdown(rows), *(f"\n![{p.stem}]({p.name})" for p in images.values() if p is not None)]) + "\n")
+    page = atomic_write(bench_dir / "benchmark.html", html.benchmark_html(bench_dir, bench, title, images, links))
     return written + [p for p in images.values() if p is not None] + [md, page]
 
 

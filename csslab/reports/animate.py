@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from csslab.files import atomic_open
 from csslab.reports.colors import CLASS_COLORS
 from csslab.reports.plots import GHOST, overlay, task_starts
 from csslab.reports.tables import RunData
@@ -62,8 +63,9 @@ def _to_palette(image: Image.Image) -> Image.Image:
 
 
 def _save_gif(frames: list[Image.Image], durations: list[int], path) -> Path:
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0, optimize=False,
-                   disposal=1)
+    with atomic_open(path) as file:
+        frames[0].save(file, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0,
+                       optimize=False, disposal=1)
     return Path(path)
 
 

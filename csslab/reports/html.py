@@ -7,7 +7,8 @@ import html
 import os
 from pathlib import Path
 
-from csslab.reports.tables import BENCH_COLUMNS, RunData, fmt, mean_std
+from csslab.reports.benchmark_table import benchmark_table
+from csslab.reports.tables import MISSING, RunData, fmt
 
 CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; color: #1d1d1f;
@@ -68,7 +69,7 @@ def _task_tables(run: RunData, entry: dict) -> str:
 
     def row(label, values):
         values = values or {}
-        return [label] + [("X", "x") if n not in seen else (fmt(values.get(n)), "new" if n in new else "")
+        return [label] + [(MISSING, "x") if n not in seen else (fmt(values.get(n)), "new" if n in new else "")
                           for n in run.class_names]
 
     k = entry.get("task", 0)
@@ -118,7 +119,7 @@ def run_html(run: RunData, images: dict, notes: list[str], config_text: str | No
     if d.get("forgetting"):
         body += ["<h3>Forgetting per class</h3>",
                  '<p class="meta">Best IoU before the last task minus the final IoU (positive: forgotten; '
-                 "X: not seen before the last task).</p>",
+                 f"{MISSING}: not seen before the last task).</p>",
                  table(run.short_names, [[(fmt(d["forgetting"].get(n)), "x" if d["forgetting"].get(n) is None
                                            else "") for n in run.class_names]])]
     body.append("<h2>During training</h2>")
@@ -131,8 +132,8 @@ def run_html(run: RunData, images: dict, notes: list[str], config_text: str | No
     fig("predictions", "The same scenes at the end of each task (the last frame saved in each task).",
         "predictions after each task")
     body.append("<h2>Per-task tables</h2>")
-    body.append('<p class="meta">The original notebook\'s tables; X: class not seen yet; bold: classes the task '
-                "learns.</p>")
+    body.append(f'<p class="meta">The original notebook\'s tables; {MISSING}: class not seen yet; bold: classes the '
+                "task learns.</p>")
     body += [_task_tables(run, entry) for entry in run.tasks]
     body.append("<h2>Run</h2>")
     if d.get("timings"):
@@ -148,10 +149,7 @@ def run_html(run: RunData, images: dict, notes: list[str], config_text: str | No
 
 def benchmark_html(bench_dir: Path, bench: dict, title: str, images: dict, runs: list[tuple[str, Path | None]]) -> str:
     """benchmark.html: the comparison table, its figures, and a link to every run's report."""
-    head = ["method", "setting", "tasks", "seeds"] + [label for _, label in BENCH_COLUMNS] + ["s / run"]
-    rows = [[r.get("method", "?"), r.get("setting", "?"), r.get("tasks", "?"), r.get("n_seeds", "?")]
-            + [mean_std(r, key) for key, _ in BENCH_COLUMNS] + [fmt(r.get("seconds_mean"), 1)]
-            for r in bench.get("rows", [])]
+    head, rows = benchmark_table(bench.get("rows", []))
     body = [f"<h1>{html.escape(title)}</h1>",
             f'<p class="meta">Benchmark directory <code>{html.escape(str(bench_dir))}</code>. Final mIoU after the '
             "last task on the test scenes, mean ± standard deviation over seeds.</p>",

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from csslab.files import atomic_open
+from csslab.reports.benchmark_table import method_label
 from csslab.reports.colors import CLASS_COLORS, SHIFT_PARTS, class_hex, legend_handles
 from csslab.reports.tables import RunData
 
@@ -14,7 +16,7 @@ UNSEEN = "#e6e6e6"
 GHOST = 60  # brightest grey of digit ink predicted as background
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -23,9 +25,11 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path) -> Path:
-    fig.savefig(path, dpi=100, bbox_inches="tight", facecolor="white")
-    _pyplot().close(fig)
+def save_figure(fig, path, dpi: int = 100) -> Path:
+    """Write ``fig`` (format from the suffix) atomically and close it."""
+    with atomic_open(path) as file:
+        fig.savefig(file, format=Path(path).suffix[1:], dpi=dpi, bbox_inches="tight", facecolor="white")
+    pyplot().close(fig)
     return Path(path)
 
 
@@ -48,7 +52,7 @@ def draw_iou_heatmap(ax, run: RunData, title: str, annotate: bool = True):
     from matplotlib.patches import Rectangle
 
     matrix = run.iou_matrix
-    cmap = _pyplot().get_cmap("viridis").with_extremes(bad=UNSEEN)
+    cmap = pyplot().get_cmap("viridis").with_extremes(bad=UNSEEN)
     image = ax.imshow(np.ma.masked_invalid(matrix), cmap=cmap, vmin=0, vmax=1, aspect="auto")
     n_tasks, n_classes = matrix.shape
     ax.set_xticks(range(n_classes), run.short_names)
@@ -68,17 +72,17 @@ def draw_iou_heatmap(ax, run: RunData, title: str, annotate: bool = True):
 
 
 def plot_iou_heatmap(run: RunData, path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8.5, 1.2 + 0.55 * len(run.tasks)))
     image = draw_iou_heatmap(ax, run, f"Per-class IoU on the test set after each task\n{run.title}")
     fig.colorbar(image, ax=ax, label="IoU", fraction=0.04, pad=0.02)
     fig.text(0.01, -0.02, "red box: the classes a task learns;  grey –: class not seen yet", fontsize=8,
              color="#555555")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_miou_per_task(run: RunData, path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     x = np.arange(1, len(run.tasks) + 1)
     for key, label in (("all", "all (bg + seen classes)"), ("old", "old classes"), ("new", "new classes")):
@@ -94,7 +98,7 @@ def plot_miou_per_task(run: RunData, path) -> Path:
     ax.set_title(f"Mean IoU after each task\n{run.title}", fontsize=11)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _task_lines(ax, frames, run: RunData):
@@ -109,7 +113,7 @@ def plot_iou_curves(run: RunData, path) -> Path:
     """Per-class IoU over training, from the confusion matrices of frames.npz."""
     from csslab.metrics import iou
 
-    plt = _pyplot()
+    plt = pyplot()
     frames = run.frames
     curves = np.stack([iou(cm) for cm in frames["confusion"]])  # F, K
     fig, ax = plt.subplots(figsize=(9, 4))
@@ -125,7 +129,7 @@ def plot_iou_curves(run: RunData, path) -> Path:
                  f"{run.title}", fontsize=11, pad=16)
     ax.grid(alpha=0.3)
     ax.legend(title="class", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_background_shift(run: RunData, path) -> Path | None:
@@ -135,7 +139,7 @@ def plot_background_shift(run: RunData, path) -> Path | None:
                and t["background_shift"].get("correct") is not None]
     if not entries:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(1.6 + 1.2 * len(entries), 4.2))
     x = np.arange(len(entries))
     bottom = np.zeros(len(entries))
@@ -154,7 +158,7 @@ def plot_background_shift(run: RunData, path) -> Path | None:
     ax.set_ylabel("share of old-class test pixels")
     ax.set_title(f"Background shift: what old classes' pixels are predicted as\n{run.title}", fontsize=11)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def overlay(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -171,7 +175,7 @@ def plot_predictions(run: RunData, path) -> Path:
     """Grid: rows = fixed test scenes; columns = scene, ground truth, prediction after each task.
 
     The tiles are put together as one picture (one axes): 50 small axes take seconds to draw."""
-    plt = _pyplot()
+    plt = pyplot()
     frames = run.frames
     lasts = last_frame_of_each_task(frames, len(run.tasks))
     images, truth = frames["images"], frames["truth"]
@@ -204,14 +208,14 @@ def plot_predictions(run: RunData, path) -> Path:
     fig.legend(handles=by_rows, loc="lower center", ncol=ncol, fontsize=8, frameon=False, bbox_to_anchor=(0.5, 0.0))
     fig.suptitle(f"Predictions on fixed test scenes at the end of each task\n{run.title}", fontsize=11,
                  y=1 - 0.1 / height)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # -- benchmark ------------------------------------------------------------------------------
 
 def plot_benchmark_bars(rows: list[dict], path) -> Path:
     """Grouped bars of final mIoU old / new / all per method (± std over seeds), one panel per scenario."""
-    plt = _pyplot()
+    plt = pyplot()
     groups = {}
     for row in rows:
         groups.setdefault((row.get("setting", "?"), row.get("tasks", "?")), []).append(row)
@@ -225,7 +229,7 @@ def plot_benchmark_bars(rows: list[dict], path) -> Path:
             stds = np.array([r.get(f"{key}_std") or 0.0 for r in group])
             ax.bar(x + (i - 1) * 0.26, means, 0.26, yerr=stds, capsize=3, color=LINE_COLORS[key],
                    label=f"mIoU {key}")
-        ax.set_xticks(x, [f"{r.get('method', '?')}\n({r.get('n_seeds', '?')} seeds)" for r in group], fontsize=8)
+        ax.set_xticks(x, [f"{method_label(r)}\n({r.get('n_seeds', '?')} seeds)" for r in group], fontsize=8)
         ax.set_ylim(0, 1)
         ax.set_ylabel("final mIoU (mean ± std over seeds)" if ax is axes[0, 0] else "")
         ax.set_xlim(-0.6, len(group) - 0.4)
@@ -235,19 +239,19 @@ def plot_benchmark_bars(rows: list[dict], path) -> Path:
     fig.tight_layout()
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 0.9), frameon=False)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def plot_benchmark_shift(runs: list[RunData], path) -> Path | None:
-    """The background-shift diagnostic after the last task, one stacked bar per run (method), grouped
-    by setting: where the old classes' test pixels went. None when fewer than two settings or no
-    diagnostic (e.g. only single-task runs)."""
-    entries = [(r.setting, r.method, r.tasks[-1]["background_shift"]) for r in runs
+def plot_benchmark_shift(runs: list[tuple[str, RunData]], path) -> Path | None:
+    """The background-shift diagnostic after the last task, one stacked bar per (label, run), labelled
+    by its method and variant, grouped by setting: where the old classes' test pixels went. None when
+    fewer than two settings or no diagnostic (e.g. only single-task runs)."""
+    entries = [(r.setting, label, r.tasks[-1]["background_shift"]) for label, r in runs
                if r.tasks and (r.tasks[-1].get("background_shift") or {}).get("correct") is not None]
     settings = list(dict.fromkeys(setting for setting, _, _ in entries))
     if len(settings) < 2:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     methods = list(dict.fromkeys(method for _, method, _ in entries))
     fig, ax = plt.subplots(figsize=(2.0 + 0.42 * len(entries) + 0.3 * len(settings), 4.6))
     width, x, ticks, labels = 0.8, 0.0, [], []
@@ -273,20 +277,20 @@ def plot_benchmark_shift(runs: list[RunData], path) -> Path | None:
     ax.set_ylabel("share of old-class test pixels, after the last task")
     ax.set_title("Background shift per setting: where the old classes' pixels went", fontsize=11)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def plot_benchmark_heatmaps(runs: list[RunData], path) -> Path:
-    """The methods' IoU[task, class] heatmaps side by side (one run each)."""
-    plt = _pyplot()
+def plot_benchmark_heatmaps(runs: list[tuple[str, RunData]], path) -> Path:
+    """The IoU[task, class] heatmaps of (label, run) pairs side by side (one run per benchmark row)."""
+    plt = pyplot()
     n = len(runs)
     cols = min(n, 3)
     n_rows = -(-n // cols)
-    height = 1.0 + 0.35 * max(len(r.tasks) for r in runs)
+    height = 1.0 + 0.35 * max(len(r.tasks) for _, r in runs)
     fig, axes = plt.subplots(n_rows, cols, figsize=(4.6 * cols, (height + 0.9) * n_rows), squeeze=False)
     image = None
-    for ax, run in zip(axes.flat, runs):
-        image = draw_iou_heatmap(ax, run, f"{run.method}: {run.split} ({run.setting}), seed {run.seed}",
+    for ax, (label, run) in zip(axes.flat, runs):
+        image = draw_iou_heatmap(ax, run, f"{label}: {run.split} ({run.setting}), seed {run.seed}",
                                  annotate=False)
         ax.set_yticks(range(len(run.tasks)), [f"task {k + 1}" for k in range(len(run.tasks))], fontsize=8)
         ax.tick_params(axis="x", labelsize=8)
@@ -297,4 +301,4 @@ def plot_benchmark_heatmaps(runs: list[RunData], path) -> Path:
     fig.tight_layout()
     if image is not None:
         fig.colorbar(image, ax=axes.ravel().tolist(), label="IoU", fraction=0.03, pad=0.02)
-    return _save(fig, path)
+    return save_figure(fig, path)

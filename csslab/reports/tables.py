@@ -1,4 +1,4 @@
-"""Reading saved runs and benchmarks, and their markdown tables (report.md, benchmark.md).
+"""Reading saved runs, and their markdown tables (report.md); the benchmark's table is in benchmark_table.
 
 Reports only read what training wrote; a key that an older results.json lacks is shown as
 missing, never recomputed.
@@ -12,12 +12,21 @@ from pathlib import Path
 import numpy as np
 
 from csslab.constants import CLASS_NAMES, SHORT_NAMES
+from csslab.scenarios.labels import SWITCHES, make_setting
+
+
+MISSING = "X"  # a value absent from a human table: a class not seen yet, a column a run does not have
 
 
 def fmt(value, digits: int = 3) -> str:
-    """A metric for a table: 'X' when absent (None or NaN), as in the original notebook."""
+    """A metric for a table: ``MISSING`` when absent (None or NaN).
+
+    One spelling everywhere people read numbers (screen, markdown, HTML): the original notebook's
+    "X", which its per-task tables use for classes not seen yet (as PLOP's CSV writes 'x'). ASCII,
+    so it survives any terminal or spreadsheet, and not a dash, which reads as a minus beside numbers.
+    Data files (JSON, CSV) keep null / an empty cell instead."""
     if value is None or value != value:  # NaN of any float type
-        return "X"
+        return MISSING
     return f"{value:.{digits}f}"
 
 
@@ -54,13 +63,11 @@ class RunData:
     @property
     def setting(self) -> str:
         """The preset name, or the switches when they match no preset (benchmark --settings all)."""
-        from csslab.config import Config
-        from csslab.runstore import setting_name
-
-        try:
-            return setting_name(Config.from_dict(self.config))
+        scenario = self.config.get("scenario") or {}
+        try:  # the preset with the switches the configuration sets (None: the preset's)
+            return make_setting(scenario.get("setting", "overlap"), **{k: scenario.get(k) for k in SWITCHES}).name
         except (ValueError, TypeError):  # a configuration of another version
-            return str((self.config.get("scenario") or {}).get("setting", "?"))
+            return str(scenario.get("setting", "?"))
 
     @property
     def seed(self):
@@ -145,7 +152,7 @@ def format_task(entry: dict, n_tasks: int) -> str:
     sep = "|" + "---|" * len(names)
 
     def row(values):
-        return "| " + " | ".join(fmt(values[n]) if n in seen else "X" for n in names) + " |"
+        return "| " + " | ".join(fmt(values[n]) if n in seen else MISSING for n in names) + " |"
 
     return "\n".join([
         f"\n### Task {entry['task'] + 1}/{n_tasks}: classes {entry['classes']}"
@@ -176,8 +183,8 @@ def run_markdown(run: RunData, images=()) -> str:
               "new: classes of the last task; avg: mean of mIoU all over tasks."]
     if d.get("forgetting"):
         lines += ["", "## Forgetting per class", "",
-                  "Best IoU before the last task minus the final IoU (positive: forgotten; X: not seen before "
-                  "the last task).", ""]
+                  f"Best IoU before the last task minus the final IoU (positive: forgotten; {MISSING}: not seen "
+                  "before the last task).", ""]
         lines += _table(run.short_names, [[fmt(d["forgetting"].get(n)) for n in run.class_names]])
     if d.get("timings"):
         t = d["timings"]
@@ -188,23 +195,3 @@ def run_markdown(run: RunData, images=()) -> str:
     if images:
         lines += ["", "## Figures", ""] + [f"![{Path(p).stem}]({Path(p).name})" for p in images]
     return "\n".join(lines) + "\n"
-
-
-def mean_std(row: dict, key: str) -> str:
-    mean, std = row.get(f"{key}_mean"), row.get(f"{key}_std")
-    if mean is None:
-        return "X"
-    return fmt(mean) + (f" ± {fmt(std)}" if std is not None and row.get("n_seeds", 1) > 1 else "")
-
-
-BENCH_COLUMNS = (("old", "mIoU old"), ("new", "mIoU new"), ("all", "mIoU all"), ("avg", "mIoU avg"))
-
-
-def benchmark_markdown(bench: dict, title: str) -> str:
-    """benchmark.md: one row per method × setting × split, mean ± std over seeds."""
-    head = ["method", "setting", "tasks", "seeds"] + [label for _, label in BENCH_COLUMNS] + ["seconds / run"]
-    rows = [[r.get("method", "?"), r.get("setting", "?"), r.get("tasks", "?"), r.get("n_seeds", "?")]
-            + [mean_std(r, key) for key, _ in BENCH_COLUMNS] + [fmt(r.get("seconds_mean"), 1)]
-            for r in bench.get("rows", [])]
-    lines = [f"# {title}", "", "Final mIoU after the last task, mean ± standard deviation over seeds.", ""]
-    return "\n".join(lines + _table(head, rows)) + "\n"
