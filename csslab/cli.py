@@ -244,7 +244,7 @@ def cmd_report(args) -> int:
 
 def cmd_scenario(args) -> int:
     from csslab.scenarios import PRESETS
-    from csslab.scenarios.preview import describe, save_grid, save_shift_figure
+    from csslab.reports.preview import describe, save_grid, save_shift_figure
     from csslab.train import build_scenario
 
     config = config_from_args(args)

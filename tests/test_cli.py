@@ -127,7 +127,7 @@ def test_shift_figure_shows_a_scene_with_digits_of_three_tasks(tmp_path, capsys)
     import numpy as np
 
     from csslab.scenarios import make_scenario
-    from csslab.scenarios.preview import shift_scene
+    from csslab.reports.preview import shift_scene
 
     png = tmp_path / "shift.png"
     code, out, _ = run_cli(["scenario", "--train-scenes", "20",

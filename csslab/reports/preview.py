@@ -1,10 +1,13 @@
-"""``csslab scenario``: what each task's training scenes contain and how they are labelled."""
+"""``csslab scenario``: what each task's training scenes contain and how they are labelled, as a
+table and two figures (plotting, so it lives with the other reports, not in the scenario package)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from csslab.constants import BACKGROUND, IGNORE
+from csslab.reports.colors import label_colormap
+from csslab.reports.plots import pyplot, save_figure
 from csslab.scenarios.labels import allowed_digits, train_lut
 
 
@@ -44,13 +47,7 @@ def describe(scenario) -> str:
 
 def save_grid(scenario, path, samples: int = 6) -> None:
     """A PNG: per task, sample scenes (top) and their training masks (bottom)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from csslab.reports.colors import label_colormap
-
+    plt = pyplot()
     cmap, norm = label_colormap(scenario.class_order)
     n = len(scenario)
     fig, axes = plt.subplots(2 * n, samples, figsize=(1.3 * samples, 2.6 * n), squeeze=False)
@@ -66,9 +63,7 @@ def save_grid(scenario, path, samples: int = 6) -> None:
         ax.set_yticks([])
     fig.suptitle(f"{scenario.split} {scenario.setting.name}: training scenes and their labels", fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
 
 
 def shift_scene(scenario, min_tasks: int = 3) -> int:
@@ -90,13 +85,7 @@ def save_shift_figure(scenarios, path, index: int | None = None) -> int:
     """A PNG of one scene through every task: per setting (rows), the label each task's training
     masks would give it (columns); tasks whose training data may not contain this scene (it
     shows a digit the setting keeps out of that task's scenes) are greyed. Returns the scene index."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from csslab.reports.colors import label_colormap
-
+    plt = pyplot()
     first = scenarios[0]
     index = shift_scene(first) if index is None else index
     images, raw = first.test_raw()
@@ -127,7 +116,5 @@ def save_shift_figure(scenarios, path, index: int | None = None) -> int:
         ax.set_yticks([])
     fig.suptitle("One scene, labelled as each task's training data would label it (black = background)", fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
     return index
