@@ -5,11 +5,10 @@
     results = csslab.run(method="mib", scenario=scenario, steps=250)
 """
 
-__version__ = "0.1.0"
+from csslab.version import __version__
+from csslab.api import run
+from csslab.config import Config
+from csslab.results import Results
+from csslab.scenarios import Scenario, Task, make_scenario
 
-from csslab.api import run  # noqa: E402
-from csslab.config import Config  # noqa: E402
-from csslab.results import Results  # noqa: E402
-from csslab.scenarios import Scenario, Task, make_scenario  # noqa: E402
-
-__all__ = ["Config", "Results", "Scenario", "Task", "make_scenario", "run"]
+__all__ = ["__version__", "Config", "Results", "Scenario", "Task", "make_scenario", "run"]

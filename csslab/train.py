@@ -33,6 +33,7 @@ from csslab.reports.tables import format_task
 from csslab.files import atomic_write, json_safe, write_json
 from csslab.results import Results
 from csslab.scenarios import make_scenario
+from csslab.version import __version__
 
 N_PREVIEW = 8  # fixed test scenes whose predictions are stored for the report
 
@@ -113,9 +114,7 @@ def build_scenario(config: Config):
 
 
 def _versions() -> dict:
-    import csslab
-
-    return {"csslab": csslab.__version__, "torch": torch.__version__, "numpy": np.__version__,
+    return {"csslab": __version__, "torch": torch.__version__, "numpy": np.__version__,
             "python": platform.python_version()}
 
 
