@@ -160,8 +160,8 @@ def budget_note(config: Config) -> str | None:
     if config.train.steps_per_class or largest <= 2:
         return None
     return (f"note: a task of {largest} classes gets {config.train.steps} steps, like every task (the default split "
-            f"has 2 classes per task); measured, a 6-class first task was not learnt in 250 steps (digit IoU "
-            f"0.00-0.40) and was in 750. --set train.steps_per_class=125 gives each task 125 steps per class")
+            f"has 2 classes per task), which may be too few to learn it (docs/methods.md#steps-per-class); "
+            f"--set train.steps_per_class=125 gives each task 125 steps per class")
 
 
 RUN_CONFIG_FLAGS = ("method", "tasks", "setting", "class_order", "data", "seed", "steps", "backbone", "device",

@@ -36,10 +36,8 @@ class ModelConfig:
 @dataclass
 class TrainConfig:
     steps: int = 250  # optimisation steps per task
-    # > 0: each task trains steps_per_class x its number of classes steps instead (MiB's and PLOP's
-    # epochs give a task with more classes more iterations). A first task of many classes needs it:
-    # 6-4, finetune, seed 0, task 0's digit IoUs after 250 steps 0.24 0.40 0.02 0.02 0.00 0.00, after
-    # 500 steps 0.84 0.74 0.70 0.77 0.73 0.61. 0 = `steps` for every task.
+    # > 0: each task trains steps_per_class x its number of classes steps instead, as MiB's and PLOP's epochs
+    # give a bigger task more iterations (a 6-class task needs it: docs/methods.md#steps-per-class); 0 = `steps`
     steps_per_class: int = 0
     batch_size: int = 32
     lr: float = 2e-3

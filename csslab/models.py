@@ -51,13 +51,8 @@ class FastBackbone(nn.Module):
     """The CPU-efficient default: a strided stem leaves full resolution at once, the encoder
     works at 1/2 and 1/4 scale with dilations for a receptive field wider than a digit, the
     decoder fuses back to 1/2 scale, and the heads' logits are upsampled bilinearly.
-    BatchNorm: without it, this network often failed to start learning within a task's budget
-    (joint mIoU 0.17 vs 0.77 with it after 600 steps, same seed).
-    Cheaper variants measured (train images/s, best of 4 interleaved, 2 threads; joint mIoU of a
-    default run, seed 0; this network: 309 img/s, 0.860): fusing by addition into a 24-channel 3x3
-    conv, 356 img/s, 0.851; the same without the d=1 block, 406 img/s, 0.843 (seed 1: 0.832); a 1x1
-    fuse on the concatenation without the d=1 block, 439 img/s, 0.818. None kept the joint bound
-    at this network's 0.86, so none replaced it."""
+    BatchNorm, because without it learning often did not start within a task's budget; cheaper variants
+    lost joint accuracy (both measured: README.md#speed)."""
 
     output_stride = 2
 

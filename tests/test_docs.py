@@ -71,3 +71,26 @@ def test_block_substitution_keeps_the_prose():
     assert new == "before\n<!-- make_docs: budget -->\nnew\n<!-- /make_docs -->\nafter\n"
     with pytest.raises(SystemExit, match="unknown block"):
         module.fill(text, {"other": "x"})
+
+
+def _anchors(page: Path) -> set[str]:
+    """GitHub's anchors of a page's headings: lower case, punctuation dropped, spaces as hyphens."""
+    headings = re.findall(r"^#+\s+(.+?)\s*$", page.read_text(), flags=re.M)
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+
+
+def test_pointers_from_code_and_pages_reach_a_heading():
+    """Code keeps one line of why and a pointer such as docs/methods.md#lwf; every such pointer (and
+    every page's link with an anchor) must name a heading of an existing page."""
+    sources = sorted((ROOT / "csslab").rglob("*.py")) + PAGES
+    pointers = []
+    for source in sources:
+        text = source.read_text()
+        for target, anchor in re.findall(r"((?:docs/)?[\w-]+\.md)#([\w\-]+)", text):
+            base = source.parent if source.suffix == ".md" and not target.startswith("docs/") else ROOT
+            pointers.append((source.name, base / target, anchor))
+        pointers += [(source.name, source, anchor) for anchor in re.findall(r"\]\(#([\w\-]+)\)", text)]
+    assert any(name == "lwf.py" for name, _, _ in pointers), "no pointer found: the extraction is broken"
+    for name, page, anchor in pointers:
+        assert page.exists(), f"{name} points to {page.name}, which does not exist"
+        assert anchor in _anchors(page), f"{name} points to {page.name}#{anchor}, which is no heading there"

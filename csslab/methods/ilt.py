@@ -8,12 +8,8 @@ from csslab.methods.base import Method
 
 @dataclass
 class ILTParams:
-    # MiB's ILT used λ_D = λ_E = 100. Measured on the default run (2-2-2-2-2, overlap, seed 0), final
-    # mIoU all: λ_D = λ_E = 100 -> 0.231 (new classes barely learnt: 0.14; weighted kd 5.81 and feature
-    # 0.56 against ce 0.18 at task 1); λ_D = λ_E = 10 -> old classes gone by task 2 (0.2);
-    # λ_D = λ_E = 30 -> task 1's classes gone by task 2; λ_D = 30 with λ_E = 1 -> 0.275, 0.1 -> 0.355,
-    # 0 (= LwF, λ = 30) -> 0.390. At this scale the encoder-feature term only costs new classes, so
-    # λ_D is LwF's and λ_E the largest measured weight that keeps new classes learnable.
+    # MiB's λ_D = λ_E = 100 left new classes unlearnt here; λ_D is LwF's λ and λ_E the largest weight that
+    # keeps new classes learnable (measured: docs/methods.md#ilt)
     lam_d: float = 30.0  # weight of the output distillation (kd)
     lam_e: float = 0.1  # weight of the encoder-feature MSE
     feature: str = "encoder"  # the backbone map distilled by the MSE

@@ -8,10 +8,8 @@ from csslab.methods.base import Method
 
 @dataclass
 class LwFParams:
-    # weight of the distillation term. Measured on the default run (seed 0): the original notebook's
-    # λ = 10 left old classes at mIoU 0.111 after the last task (final all 0.309); λ = 30: old 0.253,
-    # new 0.656, all 0.390; λ = 100 stopped new classes from being learnt (0.19 / 0.17 after task 1). `kd` averages
-    # over the n_old channels (MiB), so the per-pixel weight is λ / n_old: 3.3 at the last task.
+    # weight of the distillation term: the notebook's 10 kept too little, 100 stopped new classes being
+    # learnt (measured: docs/methods.md#lwf)
     lam: float = 30.0
     alpha: float = 1.0  # teacher temperature factor: softmax(alpha · old_logits)
 

@@ -10,20 +10,14 @@ from csslab.methods.memory import Replaying
 
 @dataclass
 class ReplayParams:
-    # scenes kept over all tasks (the original notebook kept 1,000). Measured on the default run
-    # (2-2-2-2-2, overlap, seed 0; final mIoU all / old): 100 -> 0.214 / 0.010; 1,000 -> 0.414 / 0.267;
-    # 3,000 -> 0.407 / 0.253. The network follows how many distinct old digits each label covers:
-    # after task 1, 100 scenes hold 7,710 pixels of task 0's digits against 72,094 that task 1's scenes
-    # label background (recalled on test: 18%); 1,000 scenes hold 72,199 (59%). Replaying the same
-    # 100 scenes more often does not help: replay_fraction 1.0 -> 0.215, 2.0 -> 0.208.
+    # scenes kept over all tasks (the original notebook kept 1,000; what each size recalls:
+    # docs/methods.md#replay)
     memory_size: int = 100
     refresh: str = "pseudo"  # "pseudo": relabel stored background pixels with the model; "none"
     refresh_threshold: float = 0.7  # softmax score a refreshed pixel needs (SSUL's 0.7)
     replay_fraction: float = 0.5  # replayed scenes added to each batch, as a share of its size
-    # a random rotation/zoom/shift of each replayed scene. Measured on the default run (seed 0, after
-    # task 1): without it the model recalls 94% of the stored scenes' old-class pixels but 23% on the
-    # test scenes (learnt by heart); with it, 3% on test: once the stored digits cannot be memorised,
-    # the current scenes' "old digit = background" labels win. Off, as the original notebook.
+    # a random rotation/zoom/shift of each replayed scene; off, as the original notebook: it lowered
+    # the test recall of old classes (docs/methods.md#replay)
     augment: bool = False
 
 
