@@ -242,13 +242,12 @@ def cmd_report(args) -> int:
 
 
 def cmd_scenario(args) -> int:
-    from csslab.scenarios import PRESETS
+    from csslab.scenarios import PRESETS, Scenario
     from csslab.scenarios.preview import describe, save_grid, save_shift_figure
-    from csslab.train import build_scenario
 
     config = config_from_args(args)
     config.scenario.train_scenes = args.train_scenes
-    scenario = build_scenario(config)
+    scenario = Scenario.from_config(config.scenario, config.seed)
     print(describe(scenario))
     if args.save:
         save_grid(scenario, args.save, samples=args.samples)
@@ -256,10 +255,8 @@ def cmd_scenario(args) -> int:
     if args.save_shift:
         if args.scene is not None and not 0 <= args.scene < config.scenario.test_scenes:
             raise ValueError(f"invalid --scene {args.scene}: test scenes are 0..{config.scenario.test_scenes - 1}")
-        rows = []
-        for preset in PRESETS:
-            config.scenario.setting = preset
-            rows.append(build_scenario(config))
+        rows = [Scenario.from_config(apply_overrides(config, [f"scenario.setting={preset}"]).scenario, config.seed)
+                for preset in PRESETS]
         index = save_shift_figure(rows, args.save_shift, args.scene)
         print(f"saved {args.save_shift} (test scene {index})")
     return 0

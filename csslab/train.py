@@ -25,13 +25,12 @@ from csslab.checkpoints import (
 )
 from csslab.config import Config
 from csslab.constants import CLASS_NAMES
-from csslab.data.scenes import SceneConfig
 from csslab.methods import get_method
 from csslab.evaluation import Evaluator, add_task, eval_task, frame_lut, task_entry
 from csslab.models import IncrementalSegmenter
 from csslab.reports.tables import format_task
 from csslab.results import Results, _clean, atomic_write, write_json
-from csslab.scenarios import make_scenario
+from csslab.scenarios import Scenario
 
 N_PREVIEW = 8  # fixed test scenes whose predictions are stored for the report
 
@@ -100,15 +99,7 @@ def seed_everything(seed: int) -> None:
 
 
 def build_scenario(config: Config):
-    s = config.scenario
-    return make_scenario(
-        tasks=s.tasks, setting=s.setting, data=s.data, seed=config.seed, class_order=s.class_order,
-        train_scenes=s.train_scenes, test_scenes=s.test_scenes,
-        scene=SceneConfig(size=s.size, min_digits=s.min_digits, max_digits=s.max_digits,
-                          max_box_iou=s.max_box_iou, ink=s.ink),
-        old_in_images=s.old_in_images, future_in_images=s.future_in_images,
-        old_labels=s.old_labels, test_future=s.test_future,
-    )
+    return Scenario.from_config(config.scenario, config.seed)
 
 
 def _versions() -> dict:
