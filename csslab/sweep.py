@@ -9,7 +9,7 @@ import io
 import itertools
 import time
 import warnings
-from dataclasses import fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -92,10 +92,7 @@ def run_configs(base: Config, methods, seeds, settings, grid: dict | None = None
             for point, seed in itertools.product(_grid_points(grid, method), seeds):
                 config = apply_overrides(base, point)
                 config.method, config.seed = method, seed
-                s = config.scenario
-                s.setting = setting.name if "," not in setting.name else "overlap"
-                s.old_in_images, s.future_in_images = setting.old_in_images, setting.future_in_images
-                s.old_labels, s.test_future = setting.old_labels, setting.test_future
+                config.scenario = replace(config.scenario, setting=setting.name, **asdict(setting))
                 configs.append(config)
     return configs
 

@@ -21,7 +21,7 @@ import torch
 from tqdm import tqdm
 
 from csslab.checkpoints import (
-    save_frames, save_checkpoint, remove_partial_files, saved_run, restore_checkpoint, load_frames,
+    save_frames, save_checkpoint, remove_partial_files, restore_checkpoint, load_frames,
 )
 from csslab.config import Config
 from csslab.constants import CLASS_NAMES
@@ -30,6 +30,7 @@ from csslab.evaluation import Evaluator, add_task, eval_task, frame_lut, task_en
 from csslab.models import IncrementalSegmenter
 from csslab.reports.tables import format_task
 from csslab.results import Results, _clean, atomic_write, write_json
+from csslab.runstore import resolved as resolved_config, resumable
 from csslab.scenarios import Scenario
 
 N_PREVIEW = 8  # fixed test scenes whose predictions are stored for the report
@@ -138,10 +139,10 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
     t = config.train
     device = check_train(config)
     out = Path(out) if out is not None else None
-    resolved = config.to_dict() | {"params": vars(params)}
+    resolved = resolved_config(config)
     if resume:
         remove_partial_files(out)
-    saved = saved_run(out, resolved) if resume else None
+    saved = resumable(out, config) if resume else None
     if saved is not None and saved["complete"]:
         if log:
             log(f"{out} is complete ({len(saved['tasks'])} tasks): nothing to resume")

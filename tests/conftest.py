@@ -30,3 +30,27 @@ def load_module(path, name: str | None = None):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def saved_as_before(run_dir) -> None:
+    """Rewrite a run directory's configuration (config.yaml and results.json) as csslab saved it before
+    settings were saved resolved: the four switches null (the preset's) and no scenario.max_tries."""
+    import json
+
+    import yaml
+
+    from csslab.scenarios import PRESETS
+
+    def old(config):
+        scenario = config["scenario"]
+        assert scenario["setting"] in PRESETS, "only a preset setting had null switches"
+        del scenario["max_tries"]
+        scenario.update(old_in_images=None, future_in_images=None, old_labels=None, test_future=None)
+        return config
+
+    run_dir = Path(run_dir)
+    path = run_dir / "config.yaml"
+    path.write_text(yaml.safe_dump(old(yaml.safe_load(path.read_text())), sort_keys=False))
+    data = json.loads((run_dir / "results.json").read_text())
+    data["config"] = old(data["config"])
+    (run_dir / "results.json").write_text(json.dumps(data))
