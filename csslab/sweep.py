@@ -21,8 +21,6 @@ from csslab.runstore import completed, reuse_runs, saved_run, setting_name
 from csslab.scenarios import all_settings, make_setting
 from csslab.scenarios.tasks import make_tasks
 
-BOUNDS = ("finetune", "joint")
-
 
 def parse_methods(text: str) -> list[str]:
     names = list(METHODS) if text == "all" else [m.strip() for m in text.split(",") if m.strip()]
@@ -30,8 +28,9 @@ def parse_methods(text: str) -> list[str]:
         get_method(name)
     if not names:
         raise ValueError(f"invalid --methods {text!r}: give 'all' or names like finetune,mib")
-    # the bounds frame the table: fine-tuning first, joint last
-    return sorted(dict.fromkeys(names), key=lambda m: (m != "finetune", m == "joint", list(METHODS).index(m)))
+    # the bounds frame the table: the lower (fine-tuning) first, the upper (joint) last
+    frame = {"lower": 0, "upper": 2}
+    return sorted(dict.fromkeys(names), key=lambda m: (frame.get(get_method(m).bound, 1), list(METHODS).index(m)))
 
 
 def parse_settings(text: str) -> list:

@@ -9,7 +9,6 @@ random number generator), so ``run(..., resume=True)`` continues a killed run to
 from __future__ import annotations
 
 import ctypes
-import math
 import platform
 import random
 import sys
@@ -23,6 +22,7 @@ from tqdm import tqdm
 from csslab.checkpoints import (
     save_frames, save_checkpoint, remove_partial_files, restore_checkpoint, load_frames,
 )
+from csslab.checks import validate
 from csslab.config import Config
 from csslab.constants import CLASS_NAMES
 from csslab.methods import get_method
@@ -31,7 +31,6 @@ from csslab.models import IncrementalSegmenter
 from csslab.reports.tables import format_task
 from csslab.results import Results, _clean, atomic_write, write_json
 from csslab.runstore import resolved as resolved_config, resumable
-from csslab.scenarios import Scenario
 
 N_PREVIEW = 8  # fixed test scenes whose predictions are stored for the report
 
@@ -51,37 +50,6 @@ def configure_malloc() -> None:
         pass
 
 
-def check_train(config: Config) -> torch.device:
-    """The training options' own checks (one line each); returns the device."""
-    t = config.train
-    for name, ok, rule in (
-        ("steps", t.steps > 0, "must be a positive number of steps per task"),
-        ("steps_per_class", t.steps_per_class >= 0, "must be >= 0 (0 = train.steps for every task)"),
-        ("batch_size", t.batch_size > 0, "must be positive"),
-        ("lr", t.lr > 0 and math.isfinite(t.lr), "must be a positive finite number"),
-        ("lr_incremental", t.lr_incremental >= 0 and math.isfinite(t.lr_incremental),
-         "must be >= 0 (0 = the same as train.lr)"),
-        ("weight_decay", t.weight_decay >= 0, "must be >= 0"),
-        ("eval_batch_size", t.eval_batch_size > 0, "must be positive"),
-        ("threads", t.threads >= 0, "must be >= 0 (0 = all cores)"),
-        ("frame_every", t.frame_every >= 0, "must be >= 0 (0 = about 50 frames per run)"),
-        ("frame_scenes", t.frame_scenes > 0, "must be a positive number of test scenes"),
-    ):
-        if not ok:
-            raise ValueError(f"invalid {name} {getattr(t, name)} (train.{name}): {rule}")
-    try:
-        device = torch.device(t.device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"invalid device {t.device!r}: valid devices are cpu, cuda, cuda:N") from None
-    if device.type not in ("cpu", "cuda"):
-        raise ValueError(f"invalid device {t.device!r}: valid devices are cpu, cuda, cuda:N")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"invalid device {t.device!r}: CUDA is not available here (valid: cpu)")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"invalid device {t.device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    return device
-
-
 def load_run_config(run_dir) -> Config:
     """The resolved configuration a run directory was started with (its config.yaml)."""
     path = Path(run_dir) / "config.yaml"
@@ -97,10 +65,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def build_scenario(config: Config):
-    return Scenario.from_config(config.scenario, config.seed)
 
 
 def _versions() -> dict:
@@ -137,7 +101,8 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
     method_cls = get_method(config.method)
     params = method_cls.make_params(config.params)
     t = config.train
-    device = check_train(config)
+    checked = validate(config)
+    device = checked.device
     out = Path(out) if out is not None else None
     resolved = resolved_config(config)
     if resume:
@@ -149,7 +114,7 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
         return Results(saved, out)
     if t.threads:
         torch.set_num_threads(t.threads)
-    scenario = build_scenario(config)
+    scenario = checked.scenario
     seed_everything(config.seed)
     method = method_cls(params, device=device, seed=config.seed)
     train_scenario, steps = method.prepare(scenario, t.steps)

@@ -14,13 +14,15 @@ def _scene_cache(tmp_path_factory):
     yield
 
 
-def finetune_with_params(name: str, params_cls):
-    """A test-only method: fine-tuning with ``params_cls`` as its hyper-parameters (to be
-    registered in METHODS with monkeypatch.setitem)."""
+def finetune_with_params(name: str, params_cls, **declarations):
+    """A test-only continual method (not a bound): fine-tuning with ``params_cls`` as its
+    hyper-parameters and ``declarations`` as class attributes (e.g. ``memory_param``), to be
+    registered in METHODS with monkeypatch.setitem."""
     from csslab.methods.finetune import FineTune
 
-    return type(name.title().replace("-", ""), (FineTune,), {"name": name, "Params": params_cls,
-                                                             "__doc__": f"Fine-tuning with {params_cls.__name__}."})
+    attributes = {"name": name, "Params": params_cls, "bound": None,
+                  "__doc__": f"Fine-tuning with {params_cls.__name__}."}
+    return type(name.title().replace("-", ""), (FineTune,), attributes | declarations)
 
 
 def load_module(path, name: str | None = None):

@@ -131,6 +131,8 @@ def tiny(method, **train):
     config.train.frame_every, config.train.frame_scenes = 1, 8
     for key, value in train.items():
         setattr(config.train, key, value)
+    if memory := METHODS[method].memory_param:  # a memory no larger than the scenes it is filled from
+        config.params[memory] = 10
     return config
 
 
