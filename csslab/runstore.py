@@ -10,17 +10,16 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from csslab.config import SETTING_SWITCHES, Config
+from csslab.config import Config
 from csslab.methods import get_method
 from csslab.results import Results
-from csslab.scenarios import Scenario, make_setting
+from csslab.scenarios import Scenario
 
 
 def setting_name(config: Config) -> str:
     """The name of the setting a configuration trains under: a preset's, or the switches' compact name
     (``benchmark --settings all``), whichever way it was written."""
-    s = config.scenario
-    return make_setting(s.setting, **{switch: getattr(s, switch) for switch in SETTING_SWITCHES}).name
+    return Scenario.from_config(config.scenario, config.seed).setting.name
 
 
 def resolved(config: Config | dict) -> dict:
