@@ -2,20 +2,8 @@
 
 from __future__ import annotations
 
-from csslab.config import Config, ScenarioConfig, apply_overrides
+from csslab.config import Config, apply_overrides
 from csslab.scenarios import Scenario
-
-
-def scenario_config(scenario: Scenario) -> ScenarioConfig:
-    """The config section that rebuilds ``scenario`` (switches are written out explicitly)."""
-    s = scenario.setting
-    return ScenarioConfig(
-        tasks=scenario.split, setting="overlap", class_order=",".join(map(str, scenario.class_order)),
-        data=scenario.data, train_scenes=scenario.train_scenes, test_scenes=scenario.test_scenes,
-        old_in_images=s.old_in_images, future_in_images=s.future_in_images, old_labels=s.old_labels,
-        test_future=s.test_future, size=scenario.scene.size, min_digits=scenario.scene.min_digits,
-        max_digits=scenario.scene.max_digits, max_box_iou=scenario.scene.max_box_iou, ink=scenario.scene.ink,
-    )
 
 
 def run(method: str = "finetune", scenario: Scenario | None = None, steps: int | None = None, seed: int | None = None,
@@ -24,13 +12,14 @@ def run(method: str = "finetune", scenario: Scenario | None = None, steps: int |
     """Train ``method`` over ``scenario`` (default: 2-2-2-2-2 overlap) and return its Results.
 
     Extra keyword arguments are the method's hyper-parameters (``lam=5``); ``overrides`` takes the
-    CLI's ``section.key=value`` strings (``["train.batch_size=16"]``).
+    CLI's ``section.key=value`` strings (``["train.batch_size=16"]``). Refuses what ``csslab run``
+    refuses, with the same one-line ValueError (``csslab.checks.validate``).
     """
     from csslab.train import run as train_run
 
     config = Config(method=method, params=params)
     if scenario is not None:
-        config.scenario = scenario_config(scenario)
+        config.scenario = scenario.config()
         config.seed = scenario.seed
     if seed is not None:
         config.seed = seed

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from csslab.checks import validate
 from csslab.config import Config, apply_overrides
 
 
@@ -110,43 +111,6 @@ def config_from_args(args) -> Config:
     return apply_overrides(config, sets + list(getattr(args, "overrides", [])))
 
 
-def validate(config: Config) -> None:
-    """Refuse bad or contradictory input up front, before any data is generated or trained (one line each).
-    Used by ``run`` and, for every configuration, by ``benchmark``."""
-    import numpy as np
-
-    from csslab.data.digits import load_digits
-    from csslab.methods import get_method
-    from csslab.models import make_backbone
-    from csslab.sweep import BOUNDS
-    from csslab.train import build_scenario, check_train
-
-    params = get_method(config.method).make_params(config.params)
-    make_backbone(config.model.backbone)
-    check_train(config)
-    scenario = build_scenario(config)  # checks the split, class order, setting and scene counts
-    s, n_tasks = config.scenario, len(scenario)
-    if n_tasks == 1 and config.method not in BOUNDS:
-        raise ValueError(f"split {s.tasks!r} is a single task: continual method {config.method!r} has nothing to "
-                         f"remember; use --method {' or '.join(BOUNDS)}, or a split with several tasks")
-    if config.train.batch_size > s.train_scenes:
-        raise ValueError(f"train.batch_size={config.train.batch_size} is larger than scenario.train_scenes="
-                         f"{s.train_scenes}: a batch cannot hold more scenes than a task has")
-    memory = getattr(params, "memory_size", None)  # any method with a memory of scenes
-    if memory is not None:
-        seen = s.train_scenes * max(1, n_tasks - 1)  # the memory is filled from the tasks before the last
-        if memory < 0 or memory > seen:
-            raise ValueError(f"invalid params.memory_size={memory}: must be 0..{seen}, the training scenes of "
-                             f"the tasks before the last ({n_tasks - 1 or 1} x scenario.train_scenes={s.train_scenes})")
-    digits = load_digits(scenario.data)
-    needed = sorted({c for task in scenario for c in task.classes})
-    for split, labels in (("train", digits.train_labels), ("test", digits.test_labels)):
-        missing = sorted(set(needed) - set(np.unique(labels).tolist()))
-        if missing:
-            raise ValueError(f"split {s.tasks!r} needs classes {needed} but the {split} digits of {scenario.data!r} "
-                             f"have none of class {', '.join(map(str, missing))}")
-
-
 def budget(t) -> str:
     """The training budget in words, as ``csslab run`` announces it."""
     return f"{t.steps_per_class} steps per class of each task" if t.steps_per_class else f"{t.steps} steps per task"
@@ -183,8 +147,8 @@ def cmd_run(args) -> int:
         if (out / "results.json").exists() and not args.overwrite:
             raise ValueError(f"run directory {out} already holds results: pass --overwrite, --resume {out} "
                              "or another --out")
-    validate(config)
-    print(f"csslab run: {config.method} on {config.scenario.tasks} ({config.scenario.setting}), "
+    setting = validate(config).scenario.setting.name
+    print(f"csslab run: {config.method} on {config.scenario.tasks} ({setting}), "
           f"{budget(config.train)}, seed {config.seed} -> {out}")
     if note := budget_note(config):
         print(note)
@@ -243,13 +207,12 @@ def cmd_report(args) -> int:
 
 
 def cmd_scenario(args) -> int:
-    from csslab.scenarios import PRESETS
+    from csslab.scenarios import PRESETS, Scenario
     from csslab.reports.preview import describe, save_grid, save_shift_figure
-    from csslab.train import build_scenario
 
     config = config_from_args(args)
     config.scenario.train_scenes = args.train_scenes
-    scenario = build_scenario(config)
+    scenario = Scenario.from_config(config.scenario, config.seed)
     print(describe(scenario))
     if args.save:
         save_grid(scenario, args.save, samples=args.samples)
@@ -257,10 +220,8 @@ def cmd_scenario(args) -> int:
     if args.save_shift:
         if args.scene is not None and not 0 <= args.scene < config.scenario.test_scenes:
             raise ValueError(f"invalid --scene {args.scene}: test scenes are 0..{config.scenario.test_scenes - 1}")
-        rows = []
-        for preset in PRESETS:
-            config.scenario.setting = preset
-            rows.append(build_scenario(config))
+        rows = [Scenario.from_config(apply_overrides(config, [f"scenario.setting={preset}"]).scenario, config.seed)
+                for preset in PRESETS]
         index = save_shift_figure(rows, args.save_shift, args.scene)
         print(f"saved {args.save_shift} (test scene {index})")
     return 0

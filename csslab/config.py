@@ -9,15 +9,21 @@ from typing import get_type_hints
 import yaml
 
 
+SETTING_SWITCHES = ("old_in_images", "future_in_images", "old_labels", "test_future")
+
+
 @dataclass
 class ScenarioConfig:
+    """A scenario's options; ``csslab.scenarios.Scenario.from_config`` builds it, ``Scenario.config()``
+    writes it back resolved (as a run saves it): the four switches explicit, ``setting`` named after them."""
+
     tasks: str = "2-2-2-2-2"
-    setting: str = "overlap"
+    setting: str = "overlap"  # a preset, or a compact name of the switches (old=yes,future=no,labels=keep,test=ignore)
     class_order: str = "natural"
     data: str = "embedded"
     train_scenes: int = 2000  # scenes per task (the joint bound gets all tasks' scenes)
     test_scenes: int = 500
-    old_in_images: bool | None = None  # None: the preset's value
+    old_in_images: bool | None = None  # a switch set here overrides the setting's; None: the setting's value
     future_in_images: bool | None = None
     old_labels: str | None = None
     test_future: str | None = None
@@ -26,6 +32,7 @@ class ScenarioConfig:
     max_digits: int = 4
     max_box_iou: float = 0.2
     ink: float = 0.5
+    max_tries: int = 20
 
 
 @dataclass
@@ -155,6 +162,9 @@ def apply_overrides(config: Config, overrides) -> Config:
             config.params[parts[1]] = value
         elif len(parts) == 2 and parts[0] in ("scenario", "model", "train"):
             _assign(getattr(config, parts[0]), parts[1], value, key)
+            if key == "scenario.setting":  # a new setting means its four switches, not those written before it
+                for switch in SETTING_SWITCHES:
+                    setattr(config.scenario, switch, None)
         else:
             raise ValueError(
                 f"unknown config key {key!r}: sections are scenario, model, train, params (e.g. train.lr=0.001)"

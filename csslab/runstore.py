@@ -1,5 +1,5 @@
 """Runs on disk: which configuration a run directory holds, whether it is complete or was
-interrupted, and reuse of finished runs across benchmarks (compared by canonical configuration, so a
+interrupted, and reuse of finished runs across benchmarks (compared by resolved configuration, so a
 run is never trained twice however its configuration was written)."""
 
 from __future__ import annotations
@@ -13,38 +13,34 @@ from pathlib import Path
 from csslab.config import Config
 from csslab.methods import get_method
 from csslab.results import Results
-from csslab.scenarios import make_setting
-
-
-def resolved_setting(config: Config):
-    """The Setting a configuration trains under: its preset with the switches it sets."""
-    s = config.scenario
-    return make_setting(s.setting, old_in_images=s.old_in_images, future_in_images=s.future_in_images,
-                        old_labels=s.old_labels, test_future=s.test_future)
+from csslab.scenarios import Scenario
 
 
 def setting_name(config: Config) -> str:
-    """The preset's name, or the switches' when they match no preset (``benchmark --settings all``)."""
-    return resolved_setting(config).name
+    """The name of the setting a configuration trains under: a preset's, or the switches' compact name
+    (``benchmark --settings all``), whichever way it was written."""
+    return Scenario.from_config(config.scenario, config.seed).setting.name
 
 
-def canonical(config: Config | dict) -> dict:
-    """A configuration as JSON data with nothing left implicit, for comparing runs: the method's
-    parameters with their defaults, and the setting's four switches resolved from its preset (``csslab
-    run`` leaves them null, a benchmark writes them out), named by what they are. Two configurations
-    with equal canonical forms train the same run. For comparison only: the name of a preset-less
-    combination of switches is not a preset a configuration could be loaded with."""
-    config = Config.from_dict(config) if isinstance(config, dict) else config
-    setting = resolved_setting(config)
-    data = config.to_dict()
-    data["scenario"] |= {"setting": setting.name} | asdict(setting)  # the four switches
-    data["params"] = vars(get_method(config.method).make_params(config.params))
-    return json.loads(json.dumps(data))
+def resolved(config: Config | dict) -> dict:
+    """A configuration as a run saves it, with nothing left implicit, as JSON data: the scenario as
+    ``Scenario.config()`` writes it (the setting's four switches explicit, its name derived from them)
+    and the method's parameters with their defaults. Two configurations train the same run exactly
+    when their resolved forms are equal, however they were written (e.g. with the null switches, "the
+    preset's", of runs saved before the setting was saved resolved)."""
+    if isinstance(config, dict):
+        config = Config.from_dict(config)
+    elif not isinstance(config, Config):  # e.g. a results file without one
+        raise TypeError(f"expected a Config or a config dict, not {type(config).__name__}")
+    scenario = Scenario.from_config(config.scenario, config.seed).config()
+    params = get_method(config.method).make_params(config.params)
+    return json.loads(json.dumps(config.to_dict() | {"scenario": asdict(scenario), "params": vars(params)}))
 
 
-def same_run(results: Results, config: Config) -> bool:
+def same_config(a: Config | dict, b: Config | dict) -> bool:
+    """Whether two configurations (a Config, or a saved config dict) train the same run."""
     try:
-        return canonical(results["config"]) == canonical(config)
+        return resolved(a) == resolved(b)
     except (KeyError, TypeError, ValueError):  # a results file of another version or a since-renamed method
         return False
 
@@ -56,7 +52,18 @@ def saved_run(run_dir: Path, config: Config) -> Results | None:
         results = Results.load(run_dir)
     except (FileNotFoundError, ValueError):
         return None
-    return results if same_run(results, config) else None
+    return results if same_config(results["config"], config) else None
+
+
+def resumable(run_dir: Path, config: Config | dict) -> dict | None:
+    """The results data to continue the run in ``run_dir`` from (complete or not), or None to start at
+    task 0 (nothing saved yet); results of another configuration are an error."""
+    if not (Path(run_dir) / "results.json").exists():
+        return None  # killed before its first task was saved
+    data = Results.load(run_dir).data
+    if not same_config(data.get("config"), config):
+        raise ValueError(f"cannot resume {run_dir}: its results.json was written with another configuration")
+    return data if data.get("tasks") else None
 
 
 def completed(run_dir: Path, config: Config) -> Results | None:
@@ -66,7 +73,7 @@ def completed(run_dir: Path, config: Config) -> Results | None:
 
 
 def completed_runs(roots) -> dict[str, Path]:
-    """Every finished run under the directories ``roots`` (searched recursively), by its canonical
+    """Every finished run under the directories ``roots`` (searched recursively), by its resolved
     configuration; the first found wins when several ran the same configuration."""
     found = {}
     for root in roots:
@@ -76,7 +83,7 @@ def completed_runs(roots) -> dict[str, Path]:
         for path in sorted(root.rglob("results.json")):
             try:
                 results = Results.load(path.parent)
-                key = json.dumps(canonical(results["config"]), sort_keys=True) if results.complete else None
+                key = json.dumps(resolved(results["config"]), sort_keys=True) if results.complete else None
             except (FileNotFoundError, KeyError, TypeError, ValueError):
                 continue
             if key is not None:
@@ -104,7 +111,7 @@ def reuse_runs(configs, dirs, roots, log=print) -> None:
     the directory already holds one."""
     found = completed_runs(roots)
     for config, run_dir in zip(configs, dirs):
-        source = found.get(json.dumps(canonical(config), sort_keys=True))
+        source = found.get(json.dumps(resolved(config), sort_keys=True))
         if source is not None and source.resolve() != run_dir.resolve() and completed(run_dir, config) is None:
             copy_run(source, run_dir)
             if log:

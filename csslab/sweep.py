@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import time
 import warnings
-from dataclasses import fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +23,6 @@ from csslab.scenarios import all_settings, make_setting
 from csslab.scenarios.tasks import make_tasks
 from csslab.train import run
 
-BOUNDS = ("finetune", "joint")
-
 
 def parse_methods(text: str) -> list[str]:
     names = list(METHODS) if text == "all" else [m.strip() for m in text.split(",") if m.strip()]
@@ -32,8 +30,9 @@ def parse_methods(text: str) -> list[str]:
         get_method(name)
     if not names:
         raise ValueError(f"invalid --methods {text!r}: give 'all' or names like finetune,mib")
-    # the bounds frame the table: fine-tuning first, joint last
-    return sorted(dict.fromkeys(names), key=lambda m: (m != "finetune", m == "joint", list(METHODS).index(m)))
+    # the bounds frame the table: the lower (fine-tuning) first, the upper (joint) last
+    frame = {"lower": 0, "upper": 2}
+    return sorted(dict.fromkeys(names), key=lambda m: (frame.get(get_method(m).bound, 1), list(METHODS).index(m)))
 
 
 def parse_settings(text: str) -> list:
@@ -94,10 +93,7 @@ def run_configs(base: Config, methods, seeds, settings, grid: dict | None = None
             for point, seed in itertools.product(_grid_points(grid, method), seeds):
                 config = apply_overrides(base, point)
                 config.method, config.seed = method, seed
-                s = config.scenario
-                s.setting = setting.name if "," not in setting.name else "overlap"
-                s.old_in_images, s.future_in_images = setting.old_in_images, setting.future_in_images
-                s.old_labels, s.test_future = setting.old_labels, setting.test_future
+                config.scenario = replace(config.scenario, setting=setting.name, **asdict(setting))
                 configs.append(config)
     return configs
 

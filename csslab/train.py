@@ -9,7 +9,6 @@ random number generator), so ``run(..., resume=True)`` continues a killed run to
 from __future__ import annotations
 
 import ctypes
-import math
 import platform
 import random
 import sys
@@ -21,18 +20,18 @@ import torch
 from tqdm import tqdm
 
 from csslab.checkpoints import (
-    save_frames, save_checkpoint, remove_partial_files, saved_run, restore_checkpoint, load_frames,
+    save_frames, save_checkpoint, remove_partial_files, restore_checkpoint, load_frames,
 )
+from csslab.checks import validate
 from csslab.config import Config
 from csslab.constants import CLASS_NAMES
-from csslab.data.scenes import SceneConfig
 from csslab.methods import get_method
 from csslab.evaluation import Evaluator, add_task, eval_task, frame_lut, task_entry
 from csslab.models import IncrementalSegmenter
 from csslab.reports.tables import format_task
 from csslab.files import atomic_write, json_safe, write_json
 from csslab.results import Results
-from csslab.scenarios import make_scenario
+from csslab.runstore import resolved as resolved_config, resumable
 from csslab.version import __version__
 
 N_PREVIEW = 8  # fixed test scenes whose predictions are stored for the report
@@ -53,37 +52,6 @@ def configure_malloc() -> None:
         pass
 
 
-def check_train(config: Config) -> torch.device:
-    """The training options' own checks (one line each); returns the device."""
-    t = config.train
-    for name, ok, rule in (
-        ("steps", t.steps > 0, "must be a positive number of steps per task"),
-        ("steps_per_class", t.steps_per_class >= 0, "must be >= 0 (0 = train.steps for every task)"),
-        ("batch_size", t.batch_size > 0, "must be positive"),
-        ("lr", t.lr > 0 and math.isfinite(t.lr), "must be a positive finite number"),
-        ("lr_incremental", t.lr_incremental >= 0 and math.isfinite(t.lr_incremental),
-         "must be >= 0 (0 = the same as train.lr)"),
-        ("weight_decay", t.weight_decay >= 0, "must be >= 0"),
-        ("eval_batch_size", t.eval_batch_size > 0, "must be positive"),
-        ("threads", t.threads >= 0, "must be >= 0 (0 = all cores)"),
-        ("frame_every", t.frame_every >= 0, "must be >= 0 (0 = about 50 frames per run)"),
-        ("frame_scenes", t.frame_scenes > 0, "must be a positive number of test scenes"),
-    ):
-        if not ok:
-            raise ValueError(f"invalid {name} {getattr(t, name)} (train.{name}): {rule}")
-    try:
-        device = torch.device(t.device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"invalid device {t.device!r}: valid devices are cpu, cuda, cuda:N") from None
-    if device.type not in ("cpu", "cuda"):
-        raise ValueError(f"invalid device {t.device!r}: valid devices are cpu, cuda, cuda:N")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"invalid device {t.device!r}: CUDA is not available here (valid: cpu)")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"invalid device {t.device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    return device
-
-
 def load_run_config(run_dir) -> Config:
     """The resolved configuration a run directory was started with (its config.yaml)."""
     path = Path(run_dir) / "config.yaml"
@@ -99,18 +67,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def build_scenario(config: Config):
-    s = config.scenario
-    return make_scenario(
-        tasks=s.tasks, setting=s.setting, data=s.data, seed=config.seed, class_order=s.class_order,
-        train_scenes=s.train_scenes, test_scenes=s.test_scenes,
-        scene=SceneConfig(size=s.size, min_digits=s.min_digits, max_digits=s.max_digits,
-                          max_box_iou=s.max_box_iou, ink=s.ink),
-        old_in_images=s.old_in_images, future_in_images=s.future_in_images,
-        old_labels=s.old_labels, test_future=s.test_future,
-    )
 
 
 def _versions() -> dict:
@@ -145,19 +101,20 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
     method_cls = get_method(config.method)
     params = method_cls.make_params(config.params)
     t = config.train
-    device = check_train(config)
+    checked = validate(config)
+    device = checked.device
     out = Path(out) if out is not None else None
-    resolved = config.to_dict() | {"params": vars(params)}
+    resolved = resolved_config(config)
     if resume:
         remove_partial_files(out)
-    saved = saved_run(out, resolved) if resume else None
+    saved = resumable(out, config) if resume else None
     if saved is not None and saved["complete"]:
         if log:
             log(f"{out} is complete ({len(saved['tasks'])} tasks): nothing to resume")
         return Results(saved, out)
     if t.threads:
         torch.set_num_threads(t.threads)
-    scenario = build_scenario(config)
+    scenario = checked.scenario
     seed_everything(config.seed)
     method = method_cls(params, device=device, seed=config.seed)
     train_scenario, steps = method.prepare(scenario, t.steps)

@@ -34,7 +34,7 @@ def memory_recall(run_dir: Path, task: int = 1) -> dict:
     from csslab.config import Config
     from csslab.models import IncrementalSegmenter
     from csslab.scenarios.labels import eval_lut
-    from csslab.train import build_scenario
+    from csslab.scenarios import Scenario
 
     run_dir = Path(run_dir)
     results = json.loads((run_dir / "results.json").read_text())
@@ -51,7 +51,7 @@ def memory_recall(run_dir: Path, task: int = 1) -> dict:
     model = IncrementalSegmenter(config.model.backbone)
     load_model(model, state)
     model.eval()
-    scenario = build_scenario(config)
+    scenario = Scenario.from_config(config.scenario, config.seed)
     old = torch.arange(1, 1 + len(scenario[0].classes))  # task 0's channels
 
     def recall(images, masks):

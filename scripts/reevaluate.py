@@ -26,7 +26,8 @@ from csslab.methods import get_method
 from csslab.models import IncrementalSegmenter
 from csslab.reports import write_run_report
 from csslab.files import write_json
-from csslab.train import build_scenario, load_run_config
+from csslab.scenarios import Scenario
+from csslab.train import load_run_config
 
 METRICS = ("miou_all", "miou_old", "miou_new", "overall_acc", "mean_acc", "iou", "acc", "confusion",
            "background_shift")
@@ -43,7 +44,7 @@ def reevaluate(run_dir: Path) -> dict:
     device = torch.device("cpu")
     method_class = get_method(config.method)
     method = method_class(method_class.make_params(config.params), device=device, seed=config.seed)
-    scenario = build_scenario(config)
+    scenario = Scenario.from_config(config.scenario, config.seed)
     train_scenario, _ = method.prepare(scenario, config.train.steps)
     evaluator = Evaluator(scenario, device, config.train.eval_batch_size)
     old_tasks, data["tasks"], data["iou_matrix"], data["acc_matrix"] = data["tasks"], [], [], []

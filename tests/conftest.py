@@ -14,13 +14,15 @@ def _scene_cache(tmp_path_factory):
     yield
 
 
-def finetune_with_params(name: str, params_cls):
-    """A test-only method: fine-tuning with ``params_cls`` as its hyper-parameters (to be
-    registered in METHODS with monkeypatch.setitem)."""
+def finetune_with_params(name: str, params_cls, **declarations):
+    """A test-only continual method (not a bound): fine-tuning with ``params_cls`` as its
+    hyper-parameters and ``declarations`` as class attributes (e.g. ``memory_param``), to be
+    registered in METHODS with monkeypatch.setitem."""
     from csslab.methods.finetune import FineTune
 
-    return type(name.title().replace("-", ""), (FineTune,), {"name": name, "Params": params_cls,
-                                                             "__doc__": f"Fine-tuning with {params_cls.__name__}."})
+    attributes = {"name": name, "Params": params_cls, "bound": None,
+                  "__doc__": f"Fine-tuning with {params_cls.__name__}."}
+    return type(name.title().replace("-", ""), (FineTune,), attributes | declarations)
 
 
 def load_module(path, name: str | None = None):
@@ -30,3 +32,27 @@ def load_module(path, name: str | None = None):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def saved_as_before(run_dir) -> None:
+    """Rewrite a run directory's configuration (config.yaml and results.json) as csslab saved it before
+    settings were saved resolved: the four switches null (the preset's) and no scenario.max_tries."""
+    import json
+
+    import yaml
+
+    from csslab.scenarios import PRESETS
+
+    def old(config):
+        scenario = config["scenario"]
+        assert scenario["setting"] in PRESETS, "only a preset setting had null switches"
+        del scenario["max_tries"]
+        scenario.update(old_in_images=None, future_in_images=None, old_labels=None, test_future=None)
+        return config
+
+    run_dir = Path(run_dir)
+    path = run_dir / "config.yaml"
+    path.write_text(yaml.safe_dump(old(yaml.safe_load(path.read_text())), sort_keys=False))
+    data = json.loads((run_dir / "results.json").read_text())
+    data["config"] = old(data["config"])
+    (run_dir / "results.json").write_text(json.dumps(data))

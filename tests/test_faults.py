@@ -2,7 +2,7 @@
 each stop with one clear line and a non-zero exit, keeping completed work and leaving nothing partial."""
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pytest
@@ -40,7 +40,8 @@ class MemoryParams:
 def extra_methods(monkeypatch):
     """Registers the test-only methods: one whose loss explodes, one with a memory_size parameter."""
     monkeypatch.setitem(METHODS, "explodes", Explodes)
-    monkeypatch.setitem(METHODS, "with-memory", finetune_with_params("with-memory", MemoryParams))
+    monkeypatch.setitem(METHODS, "with-memory", finetune_with_params("with-memory", MemoryParams,
+                                                                     memory_param="memory_size"))
 
 
 def leftovers(folder):
@@ -127,6 +128,15 @@ def test_contradictory_options_are_refused_up_front(tmp_path, capsys, extra_meth
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and needle in err, err
     assert not out.exists()  # refused before anything was written
+
+
+def test_what_methods_need_is_declared_on_their_classes():
+    """The checks read the declarations (csslab.checks): the bounds run on one task, a memory is sized
+    by the field its method names."""
+    assert {name: cls.bound for name, cls in METHODS.items() if cls.bound} == {"finetune": "lower", "joint": "upper"}
+    with_memory = {name: cls.memory_param for name, cls in METHODS.items() if cls.memory_param}
+    assert with_memory == {"replay": "memory_size", "mib": "memory_size", "ssul": "memory_size"}
+    assert all(field in {f.name for f in fields(METHODS[name].Params)} for name, field in with_memory.items())
 
 
 def test_benchmark_validates_every_configuration(tmp_path, capsys, extra_methods):

@@ -6,7 +6,8 @@ import torch
 
 from conftest import SCRIPTS, load_module
 from csslab.cli import main
-from csslab.train import build_scenario, load_run_config
+from csslab.scenarios import Scenario
+from csslab.train import load_run_config
 
 TINY = ["--tasks", "6-2-2", "--steps", "3", "--set", "scenario.train_scenes=32", "--set", "scenario.test_scenes=30",
         "--set", "train.batch_size=8", "--set", "train.threads=1", "--quiet", "--no-report"]
@@ -27,7 +28,8 @@ def replay_run(tmp_path_factory):
 def test_recall_is_measured_on_task_zeros_pixels_of_each_set(recall_script, replay_run):
     recalls = recall_script.memory_recall(replay_run, task=2)
     assert set(recalls) == set(recall_script.SETS)
-    scenario = build_scenario(load_run_config(replay_run))
+    config = load_run_config(replay_run)
+    scenario = Scenario.from_config(config.scenario, config.seed)
     first = list(scenario[0].classes)  # task 0's digits: raw mask values d + 1
     state = torch.load(replay_run / "checkpoints" / "task-2.pt", map_location="cpu", weights_only=True)
     stored = state["method"]["memory"]["masks"]

@@ -257,6 +257,8 @@ def test_trainer_runs_the_method_end_to_end(name):
     config.train.steps = 3
     config.train.batch_size = 8
     config.train.checkpoints = False
+    if memory := get_method(name).memory_param:  # a memory no larger than the scenes it is filled from
+        config.params[memory] = 20
     results = run(config, progress=False, log=None)
     assert all(math.isfinite(v) for t in results.data["tasks"] for v in t["loss"].values())
 

@@ -3,6 +3,7 @@ uninterrupted run; Ctrl-C stops cleanly; nothing partial is left behind."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import time
 import numpy as np
 import pytest
 
+from conftest import saved_as_before
 from csslab.cli import main
 from csslab.config import Config
 from csslab.methods import METHODS
@@ -129,6 +131,8 @@ def tiny(method, **train):
     config.train.frame_every, config.train.frame_scenes = 1, 8
     for key, value in train.items():
         setattr(config.train, key, value)
+    if memory := METHODS[method].memory_param:  # a memory no larger than the scenes it is filled from
+        config.params[memory] = 10
     return config
 
 
@@ -175,3 +179,43 @@ def test_benchmark_rerun_resumes_an_interrupted_run(tmp_path, capsys):
     assert again["complete"] and numbers(run_dir) == [
         {k: v for k, v in t.items() if k not in TIMING} for t in full["tasks"]]
     assert again["tasks"][0]["train_s"] == full["tasks"][0]["train_s"]  # task 1 was kept, not trained again
+
+
+def saved_config(run_dir) -> dict:
+    return json.loads((run_dir / "results.json").read_text())["config"]
+
+
+def test_run_directories_saved_before_settings_were_resolved_resume_and_rerun(tmp_path, capsys):
+    """A run directory of an older csslab (switches null in config.yaml and results.json) resumes to
+    the numbers of an uninterrupted run, and its config.yaml starts the same run again."""
+    small = ["--tasks", "5-5", "--steps", "2", "--quiet", "--no-report", "--set", "scenario.train_scenes=16",
+             "--set", "scenario.test_scenes=20", "--set", "train.batch_size=8", "--set", "train.threads=1"]
+    whole, old = tmp_path / "whole", tmp_path / "old"
+    assert main(["run", "--out", str(whole), *small]) == 0
+    s = saved_config(whole)["scenario"]
+    assert (s["setting"], s["old_in_images"], s["future_in_images"], s["old_labels"], s["test_future"]) == (
+        "overlap", True, True, "background", "ignore")  # saved resolved
+    shutil.copytree(whole, old)
+    saved_as_before(old)
+    data = json.loads((old / "results.json").read_text())
+    cut = dict(data, tasks=data["tasks"][:1], iou_matrix=data["iou_matrix"][:1], acc_matrix=data["acc_matrix"][:1],
+               complete=False)
+    (old / "results.json").write_text(json.dumps(cut))
+    (old / "checkpoints" / "task-1.pt").unlink()
+
+    assert main(["run", "--resume", str(old), "--quiet", "--no-report"]) == 0
+    assert f"resuming {old} after task 1/2" in capsys.readouterr().out
+    assert numbers(old) == numbers(whole)
+    assert saved_config(old)["scenario"]["old_in_images"] is None  # a resumed run keeps the form it was saved in
+
+    again = tmp_path / "again"
+    assert main(["run", "--config", str(old / "config.yaml"), "--out", str(again), "--quiet", "--no-report"]) == 0
+    assert numbers(again) == numbers(whole) and saved_config(again) == saved_config(whole)
+
+    # a setting given on top of a saved (resolved) config.yaml is that setting, not the saved switches
+    other = tmp_path / "disjoint"
+    assert main(["run", "--config", str(whole / "config.yaml"), "--setting", "disjoint", "--out", str(other),
+                 "--set", "train.steps=1", "--quiet", "--no-report"]) == 0
+    assert "(disjoint)" in capsys.readouterr().out
+    s = saved_config(other)["scenario"]
+    assert (s["setting"], s["future_in_images"]) == ("disjoint", False)

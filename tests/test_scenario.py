@@ -73,3 +73,22 @@ def test_invalid_arguments_are_refused():
         csslab.make_scenario(setting="weird")
     with pytest.raises(ValueError, match="train_scenes=0"):
         csslab.make_scenario(train_scenes=0)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {},
+    {"tasks": "6-1", "setting": "sequential", "class_order": "random:4", "seed": 7},
+    {"tasks": "5-5", "class_order": "9,8,7,6,5,4,3,2,1,0", "old_in_images": "no", "test_future": "background"},
+    {"data": "embedded", "train_scenes": 10, "test_scenes": 5, "old_labels": "keep"},
+])
+def test_a_scenario_and_its_configuration_are_inverse(kwargs):
+    """``Scenario.config()`` is the saved form of a scenario: the setting resolved (four switches, the
+    name derived from them) and ``Scenario.from_config`` builds the same scenario back from it."""
+    from csslab.data.scenes import SceneConfig
+
+    scenario = csslab.make_scenario(scene=SceneConfig(size=40, min_digits=1, ink=0.3, max_tries=3), **kwargs)
+    config = scenario.config()
+    assert csslab.Scenario.from_config(config, scenario.seed) == scenario
+    assert None not in (config.old_in_images, config.future_in_images, config.old_labels, config.test_future)
+    assert config.setting == scenario.setting.name
+    assert (config.class_order == "natural") == (scenario.class_order == tuple(range(10)))

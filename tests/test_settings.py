@@ -74,3 +74,35 @@ def test_every_distinct_combination_listed_once():
     settings = all_settings()
     assert len(settings) == len(set(settings)) == 6
     assert set(PRESETS.values()) <= set(settings)
+
+
+def test_a_setting_is_rebuilt_from_its_name():
+    """Every combination's name (a preset's, or the compact one) reads back as that combination, so a
+    configuration saved with the name alone rebuilds its setting."""
+    combinations = [Setting(o, f, labels, test) for o in (True, False) for f in (True, False)
+                    for labels in ("background", "keep") for test in ("ignore", "background")]
+    assert len({s.name for s in combinations}) == len(combinations) == 16
+    for setting in combinations:
+        assert make_setting(setting.name) == setting
+    assert Setting(True, True, "keep").name == "old=yes,future=yes,labels=keep,test=ignore"
+    assert make_setting("old=yes,future=yes,labels=keep,test=ignore", old_labels="background").name == "overlap"
+    for bad, needle in [("old=yes,future=yes,labels=keep", "unknown setting"),
+                        ("future=yes,old=yes,labels=keep,test=ignore", "unknown setting"),
+                        ("old=maybe,future=yes,labels=keep,test=ignore", "old_in_images='maybe'"),
+                        ("old=yes,future=yes,labels=drop,test=ignore", "old_labels='drop'")]:
+        with pytest.raises(ValueError, match=needle):
+            make_setting(bad)
+
+
+def test_naming_a_setting_replaces_the_switches_written_before_it():
+    """``--setting`` on a saved config.yaml (whose four switches are explicit) means that setting;
+    a switch given after it still overrides it."""
+    from csslab.config import Config, apply_overrides
+    from csslab.scenarios import Scenario
+
+    saved = Config.from_yaml(Config(scenario=Scenario.from_config(Config().scenario).config()).to_yaml())
+    assert saved.scenario.future_in_images is True
+    disjoint = apply_overrides(saved, ["scenario.setting=disjoint"])
+    assert Scenario.from_config(disjoint.scenario).setting == PRESETS["disjoint"]
+    keep = apply_overrides(saved, ["scenario.setting=disjoint", "scenario.old_labels=keep"])
+    assert Scenario.from_config(keep.scenario).setting == PRESETS["sequential"]

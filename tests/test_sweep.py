@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from conftest import saved_as_before
 from csslab.cli import main
 from csslab.sweep import final_split_mious, parse_methods, parse_settings
 
@@ -55,32 +56,53 @@ def test_parallel_workers_give_the_same_table(tmp_path, capsys):
     assert main(["benchmark", "--workers", "0", "--out", str(tmp_path / "z")]) == 2
 
 
-def test_canonical_configurations_compare_what_trains():
+def test_resolved_configurations_compare_what_trains():
     from csslab.config import Config, apply_overrides
-    from csslab.runstore import canonical
+    from csslab.runstore import resolved, same_config
     from csslab.sweep import run_configs
 
-    cli = Config()  # as `csslab run` writes it: switches null, params empty
+    cli = Config()  # as a user writes it: switches null (the preset's), params empty
     bench = run_configs(Config(), ["finetune"], [0], parse_settings("overlap"))[0]  # switches written out
     assert bench.scenario.old_in_images is True and cli.scenario.old_in_images is None
-    assert canonical(cli) == canonical(bench) == canonical(json.loads(json.dumps(bench.to_dict())))
+    assert resolved(cli) == resolved(bench) == resolved(json.loads(json.dumps(bench.to_dict())))
+    assert resolved(cli)["scenario"]["old_in_images"] is True and same_config(cli, bench.to_dict())
     replay = Config(method="replay")
-    assert canonical(replay) == canonical(apply_overrides(replay, ["params.memory_size=100"]))  # the default
-    assert canonical(replay) != canonical(apply_overrides(replay, ["params.memory_size=50"]))
+    assert same_config(replay, apply_overrides(replay, ["params.memory_size=100"]))  # the default
+    assert not same_config(replay, apply_overrides(replay, ["params.memory_size=50"]))
     keep = apply_overrides(cli, ["scenario.old_labels=keep"])
-    assert canonical(keep) != canonical(cli)
-    assert canonical(keep)["scenario"]["old_labels"] == "keep"
-    assert canonical(apply_overrides(cli, ["scenario.setting=sequential"])) != canonical(cli)
-    assert canonical(apply_overrides(cli, ["train.threads=1"])) != canonical(cli)  # thread count changes the sums
+    assert not same_config(keep, cli)
+    s = resolved(keep)["scenario"]
+    assert (s["old_labels"], s["setting"]) == ("keep", "old=yes,future=yes,labels=keep,test=ignore")
+    assert not same_config(apply_overrides(cli, ["scenario.setting=sequential"]), cli)
+    assert not same_config(apply_overrides(cli, ["train.threads=1"]), cli)  # thread count changes the sums
+    assert not same_config(cli, {"method": "renamed-since"}) and not same_config(cli, None)
+
+
+def test_a_setting_matching_no_preset_is_saved_by_a_name_that_rebuilds_it():
+    """Every combination of switches the benchmark runs: its configuration names it, and that name read
+    back (config.yaml, --config) gives the same setting and the same resolved configuration."""
+    from csslab.config import Config
+    from csslab.runstore import resolved, setting_name
+    from csslab.scenarios import Scenario, all_settings
+    from csslab.sweep import run_configs
+
+    for config in run_configs(Config(), ["finetune"], [0], all_settings()):
+        again = Config.from_yaml(config.to_yaml())
+        assert Scenario.from_config(again.scenario).setting == Scenario.from_config(config.scenario).setting
+        assert resolved(again) == resolved(config) and setting_name(again) == config.scenario.setting
+    names = [c.scenario.setting for c in run_configs(Config(), ["finetune"], [0], all_settings())]
+    assert "old=yes,future=yes,labels=keep,test=ignore" in names and "overlap" in names
 
 
 def test_reuse_copies_finished_runs_of_the_same_configuration(tmp_path, capsys):
-    """A run made by `csslab run` (switches left null) is found under --reuse and copied, not re-run;
-    the copy's numbers are the original's, and a configuration not found is run."""
+    """A run made by `csslab run` (saved as older versions did: switches left null) is found under
+    --reuse and copied, not re-run; the copy's numbers are the original's, and a configuration not
+    found is run."""
     tiny = ["--steps", "2", "--no-report", "--set", "scenario.train_scenes=32", "--set", "scenario.test_scenes=30",
             "--set", "train.batch_size=8", "--tasks", "2-2"]
     source = tmp_path / "elsewhere" / "my-run"
     assert main(["run", "--method", "finetune", "--out", str(source), "--quiet"] + tiny) == 0
+    saved_as_before(source)
     out = tmp_path / "bench"
     args = ["benchmark", "--methods", "finetune,joint", "--seeds", "1", "--out", str(out)] + tiny
     assert main(args + ["--reuse", str(tmp_path / "elsewhere")]) == 0

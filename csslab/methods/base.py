@@ -64,6 +64,9 @@ class Method(abc.ABC):
 
     name = "method"
     Params = Params
+    # what a method needs, checked before a run starts (csslab.checks):
+    bound = None  # "lower" (finetune) or "upper" (joint): a reference, not continual; runs on one task too
+    memory_param = None  # the Params field sizing a memory of scenes kept across tasks (Replaying's)
     head_init = "random"  # init of the heads added after task 0: "random" or "mib"
     head_hidden = 0  # > 0: every head is an MLPHead with that many hidden channels (SSUL)
 

@@ -7,6 +7,7 @@ class Joint(FineTune):
     """Sees every class in one task, with the scenes and the step budget of all tasks together."""
 
     name = "joint"
+    bound = "upper"
 
     def prepare(self, scenario, steps):
         return scenario.joint(), steps * len(scenario)

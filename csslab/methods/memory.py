@@ -128,6 +128,8 @@ class Replaying:
     stored scenes appended to every batch, and the memory saved with the method's state. Put it
     before ``Method`` in the bases."""
 
+    memory_param = "memory_size"
+
     def __init__(self, params=None, device="cpu", seed: int = 0):
         super().__init__(params, device, seed)
         if not 0 <= self.params.replay_fraction <= 4:

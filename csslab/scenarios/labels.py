@@ -6,20 +6,22 @@ digit d = d+1) become *channel* labels (0 = background, c = the c-th class of th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import astuple, dataclass, fields, replace
 
 import numpy as np
 
+from csslab.config import SETTING_SWITCHES
 from csslab.constants import BACKGROUND, IGNORE
 from csslab.scenarios.tasks import Task
 
-_CHOICES = {
+_CHOICES = {  # the switches, in order, and their values
     "old_in_images": (True, False),
     "future_in_images": (True, False),
     "old_labels": ("background", "keep"),
     "test_future": ("ignore", "background"),
 }
 SWITCHES = tuple(_CHOICES)  # a setting's four switches, by name
+_SHORT = ("old", "future", "labels", "test")  # the switches in a compact name
 
 
 @dataclass(frozen=True)
@@ -40,17 +42,13 @@ class Setting:
 
     @property
     def name(self) -> str:
-        """The preset name when the switches match one, else a compact description."""
+        """The preset name when the switches match one, else the switches' compact name
+        (``old=yes,future=yes,labels=keep,test=ignore``), which ``make_setting`` accepts too."""
         for preset, setting in PRESETS.items():
             if setting == self:
                 return preset
-        flags = [
-            f"old={'yes' if self.old_in_images else 'no'}",
-            f"future={'yes' if self.future_in_images else 'no'}",
-            f"labels={self.old_labels}",
-            f"test={self.test_future}",
-        ]
-        return ",".join(flags)
+        values = [("yes" if v else "no") if isinstance(v, bool) else v for v in astuple(self)]
+        return ",".join(f"{key}={value}" for key, value in zip(_SHORT, values))
 
 
 PRESETS = {
@@ -72,14 +70,25 @@ def _parse_bool(name, value):
     raise ValueError(f"invalid setting switch {name}={value!r}: valid values are yes, no")
 
 
+def _from_name(name) -> Setting | None:
+    """The setting a compact name (``Setting.name`` of a preset-less combination) stands for."""
+    pairs = [part.partition("=") for part in name.split(",")] if isinstance(name, str) else []
+    if [(key, sep) for key, sep, _ in pairs] != [(key, "=") for key in _SHORT]:
+        return None
+    values = {switch: value for switch, (_, _, value) in zip(SETTING_SWITCHES, pairs)}
+    return make_setting(Setting(), **values)
+
+
 def make_setting(preset: str | Setting = "overlap", **switches) -> Setting:
-    """A preset by name, with any switch overridden (``old_labels="keep"``)."""
+    """A preset by name (or a compact name, as ``Setting.name`` writes it), with any switch
+    overridden (``old_labels="keep"``)."""
     if isinstance(preset, Setting):
         base = preset
     elif preset in PRESETS:
         base = PRESETS[preset]
-    else:
-        raise ValueError(f"unknown setting {preset!r}: valid presets are {', '.join(PRESETS)}")
+    elif (base := _from_name(preset)) is None:
+        raise ValueError(f"unknown setting {preset!r}: valid presets are {', '.join(PRESETS)} (or switches named "
+                         f"as in old=yes,future=no,labels=keep,test=ignore)")
     overrides = {}
     for name, value in switches.items():
         if value is None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
+from csslab.config import SETTING_SWITCHES, ScenarioConfig
 from csslab.constants import N_DIGITS
 from csslab.data.digits import load_digits
 from csslab.data.scenes import SceneConfig, make_scenes
@@ -27,6 +28,9 @@ def _tensors(*arrays):
     import torch
 
     return tuple(torch.from_numpy(a) for a in arrays)
+
+
+SCENE_KEYS = tuple(f.name for f in fields(SceneConfig))  # how scenes look: keys of both configs
 
 
 def _stream_seed(*parts) -> int:
@@ -59,6 +63,27 @@ class Scenario:
         for name in ("train_scenes", "test_scenes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"invalid {name}={getattr(self, name)}: must be a positive number of scenes")
+
+    @classmethod
+    def from_config(cls, config: ScenarioConfig, seed: int = 0, cache_dir=None) -> "Scenario":
+        """The scenario ``config`` (a run's ``scenario`` section) describes, with the run's ``seed``."""
+        return make_scenario(
+            tasks=config.tasks, setting=config.setting, data=config.data, seed=seed, class_order=config.class_order,
+            train_scenes=config.train_scenes, test_scenes=config.test_scenes, cache_dir=cache_dir,
+            scene=SceneConfig(**{key: getattr(config, key) for key in SCENE_KEYS}),
+            **{switch: getattr(config, switch) for switch in SETTING_SWITCHES},
+        )
+
+    def config(self) -> ScenarioConfig:
+        """The inverse of ``from_config``, resolved: the setting's four switches written out and its name
+        derived from them (a preset's, or the compact one ``make_setting`` reads), the class order
+        ``natural`` or the permutation itself. A run saves its scenario in this form."""
+        natural = self.class_order == tuple(range(len(self.class_order)))
+        return ScenarioConfig(
+            tasks=self.split or "-".join(str(len(task.classes)) for task in self.tasks), setting=self.setting.name,
+            class_order="natural" if natural else ",".join(map(str, self.class_order)), data=self.data,
+            train_scenes=self.train_scenes, test_scenes=self.test_scenes, **asdict(self.setting), **asdict(self.scene),
+        )
 
     # --- a scenario is a sequence of tasks
     def __iter__(self):

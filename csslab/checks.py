@@ -1,0 +1,94 @@
+"""Every check of a run's configuration, made before any scene is generated or anything trained, by
+``csslab.run`` (``train.run``) and the command line alike: bad or contradictory input stops with one
+line naming the bad value and the valid ones. What a method needs is declared on its class
+(``Method.bound``, ``Method.memory_param``), not listed here."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from csslab.config import Config, TrainConfig
+from csslab.data.digits import load_digits
+from csslab.methods import METHODS, get_method
+from csslab.models import make_backbone
+from csslab.scenarios import Scenario
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What a valid configuration trains with."""
+
+    device: torch.device
+    scenario: Scenario
+
+
+def validate(config: Config) -> Checked:
+    """Check ``config`` whole (method and its params, backbone, training options, device, scenario,
+    what the method needs of the scenario, the digits); raise ValueError at the first problem."""
+    method = get_method(config.method)
+    params = method.make_params(config.params)
+    make_backbone(config.model.backbone)
+    device = check_train(config.train)
+    scenario = Scenario.from_config(config.scenario, config.seed)  # the split, class order, setting, scenes
+    s, n_tasks = config.scenario, len(scenario)
+    if n_tasks == 1 and not method.bound:
+        bounds = " or ".join(name for name, cls in METHODS.items() if cls.bound)
+        raise ValueError(f"split {s.tasks!r} is a single task: continual method {config.method!r} has nothing to "
+                         f"remember; use --method {bounds}, or a split with several tasks")
+    if config.train.batch_size > s.train_scenes:
+        raise ValueError(f"train.batch_size={config.train.batch_size} is larger than scenario.train_scenes="
+                         f"{s.train_scenes}: a batch cannot hold more scenes than a task has")
+    if method.memory_param:
+        memory = getattr(params, method.memory_param)
+        seen = s.train_scenes * max(1, n_tasks - 1)  # the memory is filled from the tasks before the last
+        if memory < 0 or memory > seen:
+            raise ValueError(f"invalid params.{method.memory_param}={memory}: must be 0..{seen}, the training scenes "
+                             f"of the tasks before the last ({n_tasks - 1 or 1} x scenario.train_scenes="
+                             f"{s.train_scenes})")
+    check_digits(scenario)
+    return Checked(device, scenario)
+
+
+def check_train(t: TrainConfig) -> torch.device:
+    """The training options' own checks; returns the device."""
+    for name, ok, rule in (
+        ("steps", t.steps > 0, "must be a positive number of steps per task"),
+        ("steps_per_class", t.steps_per_class >= 0, "must be >= 0 (0 = train.steps for every task)"),
+        ("batch_size", t.batch_size > 0, "must be positive"),
+        ("lr", t.lr > 0 and math.isfinite(t.lr), "must be a positive finite number"),
+        ("lr_incremental", t.lr_incremental >= 0 and math.isfinite(t.lr_incremental),
+         "must be >= 0 (0 = the same as train.lr)"),
+        ("weight_decay", t.weight_decay >= 0, "must be >= 0"),
+        ("eval_batch_size", t.eval_batch_size > 0, "must be positive"),
+        ("threads", t.threads >= 0, "must be >= 0 (0 = all cores)"),
+        ("frame_every", t.frame_every >= 0, "must be >= 0 (0 = about 50 frames per run)"),
+        ("frame_scenes", t.frame_scenes > 0, "must be a positive number of test scenes"),
+    ):
+        if not ok:
+            raise ValueError(f"invalid {name} {getattr(t, name)} (train.{name}): {rule}")
+    try:
+        device = torch.device(t.device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"invalid device {t.device!r}: valid devices are cpu, cuda, cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"invalid device {t.device!r}: valid devices are cpu, cuda, cuda:N")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"invalid device {t.device!r}: CUDA is not available here (valid: cpu)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"invalid device {t.device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return device
+
+
+def check_digits(scenario: Scenario) -> None:
+    """The scenario's digit source has train and test digits of every class its tasks use."""
+    digits = load_digits(scenario.data)
+    needed = sorted({c for task in scenario for c in task.classes})
+    for split, labels in (("train", digits.train_labels), ("test", digits.test_labels)):
+        missing = sorted(set(needed) - set(np.unique(labels).tolist()))
+        if missing:
+            raise ValueError(f"split {scenario.split!r} needs classes {needed} but the {split} digits of "
+                             f"{scenario.data!r} have none of class {', '.join(map(str, missing))}")
