@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from csslab.config import Config, apply_overrides
+from csslab.files import check_output, new_run_dir
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="a config.yaml to start from (e.g. a run's own)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override any config value, e.g. --set train.lr=0.001 --set params.lam=5 (repeatable)")
-    p.add_argument("--out", type=Path, help="run directory (default runs/METHOD-TIMESTAMP)")
+    p.add_argument("--out", type=Path, help="run directory (default runs/METHOD-seedSEED-TIMESTAMP, made unique)")
     p.add_argument("--overwrite", action="store_true", help="replace the results in an existing --out")
     p.add_argument("--resume", type=Path, metavar="DIR",
                    help="continue the interrupted run in DIR after its last completed task (with DIR's own config)")
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scenario_args(p)
     p.add_argument("--train-scenes", type=int, default=2000, help="training scenes per task (default 2000)")
     p.add_argument("--save", type=Path, help="write a PNG grid of sample scenes and their masks per task")
-    p.add_argument("--samples", type=int, default=6, help="scenes per task in the PNG grid (default 6)")
+    p.add_argument("--samples", type=int, default=6, help="scenes per task in the PNG grid (default 6, at most 20)")
     p.add_argument("--save-shift", type=Path, metavar="PATH",
                    help="write a PNG of one test scene labelled as each task's training data would label it, "
                         "one row per preset (overlap, disjoint, sequential, clean)")
@@ -179,11 +179,13 @@ def cmd_run(args) -> int:
         config = load_run_config(out)
     else:
         config = config_from_args(args)
-        out = args.out or Path("runs") / f"{config.method}-{time.strftime('%Y%m%d-%H%M%S')}"
-        if (out / "results.json").exists() and not args.overwrite:
+        out = args.out and check_output(args.out, "--out")
+        if out and (out / "results.json").exists() and not args.overwrite:
             raise ValueError(f"run directory {out} already holds results: pass --overwrite, --resume {out} "
                              "or another --out")
     validate(config)
+    if out is None:  # created now, so a run started in the same second gets another one
+        out = new_run_dir("runs", f"{config.method}-seed{config.seed}")
     print(f"csslab run: {config.method} on {config.scenario.tasks} ({config.scenario.setting}), "
           f"{budget(config.train)}, seed {config.seed} -> {out}")
     if note := budget_note(config):
@@ -210,6 +212,7 @@ def cmd_benchmark(args) -> int:
     from csslab.reports.benchmark_table import benchmark_markdown
     from csslab.sweep import benchmark, parse_grid, parse_methods, parse_settings, run_configs
 
+    check_output(args.out, "--out")
     methods = parse_methods(args.methods)
     if args.workers <= 0:
         raise ValueError(f"invalid --workers {args.workers}: must be a positive number of processes")
@@ -242,6 +245,9 @@ def cmd_report(args) -> int:
     return 0
 
 
+MAX_SAMPLES = 20  # columns of the scenario grid; a wider figure is unreadable and slow to draw
+
+
 def cmd_scenario(args) -> int:
     from csslab.scenarios import PRESETS
     from csslab.reports.preview import describe, save_grid, save_shift_figure
@@ -249,7 +255,14 @@ def cmd_scenario(args) -> int:
 
     config = config_from_args(args)
     config.scenario.train_scenes = args.train_scenes
-    scenario = build_scenario(config)
+    scenario = build_scenario(config)  # checks the scenario options, --train-scenes included
+    limit = min(MAX_SAMPLES, args.train_scenes) if args.save else MAX_SAMPLES  # the grid shows training scenes
+    if not 1 <= args.samples <= limit:
+        raise ValueError(f"invalid --samples {args.samples}: must be 1..{limit} (scenes per task in the grid, "
+                         f"at most {MAX_SAMPLES}" + (" and at most --train-scenes)" if args.save else ")"))
+    for flag in ("save", "save_shift"):
+        if getattr(args, flag):
+            check_output(getattr(args, flag), f"--{flag.replace('_', '-')}", kind="file")
     print(describe(scenario))
     if args.save:
         save_grid(scenario, args.save, samples=args.samples)
@@ -282,6 +295,8 @@ def cmd_data(args) -> int:
     from csslab.data import download as dl
 
     if args.data_command == "download":
+        if args.dir is not None:
+            check_output(args.dir, "--dir")
         folder = dl.download(args.name, folder=args.dir, mirror=args.mirror)
         source = args.name if args.dir is None else f"{args.name}:{folder}"
         print(f"{args.name}: 4 files verified in {folder}; use --data {source}")
@@ -300,17 +315,38 @@ COMMANDS = {"run": cmd_run, "benchmark": cmd_benchmark, "report": cmd_report, "s
             "methods": cmd_methods, "data": cmd_data}
 
 
+def interrupted(args) -> str:
+    """What Ctrl-C leaves behind, for the command it stopped (``run`` says it while training, itself)."""
+    if args.command == "benchmark":
+        return f"interrupted; completed runs are kept in {args.out} (the same command again continues)"
+    if args.command == "data" and args.data_command == "download":
+        return "interrupted; only complete files with the right checksum were kept (download again to finish)"
+    return "interrupted; every file written so far is complete, nothing partial was left"
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None):
+    print(f"csslab: warning: {message}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
+    import warnings
+
     args = build_parser().parse_args(argv)
     from csslab.train import TrainingError
 
     try:
-        return COMMANDS[args.command](args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_line  # a notice is one line, as an error is
+            return COMMANDS[args.command](args)
     except (ValueError, FileNotFoundError, NotADirectoryError, TrainingError) as error:
         print(f"csslab: error: {error}", file=sys.stderr)
         return 2 if not isinstance(error, TrainingError) else 1
+    except OSError as error:  # a fault of the file system: permission, read-only, full disk
+        where = f": {error.filename}" if error.filename else ""
+        print(f"csslab: error: {error.strerror or error}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print("csslab: interrupted; completed tasks are kept on disk", file=sys.stderr)
+        print(f"csslab: {interrupted(args)}", file=sys.stderr)
         return 130
 
 
