@@ -1,9 +1,11 @@
 """Where outputs go: unique run directories, and every unusable output path or unreadable run refused
 with one line (exit 2 for bad input, 1 for a file-system fault), no traceback, nothing left behind."""
 
+import json
 import os
 from datetime import datetime
 
+import numpy as np
 import pytest
 
 import csslab.files
@@ -149,3 +151,62 @@ def test_interrupt_message_fits_the_command(monkeypatch, capsys, argv, needle):
     assert main(argv) == 130
     err = one_line(capsys)
     assert needle in err and "tasks" not in err
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "r"
+    assert main(["run", *TINY, "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("damage, needle", [
+    (lambda r: (r / "results.json").write_text('{"tasks": 5}'), "'tasks' is int, expected a list"),
+    (lambda r: (r / "results.json").write_text("[1, 2, 3]"), "holds a list, not an object"),
+    (lambda r: (r / "results.json").write_text('{"tasks": [1]}'), "task 0 is int, expected an object"),
+    (lambda r: (r / "results.json").write_text('{"tasks": [{"task": 0}], "config": []}'), "'config' is list"),
+    (lambda r: (r / "results.json").write_text('{"tasks": [{"task": 0, "iou": 3}]}'), "'iou' of task 0 is int"),
+    (lambda r: (r / "results.json").write_text('{"tasks": [{}]}'), "task 0 is an object without 'task'"),
+    (lambda r: (r / "results.json").write_text('{"tasks": [{"task": 0, "miou_all": "x"}]}'),
+     "'miou_all' of task 0 is str, expected a number or null"),
+    (lambda r: (r / "results.json").write_text('{"tasks": [{"task": 0}], "config": {"scenario": [1]}}'),
+     "'scenario' of config is list"),
+    (lambda r: (r / "results.json").write_text('{"tasks": [{"task": 0}], "iou_matrix": [[1, 2]]}'),
+     "a row of 'iou_matrix' does not have 11 values"),
+    (lambda r: (r / "results.json").write_text('{"tasks": '), "unreadable results file"),
+    (lambda r: (r / "frames.npz").write_bytes((r / "frames.npz").read_bytes()[:3000]), "corrupt frames file"),
+    (lambda r: (r / "frames.npz").write_bytes(b""), "corrupt frames file"),
+])
+def test_report_on_a_damaged_run_is_one_line_and_writes_nothing(finished_run, tmp_path, capsys, damage, needle):
+    import shutil
+
+    run = tmp_path / "r"
+    shutil.copytree(finished_run, run)
+    damage(run)
+    before = sorted(run.rglob("*"))
+    assert main(["report", str(run)]) == 2
+    err = one_line(capsys)
+    assert needle in err and str(run) in err, err
+    assert sorted(run.rglob("*")) == before
+
+
+def test_report_still_reads_a_run_without_frames(finished_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "r"
+    shutil.copytree(finished_run, run)
+    (run / "frames.npz").unlink()
+    assert main(["report", str(run)]) == 0
+    assert "no readable frames.npz" in (run / "report.md").read_text() + (run / "report.html").read_text()
+
+
+def test_frames_with_missing_arrays_are_treated_as_absent(finished_run, tmp_path):
+    import shutil
+
+    from csslab.reports.tables import RunData
+
+    run = tmp_path / "r"
+    shutil.copytree(finished_run, run)
+    np.savez(run / "frames.npz", step=np.arange(3))  # an older run's frames: no task, no confusion
+    assert RunData(run).frames is None
+    assert json.loads((run / "results.json").read_text())["tasks"]
