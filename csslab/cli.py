@@ -94,6 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
     data_sub.add_parser("list", help="the downloadable datasets and what the cache holds")
     d = data_sub.add_parser("path", help="print the cache directory of a dataset (what --data NAME reads)")
     d.add_argument("name", choices=("mnist", "fashion"))
+
+    p = sub.add_parser("cache", help="list or clear what csslab keeps in its cache: generated scenes, downloads")
+    cache_sub = p.add_subparsers(dest="cache_command", required=True, parser_class=_Parser)
+    cache_sub.add_parser("list", help="the cache's folders with their files and sizes, and the total")
+    c = cache_sub.add_parser("clear", help="remove the generated scenes (rebuilt when needed); downloads are kept")
+    which = c.add_mutually_exclusive_group()
+    which.add_argument("--scenes", action="store_true", help="only the generated scenes (the default)")
+    which.add_argument("--all", action="store_true",
+                       help="the downloaded datasets too (`csslab data download` fetches them again)")
     return parser
 
 
@@ -311,8 +320,32 @@ def cmd_data(args) -> int:
     return 0
 
 
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 1e6:.1f} MB"
+
+
+def cmd_cache(args) -> int:
+    from csslab.data import cache
+
+    if args.cache_command == "clear":
+        removed = cache.clear(downloads=args.all)
+        for entry, size in removed:
+            print(f"removed {entry.name}: {len(entry.files)} files, {_size(size)} ({entry.folder})")
+        total = sum(size for _, size in removed)
+        kept = "" if args.all else "; downloads kept (csslab cache clear --all removes them too)"
+        print(f"freed {_size(total)} in {cache.cache_root()}{kept}")
+        return 0
+    print(f"cache {cache.cache_root()}  ($CSSLAB_CACHE, else ~/.cache/csslab)")
+    found = cache.entries()
+    for entry in found:
+        kind = "downloaded; cleared by --all" if entry.download else "generated; rebuilt when needed"
+        print(f"{entry.name:14s} {len(entry.files):5d} files {_size(entry.size):>10s}   {kind}")
+    print(f"{'total':14s} {sum(len(e.files) for e in found):5d} files {_size(sum(e.size for e in found)):>10s}")
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "benchmark": cmd_benchmark, "report": cmd_report, "scenario": cmd_scenario,
-            "methods": cmd_methods, "data": cmd_data}
+            "methods": cmd_methods, "data": cmd_data, "cache": cmd_cache}
 
 
 def interrupted(args) -> str:
