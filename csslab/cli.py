@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from csslab.checks import validate
 from csslab.config import Config, apply_overrides
+from csslab.files import check_output, new_run_dir
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="a config.yaml to start from (e.g. a run's own)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override any config value, e.g. --set train.lr=0.001 --set params.lam=5 (repeatable)")
-    p.add_argument("--out", type=Path, help="run directory (default runs/METHOD-TIMESTAMP)")
+    p.add_argument("--out", type=Path, help="run directory (default runs/METHOD-seedSEED-TIMESTAMP, made unique)")
     p.add_argument("--overwrite", action="store_true", help="replace the results in an existing --out")
     p.add_argument("--resume", type=Path, metavar="DIR",
                    help="continue the interrupted run in DIR after its last completed task (with DIR's own config)")
@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scenario_args(p)
     p.add_argument("--train-scenes", type=int, default=2000, help="training scenes per task (default 2000)")
     p.add_argument("--save", type=Path, help="write a PNG grid of sample scenes and their masks per task")
-    p.add_argument("--samples", type=int, default=6, help="scenes per task in the PNG grid (default 6)")
+    p.add_argument("--samples", type=int, default=6, help="scenes per task in the PNG grid (default 6, at most 20)")
     p.add_argument("--save-shift", type=Path, metavar="PATH",
                    help="write a PNG of one test scene labelled as each task's training data would label it, "
                         "one row per preset (overlap, disjoint, sequential, clean)")
@@ -95,6 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
     data_sub.add_parser("list", help="the downloadable datasets and what the cache holds")
     d = data_sub.add_parser("path", help="print the cache directory of a dataset (what --data NAME reads)")
     d.add_argument("name", choices=("mnist", "fashion"))
+
+    p = sub.add_parser("cache", help="list or clear what csslab keeps in its cache: generated scenes, downloads")
+    cache_sub = p.add_subparsers(dest="cache_command", required=True, parser_class=_Parser)
+    cache_sub.add_parser("list", help="the cache's folders with their files and sizes, and the total")
+    c = cache_sub.add_parser("clear", help="remove the generated scenes (rebuilt when needed); downloads are kept")
+    which = c.add_mutually_exclusive_group()
+    which.add_argument("--scenes", action="store_true", help="only the generated scenes (the default)")
+    which.add_argument("--all", action="store_true",
+                       help="the downloaded datasets too (`csslab data download` fetches them again)")
     return parser
 
 
@@ -143,11 +152,13 @@ def cmd_run(args) -> int:
         config = load_run_config(out)
     else:
         config = config_from_args(args)
-        out = args.out or Path("runs") / f"{config.method}-{time.strftime('%Y%m%d-%H%M%S')}"
-        if (out / "results.json").exists() and not args.overwrite:
+        out = args.out and check_output(args.out, "--out")
+        if out and (out / "results.json").exists() and not args.overwrite:
             raise ValueError(f"run directory {out} already holds results: pass --overwrite, --resume {out} "
                              "or another --out")
     setting = validate(config).scenario.setting.name
+    if out is None:  # created now, so a run started in the same second gets another one
+        out = new_run_dir("runs", f"{config.method}-seed{config.seed}")
     print(f"csslab run: {config.method} on {config.scenario.tasks} ({setting}), "
           f"{budget(config.train)}, seed {config.seed} -> {out}")
     if note := budget_note(config):
@@ -174,6 +185,7 @@ def cmd_benchmark(args) -> int:
     from csslab.reports.benchmark_table import benchmark_markdown
     from csslab.sweep import benchmark, parse_grid, parse_methods, parse_settings, run_configs
 
+    check_output(args.out, "--out")
     methods = parse_methods(args.methods)
     if args.workers <= 0:
         raise ValueError(f"invalid --workers {args.workers}: must be a positive number of processes")
@@ -206,13 +218,23 @@ def cmd_report(args) -> int:
     return 0
 
 
+MAX_SAMPLES = 20  # columns of the scenario grid; a wider figure is unreadable and slow to draw
+
+
 def cmd_scenario(args) -> int:
     from csslab.scenarios import PRESETS, Scenario
     from csslab.reports.preview import describe, save_grid, save_shift_figure
 
     config = config_from_args(args)
     config.scenario.train_scenes = args.train_scenes
-    scenario = Scenario.from_config(config.scenario, config.seed)
+    scenario = Scenario.from_config(config.scenario, config.seed)  # checks the scenario options, --train-scenes too
+    limit = min(MAX_SAMPLES, args.train_scenes) if args.save else MAX_SAMPLES  # the grid shows training scenes
+    if not 1 <= args.samples <= limit:
+        raise ValueError(f"invalid --samples {args.samples}: must be 1..{limit} (scenes per task in the grid, "
+                         f"at most {MAX_SAMPLES}" + (" and at most --train-scenes)" if args.save else ")"))
+    for flag in ("save", "save_shift"):
+        if getattr(args, flag):
+            check_output(getattr(args, flag), f"--{flag.replace('_', '-')}", kind="file")
     print(describe(scenario))
     if args.save:
         save_grid(scenario, args.save, samples=args.samples)
@@ -243,6 +265,8 @@ def cmd_data(args) -> int:
     from csslab.data import download as dl
 
     if args.data_command == "download":
+        if args.dir is not None:
+            check_output(args.dir, "--dir")
         folder = dl.download(args.name, folder=args.dir, mirror=args.mirror)
         source = args.name if args.dir is None else f"{args.name}:{folder}"
         print(f"{args.name}: 4 files verified in {folder}; use --data {source}")
@@ -257,21 +281,66 @@ def cmd_data(args) -> int:
     return 0
 
 
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 1e6:.1f} MB"
+
+
+def cmd_cache(args) -> int:
+    from csslab.data import cache
+
+    if args.cache_command == "clear":
+        removed = cache.clear(downloads=args.all)
+        for entry, size in removed:
+            print(f"removed {entry.name}: {len(entry.files)} files, {_size(size)} ({entry.folder})")
+        total = sum(size for _, size in removed)
+        kept = "" if args.all else "; downloads kept (csslab cache clear --all removes them too)"
+        print(f"freed {_size(total)} in {cache.cache_root()}{kept}")
+        return 0
+    print(f"cache {cache.cache_root()}  ($CSSLAB_CACHE, else ~/.cache/csslab)")
+    found = cache.entries()
+    for entry in found:
+        kind = "downloaded; cleared by --all" if entry.download else "generated; rebuilt when needed"
+        print(f"{entry.name:14s} {len(entry.files):5d} files {_size(entry.size):>10s}   {kind}")
+    print(f"{'total':14s} {sum(len(e.files) for e in found):5d} files {_size(sum(e.size for e in found)):>10s}")
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "benchmark": cmd_benchmark, "report": cmd_report, "scenario": cmd_scenario,
-            "methods": cmd_methods, "data": cmd_data}
+            "methods": cmd_methods, "data": cmd_data, "cache": cmd_cache}
+
+
+def interrupted(args) -> str:
+    """What Ctrl-C leaves behind, for the command it stopped (``run`` says it while training, itself)."""
+    if args.command == "benchmark":
+        return f"interrupted; completed runs are kept in {args.out} (the same command again continues)"
+    if args.command == "data" and args.data_command == "download":
+        return "interrupted; only complete files with the right checksum were kept (download again to finish)"
+    return "interrupted; every file written so far is complete, nothing partial was left"
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None):
+    print(f"csslab: warning: {message}", file=sys.stderr)
 
 
 def main(argv=None) -> int:
+    import warnings
+
     args = build_parser().parse_args(argv)
     from csslab.train import TrainingError
 
     try:
-        return COMMANDS[args.command](args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_line  # a notice is one line, as an error is
+            return COMMANDS[args.command](args)
     except (ValueError, FileNotFoundError, NotADirectoryError, TrainingError) as error:
         print(f"csslab: error: {error}", file=sys.stderr)
         return 2 if not isinstance(error, TrainingError) else 1
+    except OSError as error:  # a fault of the file system: permission, read-only, full disk
+        where = f": {error.filename}" if error.filename else ""
+        print(f"csslab: error: {error.strerror or error}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print("csslab: interrupted; completed tasks are kept on disk", file=sys.stderr)
+        print(f"csslab: {interrupted(args)}", file=sys.stderr)
         return 130
 
 

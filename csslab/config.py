@@ -102,14 +102,15 @@ def coerce(value, hint, name):
         if hint is t or hint_text.startswith(t.__name__):
             kind = t
             break
-    if optional and (value is None or (isinstance(value, str) and value.lower() in ("none", "null", "preset"))):
+    if optional and (value is None or (isinstance(value, str) and value.lower() in ("none", "null", "~", "",
+                                                                                     "preset"))):
         return None
     if kind is bool:
         if isinstance(value, bool):
             return value
-        if str(value).lower() in ("true", "yes", "1"):
+        if str(value).lower() in ("true", "yes", "on", "1"):
             return True
-        if str(value).lower() in ("false", "no", "0"):
+        if str(value).lower() in ("false", "no", "off", "0"):
             return False
         raise ValueError(f"invalid value {value!r} for {name}: expected true/false")
     if kind is int:
@@ -123,6 +124,8 @@ def coerce(value, hint, name):
             raise ValueError(f"invalid value {value!r} for {name}: expected an integer") from None
     if kind is float:
         try:
+            if isinstance(value, bool):  # YAML's yes/no in a config file are not numbers
+                raise ValueError
             return float(value)
         except (TypeError, ValueError):
             raise ValueError(f"invalid value {value!r} for {name}: expected a number") from None
@@ -140,11 +143,14 @@ def _assign(obj, key, value, name):
 
 
 def parse_value(text: str):
-    """A CLI value as YAML reads it: numbers, booleans, lists; anything else stays a string."""
+    """A CLI value as YAML reads it: numbers, lists; anything else, including the words YAML reads as
+    booleans or null ('yes', 'None', '~') and 'key:' mappings, stays the text typed, which ``coerce``
+    converts by the field's type and echoes as typed in an error."""
     try:
-        return yaml.safe_load(text)
+        value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    return text.strip() if value is None or isinstance(value, (bool, dict)) else value
 
 
 def apply_overrides(config: Config, overrides) -> Config:

@@ -9,11 +9,14 @@ umask 022), so the renamed file is readable by whoever may read the user's other
 
 from __future__ import annotations
 
+import errno
+import itertools
 import json
 import math
 import os
 import secrets
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -53,6 +56,51 @@ def atomic_write(path, data: bytes | str) -> Path:
     with atomic_open(path) as file:
         file.write(data.encode() if isinstance(data, str) else data)
     return Path(path)
+
+
+def new_run_dir(parent, stem: str, now: datetime | None = None) -> Path:
+    """A new empty directory ``parent/STEM-YYYYmmdd-HHMMSS``, created atomically (``mkdir`` fails when the
+    name exists), so two runs started in the same second, in one process or two, never share one: the
+    second gets ``-2``, the next ``-3``, ... ``now``: the clock (tests fix it)."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    base = f"{stem}-{(now or datetime.now()).strftime('%Y%m%d-%H%M%S')}"
+    for n in itertools.count(1):
+        path = parent / (base if n == 1 else f"{base}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+
+
+def check_output(path, flag: str, kind: str = "directory") -> Path:
+    """Refuse, before anything is computed, an output ``path`` (given as ``flag``) that cannot be written:
+    an existing file where a directory is wanted (or the reverse), a path through a file, a name longer
+    than the file system allows (ValueError, one line), or a location the user may not write
+    (PermissionError naming it). Creates nothing."""
+    path = Path(path)
+    try:
+        existing = next(p for p in (path, *path.parents) if p.exists())  # "." exists
+        limit = os.pathconf(existing if existing.is_dir() else existing.parent, "PC_NAME_MAX")
+    except OSError as error:  # the name of an existing part is too long for the file system
+        raise ValueError(f"invalid {flag} {path}: {error.strerror}") from None
+    except (ValueError, AttributeError):  # no pathconf on this platform: the common limit
+        limit = 255
+    long = [part for part in path.parts if len(os.fsencode(part)) > limit]
+    if long:
+        raise ValueError(f"invalid {flag} {path}: a name in it has {len(os.fsencode(long[0]))} bytes, more than "
+                         f"the {limit} the file system allows")
+    if existing != path and not existing.is_dir():
+        raise ValueError(f"invalid {flag} {path}: {existing} is a file, not a directory")
+    if existing == path and kind == "directory" and not path.is_dir():
+        raise ValueError(f"invalid {flag} {path}: it is a file; {flag} takes a directory")
+    if existing == path and kind == "file" and path.is_dir():
+        raise ValueError(f"invalid {flag} {path}: it is a directory; {flag} takes a file name")
+    if not os.access(existing if existing.is_dir() else existing.parent, os.W_OK):
+        raise PermissionError(errno.EACCES, "not writable (permission denied or a read-only file system)",
+                              str(existing))
+    return path
 
 
 def json_safe(value):

@@ -203,6 +203,24 @@ def test_corrupt_cache_is_rebuilt(digits, tmp_path, damage):
         make_scenes(*digits, 20, seed=1, cache_dir=tmp_path)
 
 
+@pytest.mark.parametrize("blank", ["no digest", "digest of the real scenes"])
+def test_a_blank_but_well_formed_cache_file_is_detected_and_rebuilt(digits, tmp_path, blank):
+    make_scenes(*digits, 20, seed=1, cache_dir=tmp_path)
+    (path,) = tmp_path.glob("*.npz")
+    with np.load(path) as data:
+        zeros, digest = np.zeros_like(data["levels"]), data["digest"]
+    extra = {} if blank == "no digest" else {"digest": digest}
+    np.savez(path, levels=zeros, masks=zeros, **extra)  # readable, the right shape and dtype: only blank
+    with pytest.warns(RuntimeWarning, match="rebuilding scene cache .*: (no content digest|its content does not)"):
+        scenes, masks = make_scenes(*digits, 20, seed=1, cache_dir=tmp_path)
+    fresh = generate_scenes(*digits, 20, seed=1)
+    assert np.array_equal(scenes, fresh[0]) and np.array_equal(masks, fresh[1]) and masks.any()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the rebuilt file carries a digest that matches
+        again = make_scenes(*digits, 20, seed=1, cache_dir=tmp_path)
+    assert np.array_equal(again[0], fresh[0]) and np.array_equal(again[1], fresh[1])
+
+
 def test_cache_location_and_switch(digits, tmp_path, monkeypatch):
     monkeypatch.setenv("CSSLAB_CACHE", str(tmp_path / "root"))
     assert scenes_dir() == tmp_path / "root" / "scenes"

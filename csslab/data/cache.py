@@ -1,12 +1,24 @@
 """Where csslab keeps what it can rebuild or fetch again: generated scenes and downloaded digits.
 
 One root, ``$CSSLAB_CACHE`` when set, else ``~/.cache/csslab``; each kind of file has its folder in it.
+A scene file stores a digest of its arrays and is used only when they match it. ``entries`` and
+``clear`` (``csslab cache list|clear``) see only files csslab writes there, by their names.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+
+from csslab.files import atomic_open
+
+SCENE_FILES = ("scenes-*.npz", ".scenes-*.npz.*.tmp")  # a cache file; what a killed write left beside it
+DOWNLOAD_FILES = ("*-ubyte.gz", ".*-ubyte.gz.*.tmp")  # the IDX files of a download; a killed download's part
 
 
 def cache_root() -> Path:
@@ -23,3 +35,104 @@ def scenes_dir() -> Path:
 def download_dir(name: str) -> Path:
     """Where ``csslab data download NAME`` stores a dataset's files: <root>/data/NAME."""
     return cache_root() / "data" / name
+
+
+def scene_file(name: str, folder=None) -> Path:
+    """The cache file of the scenes whose key hashes to ``name``, in ``folder`` (default ``scenes_dir()``)."""
+    return Path(folder or scenes_dir()).expanduser() / f"scenes-{name}.npz"
+
+
+def _content_digest(levels, masks) -> str:
+    """What a scene file's arrays must hash to: a well-formed file of other content (zeros written over
+    it, another generator's scenes) is caught, not trained on."""
+    digest = hashlib.blake2b(digest_size=16)
+    for array in (levels, masks):
+        digest.update(f"{array.dtype}{array.shape}".encode() + np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def read_scenes(path: Path, shape) -> tuple[np.ndarray, np.ndarray] | None:
+    """Cached (levels, masks) uint8 ``shape``, or None when absent or not verified (a one-line warning
+    says why: unreadable, wrong shape, no digest or a digest the arrays do not match; it is rebuilt)."""
+    if not path.is_file():
+        return None
+    try:
+        with open(path, "rb") as file, np.load(file, allow_pickle=False) as data:  # np.load leaks on errors
+            levels, masks = data["levels"], data["masks"]
+            stored = str(data["digest"]) if "digest" in data.files else None
+    except Exception as error:  # a truncated or foreign file fails in zipfile, zlib or numpy's header parser
+        why = f"unreadable ({' '.join(str(error).split())})"
+    else:
+        if levels.shape != tuple(shape) or masks.shape != tuple(shape) or levels.dtype != np.uint8 \
+                or masks.dtype != np.uint8:
+            why = "wrong shape or dtype"
+        elif stored is None:
+            why = "no content digest (written by an older csslab)"
+        elif stored != _content_digest(levels, masks):
+            why = "its content does not match its digest"
+        else:
+            return levels, masks
+    warnings.warn(f"rebuilding scene cache {path}: {why}", RuntimeWarning, stacklevel=3)
+    return None
+
+
+def write_scenes(path: Path, levels: np.ndarray, masks: np.ndarray) -> None:
+    """Write atomically, with the digest of the arrays, so a crash never leaves a half-written file."""
+    try:
+        with atomic_open(path) as file:
+            np.savez(file, levels=levels, masks=masks, digest=np.array(_content_digest(levels, masks)))
+    except OSError as error:  # a read-only or full disk costs the cache, not the run
+        warnings.warn(f"scene cache not written to {path}: {error}", RuntimeWarning, stacklevel=3)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One folder of the cache: what it is and the csslab files in it."""
+
+    name: str  # "scenes" or "data/NAME"
+    folder: Path
+    files: tuple[Path, ...]
+    download: bool  # fetched from the network (cleared only on request), else rebuilt when needed
+
+    @property
+    def size(self) -> int:
+        return sum(f.stat().st_size for f in self.files)
+
+
+def _matching(folder: Path, patterns) -> tuple[Path, ...]:
+    if not folder.is_dir():
+        return ()
+    return tuple(sorted({p for pattern in patterns for p in folder.glob(pattern) if p.is_file()}))
+
+
+def entries() -> list[Entry]:
+    """The scene cache and each downloaded dataset's folder, with their files (empty ones too)."""
+    found = [Entry("scenes", scenes_dir(), _matching(scenes_dir(), SCENE_FILES), download=False)]
+    data = cache_root() / "data"
+    for folder in sorted(p for p in data.iterdir() if p.is_dir()) if data.is_dir() else ():
+        found.append(Entry(f"data/{folder.name}", folder, _matching(folder, DOWNLOAD_FILES), download=True))
+    return found
+
+
+def clear(downloads: bool = False) -> list[tuple[Entry, int]]:
+    """Delete the generated scenes (and, with ``downloads``, the downloaded files); returns each
+    emptied entry with the bytes it held. Only csslab's own files go, by their names, so a cache root
+    that holds other files too is safe; a folder left empty is removed."""
+    removed = []
+    for entry in entries():
+        if entry.files and (downloads or not entry.download):
+            size = entry.size
+            for file in entry.files:
+                file.unlink(missing_ok=True)
+            removed.append((entry, size))
+        if not entry.download or downloads:
+            try:
+                entry.folder.rmdir()  # only when nothing else is left in it
+            except OSError:
+                pass
+    if downloads:
+        try:
+            (cache_root() / "data").rmdir()
+        except OSError:
+            pass
+    return removed

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import numbers
-import warnings
 import weakref
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,8 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from csslab.constants import BACKGROUND, N_DIGITS
-from csslab.data.cache import scenes_dir
-from csslab.files import atomic_open
+from csslab.data.cache import read_scenes, scene_file, write_scenes
 
 GENERATOR_VERSION = 1  # bump when the output for a given seed changes: old cache files stop matching
 
@@ -263,13 +261,13 @@ def make_scenes(images, labels, n, config=SceneConfig(), *, allowed=None, requir
         "source": source_key, "digits": _digest(images, labels),
     }
     name = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
-    path = Path(cache_dir or scenes_dir()).expanduser() / f"scenes-{name}.npz"
-    cached = _load(path, (int(n), config.size, config.size))
+    path = scene_file(name, cache_dir)
+    cached = read_scenes(path, (int(n), config.size, config.size))
     if cached is not None:
-        return cached
+        return _to_scenes(cached[0]), cached[1]
     levels, masks = generate_scenes(images, labels, n, config, allowed=allowed, required=required, seed=seed,
                                     levels=True)  # what the file stores; the scenes are level / 255 exactly
-    _save(path, levels, masks)
+    write_scenes(path, levels, masks)
     return _to_scenes(levels), masks
 
 
@@ -278,28 +276,3 @@ def _digest(images, labels):
     for array in (np.ascontiguousarray(images), np.ascontiguousarray(labels, dtype=np.int64)):
         digest.update(f"{array.dtype}{array.shape}".encode() + array.tobytes())
     return digest.hexdigest()
-
-
-def _load(path, shape):
-    """Cached (scenes, masks), or None if absent or unreadable (then a warning says so; it is rebuilt)."""
-    if not path.is_file():
-        return None
-    try:
-        with open(path, "rb") as file, np.load(file, allow_pickle=False) as data:  # np.load leaks on errors
-            levels, masks = data["levels"], data["masks"]
-    except Exception as error:  # a truncated or foreign file fails in zipfile, zlib or numpy's header parser
-        warnings.warn(f"rebuilding unreadable scene cache {path}: {error}", RuntimeWarning, stacklevel=3)
-        return None
-    if levels.shape != shape or masks.shape != shape or levels.dtype != np.uint8 or masks.dtype != np.uint8:
-        warnings.warn(f"rebuilding scene cache {path}: wrong shape or dtype", RuntimeWarning, stacklevel=3)
-        return None
-    return _to_scenes(levels), masks
-
-
-def _save(path, levels, masks):
-    """Write atomically, so a crash never leaves a half-written cache file."""
-    try:
-        with atomic_open(path) as file:
-            np.savez(file, levels=levels, masks=masks)
-    except OSError as error:  # a read-only or full disk costs the cache, not the run
-        warnings.warn(f"scene cache not written to {path}: {error}", RuntimeWarning, stacklevel=3)

@@ -37,15 +37,71 @@ def _read_json(path: Path, what: str) -> dict:
         raise ValueError(f"unreadable {what} {path}: {error}") from None
 
 
+def _number(value) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+# The JSON shape a report relies on, per key of results.json and of each task entry (absent keys are
+# allowed: an older csslab did not write them; a task needs its index).
+NUMBER = "a number or null"
+KINDS = {
+    "a list": lambda v: isinstance(v, list),
+    "an object": lambda v: isinstance(v, dict),
+    "an integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "a list of integers": lambda v: isinstance(v, list) and all(isinstance(x, int) for x in v),
+    NUMBER: _number,
+    "an object of numbers": lambda v: isinstance(v, dict) and all(_number(x) for x in v.values()),
+    "a list of rows of numbers": lambda v: isinstance(v, list) and all(
+        isinstance(row, list) and all(_number(x) for x in row) for row in v),
+}
+RUN_SHAPE = {"tasks": "a list", "config": "an object", "class_names": "a list", "timings": "an object of numbers",
+             "forgetting": "an object of numbers", "iou_matrix": "a list of rows of numbers",
+             "acc_matrix": "a list of rows of numbers"} | dict.fromkeys(("miou_all", "miou_old", "miou_new",
+                                                                         "miou_avg"), NUMBER)
+TASK_SHAPE = {"task": "an integer", "classes": "a list of integers", "old_classes": "a list of integers",
+              "iou": "an object of numbers", "acc": "an object of numbers", "background_shift": "an object of numbers",
+              "confusion": "a list of rows of numbers"} | dict.fromkeys(("miou_all", "miou_old", "miou_new",
+                                                                          "overall_acc", "mean_acc"), NUMBER)
+
+
+def _check_shape(data, file: Path) -> None:
+    """A one-line ValueError when results.json is valid JSON of another shape (a report would stop
+    half-way, leaving some of its files new and some old)."""
+    def check(entry, shape, where=""):
+        for key, kind in shape.items():
+            if key in entry and entry[key] is not None and not KINDS[kind](entry[key]):
+                raise ValueError(f"results file {file} is not a csslab run's: {key!r}{where} is "
+                                 f"{type(entry[key]).__name__}, expected {kind}")
+
+    if not isinstance(data, dict):
+        raise ValueError(f"results file {file} is not a csslab run's: it holds a {type(data).__name__}, "
+                         "not an object")
+    check(data, RUN_SHAPE)
+    check(data.get("config") or {}, dict.fromkeys(("scenario", "model", "train", "params"), "an object"), " of config")
+    if not data.get("tasks"):
+        raise ValueError(f"results file {file} holds no completed task")
+    for k, entry in enumerate(data["tasks"]):
+        if not isinstance(entry, dict) or "task" not in entry:
+            found = "an object without 'task'" if isinstance(entry, dict) else type(entry).__name__
+            raise ValueError(f"results file {file} is not a csslab run's: task {k} is {found}, expected an "
+                             "object with its 'task' index")
+        check(entry, TASK_SHAPE, f" of task {k}")
+    n_classes = len(data.get("class_names") or CLASS_NAMES)
+    for key in ("iou_matrix", "acc_matrix"):
+        if any(len(row) != n_classes for row in data.get(key) or ()):
+            raise ValueError(f"results file {file} is not a csslab run's: a row of {key!r} does not have "
+                             f"{n_classes} values, one per class")
+
+
 class RunData:
-    """One run directory as the report sees it: results.json and (if present) frames.npz."""
+    """One run directory as the report sees it: results.json and (if present) frames.npz, both read
+    and checked here, so a damaged run is refused before any report file is written."""
 
     def __init__(self, path):
         self.path = Path(path)
         self.data = _read_json(self.path / "results.json", "results file")
-        if not self.data.get("tasks"):
-            raise ValueError(f"results file {self.path / 'results.json'} holds no completed task")
-        self._frames = False
+        _check_shape(self.data, self.path / "results.json")
+        self._frames = self._read_frames()
 
     # -- identity -------------------------------------------------------------------------
     @property
@@ -121,19 +177,23 @@ class RunData:
     # -- frames ---------------------------------------------------------------------------
     @property
     def frames(self) -> dict | None:
-        """frames.npz as a dict of arrays, or None when absent or unreadable (older runs)."""
-        if self._frames is False:
-            self._frames = None
-            file = self.path / "frames.npz"
-            if file.exists():
-                try:
-                    with np.load(file) as npz:
-                        frames = {k: npz[k] for k in npz.files}
-                    if len(frames.get("step", ())) and {"task", "confusion"} <= set(frames):
-                        self._frames = frames
-                except (OSError, ValueError):
-                    pass
+        """frames.npz as a dict of arrays, or None when absent or without the arrays of a current run."""
         return self._frames
+
+    def _read_frames(self) -> dict | None:
+        file = self.path / "frames.npz"
+        if not file.exists():
+            return None
+        try:
+            with open(file, "rb") as stream, np.load(stream, allow_pickle=False) as npz:
+                frames = {k: npz[k] for k in npz.files}
+        except Exception as error:  # a truncated file fails in zipfile, zlib or numpy's header parser
+            cause = " ".join(str(error).split())  # one line, whatever the library wrote
+            raise ValueError(f"corrupt frames file {file} ({type(error).__name__}: {cause}); delete it to report "
+                             "the run without its animations") from None
+        if len(frames.get("step", ())) and {"task", "confusion"} <= set(frames):
+            return frames
+        return None
 
 
 def _row(cells) -> str:
