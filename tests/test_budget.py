@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
+from csslab.cli import main
 from csslab.config import Config
 from csslab.reports.benchmark_table import benchmark_csv, benchmark_markdown
 from csslab.reports.budget import (
@@ -71,3 +73,24 @@ def test_benchmark_markdown_and_csv_carry_each_rows_budget_and_say_when_rows_dif
     assert benchmark_budget(mixed)["differs"]["steps"] == [20, 250]
     text = benchmark_markdown(mixed)
     assert "different budgets (steps 20, 250" in text and "Warning: a class got only 10 training steps" in text
+
+
+def test_a_benchmark_states_its_budget_on_screen_and_in_md_csv_json_and_html(tmp_path, capsys):
+    out = tmp_path / "bench"
+    assert main(["benchmark", "--methods", "finetune", "--seeds", "1", "--steps", "2", "--out", str(out),
+                 "--no-run-reports", "--set", "scenario.train_scenes=32", "--set", "scenario.test_scenes=30",
+                 "--set", "train.batch_size=8", "--set", "train.threads=1"]) == 0
+    screen = capsys.readouterr().out
+    bench = json.loads((out / "benchmark.json").read_text())
+    assert bench["budget"]["steps"] == 2 and bench["budget"]["batch_size"] == 8 and bench["budget"]["seeds"] == [0]
+    assert bench["budget"]["train_scenes"] == 32 and bench["budget"]["differs"] == {}
+    assert bench["rows"][0]["budget"]["least_steps_per_class"] == 1
+    (row,) = csv.DictReader(io.StringIO((out / "benchmark.csv").read_text()))
+    assert row["steps"] == "2" and row["batch_size"] == "8" and row["test_scenes"] == "30"
+    md, page = (out / "benchmark.md").read_text(), (out / "benchmark.html").read_text()
+    for text in (screen, md, page):
+        assert "2 steps per task" in text and "batch 8" in text and "32 training scenes per task" in text
+        assert "Warning: a class got only 1 training step," in text
+        assert "±" not in text.split("| method |")[-1]  # one seed: no std in the table
+    for text in (md, page):
+        assert "one seed per row" in text and "mean ± standard deviation" not in text
