@@ -201,10 +201,12 @@ def mosaic_figure(tiles, titles, suptitle: str, handles, row_titles=()):
             y, x = r * (size + gap), c * (size + gap)
             mosaic[y:y + size, x:x + size] = tile if tile is not None else 235
     left = 1.1 if row_titles else 0.0  # inches for the row titles
-    width = max(1.3 * n_cols, 6.5)
+    width = 1.3 * n_cols  # inches of tiles; the figure is at least 6.5 wide, for the legend
     height = width * mosaic.shape[0] / mosaic.shape[1] + 1.7
-    fig = plt.figure(figsize=(width + left, height))
-    ax = fig.add_axes(((0.01 + left) / (width + left), 0.7 / height, 0.98 * width / (width + left), 1 - 1.7 / height))
+    total = max(width + left, 6.5)
+    fig = plt.figure(figsize=(total, height))
+    x0 = left + (total - left - width) / 2
+    ax = fig.add_axes((x0 / total, 0.7 / height, width / total, 1 - 1.7 / height))
     ax.imshow(mosaic, interpolation="nearest")
     ax.axis("off")
     for c, title in enumerate(titles):
