@@ -94,3 +94,28 @@ def test_a_benchmark_states_its_budget_on_screen_and_in_md_csv_json_and_html(tmp
         assert "±" not in text.split("| method |")[-1]  # one seed: no std in the table
     for text in (md, page):
         assert "one seed per row" in text and "mean ± standard deviation" not in text
+
+
+def test_a_run_warns_on_screen_below_the_needed_budget(tmp_path, capsys):
+    args = ["run", "--steps", "3", "--no-report", "--quiet", "--set", "scenario.train_scenes=40",
+            "--set", "scenario.test_scenes=30", "--set", "train.batch_size=8"]
+    assert main(args + ["--out", str(tmp_path / "r")]) == 0
+    assert "Warning: a class got only 1.5 training steps" in capsys.readouterr().out
+
+
+def test_run_reports_state_the_budget_and_warn_at_20_steps_not_at_250(tmp_path_factory, tmp_path):
+    from test_reports import tiny_run
+
+    from csslab.reports.html import run_html
+    from csslab.reports.tables import RunData, run_markdown
+
+    results = json.loads((tiny_run(tmp_path_factory) / "results.json").read_text())
+    for steps, warned in ((20, True), (250, False)):
+        results["config"]["train"]["steps"] = steps
+        for entry in results["tasks"]:
+            entry["steps"] = steps
+        (tmp_path / "results.json").write_text(json.dumps(results))
+        run = RunData(tmp_path)
+        for text in (run_markdown(run), run_html(run, {}, [], None)):
+            assert f"{steps} steps per task (at least {steps // 2} per class), batch 8" in text
+            assert ("Warning: a class got only" in text) == warned
