@@ -73,6 +73,11 @@ def test_benchmark_markdown_and_csv_carry_each_rows_budget_and_say_when_rows_dif
     assert benchmark_budget(mixed)["differs"]["steps"] == [20, 250]
     text = benchmark_markdown(mixed)
     assert "different budgets (steps 20, 250" in text and "Warning: a class got only 10 training steps" in text
+    # runs of one row that differ (e.g. copied in from elsewhere): the row holds both, the benchmark says so
+    (row,) = row_budgets([{"runs": ["a", "b"]}], {"a": run_budget(_config(steps=20)), "b": run_budget(_config())})
+    assert row["budget"]["steps"] == [20, 250] and row["budget"]["least_steps_per_class"] == 10
+    assert benchmark_budget([row, same[0]])["differs"]["steps"] == [20, 250]
+    assert "20 / 250 steps per task" in benchmark_markdown([row])
 
 
 def test_a_benchmark_states_its_budget_on_screen_and_in_md_csv_json_and_html(tmp_path, capsys):

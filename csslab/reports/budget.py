@@ -55,7 +55,8 @@ def merge(budgets: list[dict]) -> tuple[dict, dict]:
         if key == "seeds":
             common[key] = sorted({s for v in values for s in v or ()}, key=str)
             continue
-        distinct = list(dict.fromkeys(values))
+        # a value that is a list: runs of one row that already differ (their values)
+        distinct = list(dict.fromkeys(v for value in values for v in (value if isinstance(value, list) else [value])))
         if len(distinct) == 1:
             common[key] = distinct[0]
         else:
