@@ -1,4 +1,7 @@
-"""report.html in a real headless browser: renders offline, no console error, every image loads.
+"""report.html and benchmark.html in a real headless browser: render offline, no console error, every
+image loads, and what each figure must show is in the screenshot (legible, not empty, the budget
+above the figures, its warning, the background row, the old-classes line, the bounds' lines, the
+numbers of the heat maps).
 
 Drives Debian's ``chromium`` over the Chrome DevTools protocol on a pipe (``--remote-debugging-pipe``:
 JSON messages separated by NUL bytes on file descriptors 3 and 4), so no driver and no websocket
@@ -156,7 +159,8 @@ def render(browser: str, page: Path, name: str) -> tuple[dict, Path]:
             since = len(tools.events)  # not a load event of about:blank
             tools.send("Page.navigate", session, url=page.as_uri())
             tools.wait_for("Page.loadEventFired", since)
-            facts = tools.send("Runtime.evaluate", session, returnByValue=True, expression=PAGE_FACTS)["result"]["value"]
+            facts = tools.send("Runtime.evaluate", session, returnByValue=True,
+                               expression=PAGE_FACTS)["result"]["value"]
             size = tools.send("Page.getLayoutMetrics", session)["cssContentSize"]
             shot = tools.send("Page.captureScreenshot", session, format="png", captureBeyondViewport=True,
                               clip={"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 12000),
@@ -228,7 +232,8 @@ def test_report_html_renders_offline_in_chromium(browser, report):
     assert any(card.startswith("forgetting") for card in facts["cards"])
     # the background row: its bars are mostly "predicted as background" (dark) in the right half
     shift = figures["background shift per task"]
-    assert count(shift[:, shift.shape[1] // 2:], "#333333", 6) > 5 * count(shift[:, : shift.shape[1] // 2], "#333333", 6)
+    half = shift.shape[1] // 2
+    assert count(shift[:, half:], "#333333", 6) > 5 * count(shift[:, :half], "#333333", 6)
     # the old-classes line (red squares), at 0 for fine-tuning, is drawn, not hidden in the axis
     assert count(figures["mean IoU per task"], "#d62728") >= 150
     assert count(figures["training loss per task"], "#1f77b4") >= 150  # the loss line

@@ -133,7 +133,8 @@ def budget_warning(budget: dict) -> str | None:
     least = (budget or {}).get("least_steps_per_class")
     if not isinstance(least, (int, float)) or least >= NEEDED_STEPS_PER_CLASS:
         return None
-    return (f"Warning: a class got only {least:g} training step{'' if least == 1 else 's'}, below the {NEEDED_STEPS_PER_CLASS} per class "
+    steps = f"{least:g} training step{'' if least == 1 else 's'}"
+    return (f"Warning: a class got only {steps}, below the {NEEDED_STEPS_PER_CLASS} per class "
             f"(250 per 2-class task) the README measured as needed for these splits: the numbers are far from "
             f"converged and can rank methods in the wrong order. "
             f"Use --steps {2 * NEEDED_STEPS_PER_CLASS} or --set train.steps_per_class={NEEDED_STEPS_PER_CLASS}.")
