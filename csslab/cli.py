@@ -142,6 +142,7 @@ RUN_CONFIG_FLAGS = ("method", "tasks", "setting", "class_order", "data", "seed",
 
 
 def cmd_run(args) -> int:
+    from csslab.reports.budget import budget_warning, run_budget
     from csslab.train import load_run_config, run
 
     if args.resume:
@@ -163,6 +164,8 @@ def cmd_run(args) -> int:
           f"{budget(config.train)}, seed {config.seed} -> {out}")
     if note := budget_note(config):
         print(note)
+    if warning := budget_warning(run_budget(config.to_dict())):  # the report says it too
+        print(warning)
     try:
         results = run(config, out=out, progress=not args.quiet, resume=bool(args.resume))
     except KeyboardInterrupt:

@@ -18,6 +18,7 @@ from csslab.files import atomic_write, write_json
 from csslab.methods import METHODS, get_method
 from csslab.reports import write_benchmark_report, write_run_report
 from csslab.reports.benchmark_table import benchmark_csv, benchmark_markdown
+from csslab.reports.budget import benchmark_budget, row_budgets, run_budget
 from csslab.runstore import completed, reuse_runs, saved_run, setting_name
 from csslab.scenarios import all_settings, make_setting
 from csslab.scenarios.tasks import make_tasks
@@ -226,8 +227,9 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
                 log(progress_line(i + 1, len(configs), run_dir, data, note))
     names = [d.relative_to(out).as_posix() for d in dirs]
     rows = table_rows(list(zip(configs, datas, names)), grid)
+    row_budgets(rows, {name: run_budget(data["config"], data["tasks"]) for name, data in zip(names, datas)})
     write_json(out / "benchmark.json", {"rows": rows, "runs": names, "seconds": time.perf_counter() - start,
-                                         "grid": grid or {}})
+                                         "grid": grid or {}, "budget": benchmark_budget(rows)})
     atomic_write(out / "benchmark.md", benchmark_markdown(rows) + "\n")
     atomic_write(out / "benchmark.csv", benchmark_csv(rows))
     if report:

@@ -66,15 +66,15 @@ def _table_lines(text: str) -> list[str]:
 def test_grid_variants_tell_rows_apart_in_every_output(tmp_path, capsys, monkeypatch):
     """The screen, benchmark.md (as the report rewrites it), .csv, .html and the plots' labels all
     carry the variant: two lwf rows are never shown as two identical "lwf" rows."""
-    from csslab.reports import plots
+    from csslab.reports import benchmark_plots
 
-    texts, save = [], plots.save_figure
+    texts, save = [], benchmark_plots.save_figure
 
     def record(fig, path, dpi=100):  # the text of every tick label and title of the benchmark's figures
         texts.extend(t.get_text() for ax in fig.axes for t in [*ax.get_xticklabels(), ax.title])
         return save(fig, path, dpi)
 
-    monkeypatch.setattr(plots, "save_figure", record)
+    monkeypatch.setattr(benchmark_plots, "save_figure", record)
     out = tmp_path / "b"
     assert main(["benchmark", "--methods", "lwf", "--grid", "params.lam=1,10", "--seeds", "1", "--steps", "20",
                  "--tasks", "5-5", "--no-run-reports", "--out", str(out), "--set", "scenario.train_scenes=64",
@@ -88,5 +88,5 @@ def test_grid_variants_tell_rows_apart_in_every_output(tmp_path, capsys, monkeyp
     page = (out / "benchmark.html").read_text()
     for label in labels:
         assert f'<td class="left">{label}</td>' in page and f"{label} on 5-5 (overlap), seed 0" in page
-        assert f"{label}\n(1 seeds)" in texts  # bars
+        assert f"{label}\n(1 seed)" in texts  # bars
         assert f"{label}: 5-5 (overlap), seed 0" in texts  # one heatmap per row

@@ -1,4 +1,7 @@
-"""report.html in a real headless browser: renders offline, no console error, every image loads.
+"""report.html and benchmark.html in a real headless browser: render offline, no console error, every
+image loads, and what each figure must show is in the screenshot (legible, not empty, the budget
+above the figures, its warning, the background row, the old-classes line, the bounds' lines, the
+numbers of the heat maps).
 
 Drives Debian's ``chromium`` over the Chrome DevTools protocol on a pipe (``--remote-debugging-pipe``:
 JSON messages separated by NUL bytes on file descriptors 3 and 4), so no driver and no websocket
@@ -114,14 +117,38 @@ class DevTools:
 
 
 @pytest.fixture(scope="session")
-def report(browser, tmp_path_factory) -> Path:
+def run_dir(browser, tmp_path_factory) -> Path:
     """The tiny run of test_reports.py (same directory: trained once when both files run)."""
     from test_reports import tiny_run
 
-    return tiny_run(tmp_path_factory) / "report.html"
+    return tiny_run(tmp_path_factory)
 
 
-def test_report_html_renders_offline_in_chromium(browser, report):
+@pytest.fixture(scope="session")
+def report(run_dir) -> Path:
+    return run_dir / "report.html"
+
+
+# what a page tells about each of its images, and about the elements the tests look for
+PAGE_FACTS = """({
+  images: Array.from(document.images).map(i => {
+    const r = i.getBoundingClientRect();
+    return {alt: i.alt, src: i.src.slice(0, 30), complete: i.complete, width: i.naturalWidth, shown: r.width,
+            x: r.left + window.scrollX, y: r.top + window.scrollY, h: r.height};
+  }),
+  headings: document.querySelectorAll('h2, table').length,
+  budget: (document.getElementById('budget') || {}).innerText || '',
+  budgetY: document.getElementById('budget') ? document.getElementById('budget').getBoundingClientRect().top
+           + window.scrollY : -1,
+  warnings: Array.from(document.querySelectorAll('.warning')).map(e => e.innerText),
+  cards: Array.from(document.querySelectorAll('.card')).map(e => e.innerText),
+  text: document.body.innerText,
+})"""
+
+
+def render(browser: str, page: Path, name: str) -> tuple[dict, Path]:
+    """Load ``page`` in chromium, check it loads offline without errors, screenshot it to tests/artifacts/NAME;
+    returns the page's facts (PAGE_FACTS) and the screenshot."""
     with tempfile.TemporaryDirectory() as profile:
         tools = DevTools(browser, profile)
         try:
@@ -130,13 +157,10 @@ def test_report_html_renders_offline_in_chromium(browser, report):
             for domain in ("Page", "Runtime", "Log", "Network"):
                 tools.send(f"{domain}.enable", session)
             since = len(tools.events)  # not a load event of about:blank
-            tools.send("Page.navigate", session, url=report.as_uri())
+            tools.send("Page.navigate", session, url=page.as_uri())
             tools.wait_for("Page.loadEventFired", since)
-            images = tools.send("Runtime.evaluate", session, returnByValue=True, expression=(
-                "Array.from(document.images).map(i => ({src: i.src.slice(0, 30), complete: i.complete, "
-                "width: i.naturalWidth}))"))["result"]["value"]
-            headings = tools.send("Runtime.evaluate", session, returnByValue=True,
-                                  expression="document.querySelectorAll('h2, table').length")["result"]["value"]
+            facts = tools.send("Runtime.evaluate", session, returnByValue=True,
+                               expression=PAGE_FACTS)["result"]["value"]
             size = tools.send("Page.getLayoutMetrics", session)["cssContentSize"]
             shot = tools.send("Page.captureScreenshot", session, format="png", captureBeyondViewport=True,
                               clip={"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 12000),
@@ -147,7 +171,7 @@ def test_report_html_renders_offline_in_chromium(browser, report):
     ARTIFACTS.mkdir(exist_ok=True)
     import base64
 
-    screenshot = ARTIFACTS / "report_html.png"
+    screenshot = ARTIFACTS / name
     screenshot.write_bytes(base64.b64decode(shot["data"]))
 
     events = tools.events
@@ -162,10 +186,97 @@ def test_report_html_renders_offline_in_chromium(browser, report):
     urls = [e["params"]["request"]["url"] for e in events if e.get("method") == "Network.requestWillBeSent"]
     remote = [u for u in urls if not u.startswith(("file:", "data:", "about:"))]
     assert not remote, f"the page requested non-local resources: {remote}"
-    assert all(i["complete"] and i["width"] > 0 for i in images), images
-    assert len(images) >= 7, images  # heatmap, mIoU, shift, curves, 2 GIFs, prediction grid
-    assert headings >= 4
+    assert all(i["complete"] and i["width"] > 0 for i in facts["images"]), facts["images"]
+    return facts, screenshot
+
+
+def shown(facts: dict, screenshot: Path, alt: str):
+    """The image of ``alt`` as the screenshot shows it (RGB array), after checking it is legible: drawn at
+    80% of its size or more (so an 8-point label stays at 9 px or more), and not empty."""
+    import numpy as np
+    from PIL import Image
+
+    (image,) = [i for i in facts["images"] if i["alt"] == alt]
+    assert image["shown"] >= 0.8 * image["width"], f"{alt} shrunk to {image['shown'] / image['width']:.0%}"
+    with Image.open(screenshot) as shot:
+        box = (round(image["x"]), round(image["y"]), round(image["x"] + image["shown"]), round(image["y"] + image["h"]))
+        pixels = np.asarray(shot.convert("RGB").crop(box)).astype(int)
+    ink = (np.abs(pixels - 255).sum(-1) > 30).mean()
+    colours = len(np.unique(pixels.reshape(-1, 3) // 8, axis=0))
+    assert ink > 0.03 and colours >= 8, f"{alt} looks empty: {ink:.1%} ink, {colours} colours"
+    return pixels
+
+
+def count(pixels, color, tolerance: int = 24) -> int:
+    """Pixels within ``tolerance`` (summed over R, G, B) of ``color`` ('#rrggbb')."""
+    import numpy as np
+
+    rgb = np.array([int(color[i:i + 2], 16) for i in (1, 3, 5)])
+    return int((np.abs(pixels - rgb).sum(-1) <= tolerance).sum())
+
+
+RUN_FIGURES = ("IoU heatmap, task by class", "mean IoU per task", "training loss per task", "background shift per task",
+               "training labels of each task", "per-class IoU over training", "confusion matrix animation",
+               "prediction animation", "predictions after each task")
+
+
+def test_report_html_renders_offline_in_chromium(browser, report):
+    facts, screenshot = render(browser, report, "report_html.png")
+    assert sorted(i["alt"] for i in facts["images"]) == sorted(RUN_FIGURES)
+    figures = {alt: shown(facts, screenshot, alt) for alt in RUN_FIGURES}
+    assert facts["headings"] >= 4
+    # the budget above every figure, its warning (the tiny run trains 5 steps per task), forgetting in the cards
+    assert "5 steps per task" in facts["budget"] and "batch 8" in facts["budget"]
+    assert 0 < facts["budgetY"] < min(i["y"] for i in facts["images"])
+    assert any("below the 125 per class" in w for w in facts["warnings"])
+    assert any(card.startswith("forgetting") for card in facts["cards"])
+    # the background row: its bars are mostly "predicted as background" (dark) in the right half
+    shift = figures["background shift per task"]
+    half = shift.shape[1] // 2
+    assert count(shift[:, half:], "#333333", 6) > 5 * count(shift[:, :half], "#333333", 6)
+    # the old-classes line (red squares), at 0 for fine-tuning, is drawn, not hidden in the axis
+    assert count(figures["mean IoU per task"], "#d62728") >= 150
+    assert count(figures["training loss per task"], "#1f77b4") >= 150  # the loss line
+    labels = figures["training labels of each task"]
+    assert count(labels, "#7fff00", 40) >= 20 and count(labels, "#1f77b4", 40) >= 20  # digits 7 and 0 coloured
     from PIL import Image
 
     with Image.open(screenshot) as shot_image:
         assert shot_image.width >= 800 and shot_image.height >= 900
+
+
+@pytest.fixture(scope="session")
+def benchmark_page(run_dir, tmp_path_factory) -> Path:
+    from test_reports import fake_benchmark
+
+    from csslab.reports import write_benchmark_report
+
+    out = fake_benchmark(run_dir, tmp_path_factory.mktemp("browser_benchmark"))
+    write_benchmark_report(out, run_reports="none")
+    return out / "benchmark.html"
+
+
+def test_benchmark_html_shows_the_budget_the_bounds_and_the_heat_maps(browser, benchmark_page):
+    facts, screenshot = render(browser, benchmark_page, "benchmark_html.png")
+    assert {i["alt"] for i in facts["images"]} == {"mIoU per method", "IoU heatmaps per method"}
+    bars, heatmaps = (shown(facts, screenshot, alt) for alt in ("mIoU per method", "IoU heatmaps per method"))
+    assert "5 steps per task" in facts["budget"] and "seeds 0, 1" in facts["budget"]
+    assert any("below the 125 per class" in w for w in facts["warnings"])
+    assert "mean ± standard deviation over seeds" in facts["text"]  # these rows have 2 seeds
+    assert count(bars, "#6a3d9a", 60) >= 100 and count(bars, "#b15928", 60) >= 60  # joint's and finetune's lines
+    assert white_text_on_dark_cells(heatmaps) >= 150  # every cell's IoU written in it
+
+
+def white_text_on_dark_cells(pixels) -> int:
+    """White pixels between the first and last dark (IoU ~ 0, viridis #440154) cell of each row of the first
+    heat map: the numbers written in them."""
+    import numpy as np
+
+    left = pixels[:, : pixels.shape[1] * 45 // 100]
+    dark = np.abs(left - np.array([0x44, 0x01, 0x54])).sum(-1) <= 40
+    white = 0
+    for row, where in zip(left, dark):
+        if where.sum() > 50:
+            cols = np.flatnonzero(where)
+            white += int((np.abs(row[cols[0]:cols[-1]] - 255).sum(-1) <= 30).sum())
+    return white

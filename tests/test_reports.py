@@ -18,8 +18,8 @@ from csslab.reports.plots import GHOST, last_frame_of_each_task, overlay, task_s
 from csslab.reports.tables import fmt
 from csslab.train import run
 
-RUN_FILES = {"iou_heatmap.png", "miou_per_task.png", "background_shift.png", "iou_curves.png", "predictions.png",
-             "confusion.gif", "predictions.gif", "report.md", "report.html"}
+RUN_FILES = {"iou_heatmap.png", "miou_per_task.png", "losses.png", "background_shift.png", "training_labels.png",
+             "iou_curves.png", "predictions.png", "confusion.gif", "predictions.gif", "report.md", "report.html"}
 
 
 def tiny_run(tmp_path_factory) -> Path:
@@ -70,7 +70,7 @@ def test_gifs_show_every_frame_and_mark_the_task_starts(run_dir):
 def test_report_html_is_self_contained(run_dir):
     page = (run_dir / "report.html").read_text()
     sources = _attributes(page, "src")
-    assert len(sources) == 7  # 5 PNG figures and 2 GIFs
+    assert len(sources) == 9  # 7 PNG figures and 2 GIFs
     assert all(s.startswith(("data:image/png;base64,", "data:image/gif;base64,")) for s in sources)
     assert not [a for a in sources + _attributes(page, "href") if re.match(r"\s*(https?:)?//", a)]
     assert "<script" not in page.lower()
@@ -98,7 +98,7 @@ def test_older_results_without_optional_keys_still_report(run_dir, tmp_path):
     (tmp_path / "results.json").write_text(json.dumps(results))  # no frames.npz, no config.yaml
     files = write_reports([tmp_path])
     names = {p.name for p in files}
-    assert names == {"iou_heatmap.png", "miou_per_task.png", "report.md", "report.html"}
+    assert names == {"iou_heatmap.png", "miou_per_task.png", "training_labels.png", "report.md", "report.html"}
     page = (tmp_path / "report.html").read_text()
     assert "no readable frames.npz" in page and "no background-shift data" in page
     assert "Class Acc" in (tmp_path / "report.md").read_text()
@@ -120,20 +120,26 @@ def _bench_rows():
                    "all_mean": 0.75, "all_std": 0.02, "avg_mean": 0.8, "avg_std": 0.01}]
 
 
-def test_benchmark_report_from_benchmark_json(run_dir, tmp_path):
+def fake_benchmark(run_dir: Path, out: Path) -> Path:
+    """A benchmark directory of copies of the tiny run: finetune (seeds 0, 1, with reports), joint (seed 0, no
+    report), a run that is lost, and _bench_rows as its table (2 seeds each)."""
     runs = []
     for method, seed, with_report in (("finetune", 1, True), ("finetune", 0, True), ("joint", 0, False)):
         rel = f"runs/{method}-seed{seed}"
-        (tmp_path / rel).mkdir(parents=True)
+        (out / rel).mkdir(parents=True)
         results = json.loads((run_dir / "results.json").read_text())
         results["config"] |= {"method": method, "seed": seed}
-        (tmp_path / rel / "results.json").write_text(json.dumps(results))
+        (out / rel / "results.json").write_text(json.dumps(results))
         if with_report:
-            shutil.copy(run_dir / "report.html", tmp_path / rel / "report.html")
+            shutil.copy(run_dir / "report.html", out / rel / "report.html")
         runs.append(rel)
     runs.append("runs/lost")
-    (tmp_path / "benchmark.json").write_text(json.dumps({"rows": _bench_rows(), "runs": runs}))
+    (out / "benchmark.json").write_text(json.dumps({"rows": _bench_rows(), "runs": runs}))
+    return out
 
+
+def test_benchmark_report_from_benchmark_json(run_dir, tmp_path):
+    fake_benchmark(run_dir, tmp_path)
     files = write_benchmark_report(tmp_path, run_reports="none")
     assert {p.name for p in files} == {"benchmark_miou.png", "benchmark_iou.png", "benchmark.md", "benchmark.html"}
     for name in ("benchmark_miou.png", "benchmark_iou.png"):
@@ -181,7 +187,7 @@ def test_overlay_colours_digits_and_dims_the_rest():
 
 
 def test_benchmark_over_settings_draws_the_background_shift_per_setting(run_dir, tmp_path):
-    from csslab.reports.plots import plot_benchmark_shift
+    from csslab.reports.shift import plot_benchmark_shift
     from csslab.reports.tables import RunData
 
     runs = []

@@ -11,20 +11,27 @@ from pathlib import Path
 
 from csslab.files import atomic_write
 from csslab.reports.benchmark_table import benchmark_markdown, method_label
+from csslab.reports.budget import merge, seeds_caption
 from csslab.reports.tables import RunData, fmt, run_markdown
 
 __all__ = ["write_run_report", "write_benchmark_report", "write_reports"]
 
 RUN_REPORTS = ("missing", "all", "none")
+RUN_FIGURES = {"iou_heatmap": "iou_heatmap.png", "miou_per_task": "miou_per_task.png", "losses": "losses.png",
+               "background_shift": "background_shift.png", "training_labels": "training_labels.png",
+               "iou_curves": "iou_curves.png", "confusion_gif": "confusion.gif", "predictions": "predictions.png",
+               "predictions_gif": "predictions.gif"}
+BENCHMARK_FIGURES = {"bars": "benchmark_miou.png", "shift": "benchmark_shift.png", "heatmaps": "benchmark_iou.png"}
 
 
 def write_run_report(run_dir) -> list[Path]:
     """Write report.md, the PNG plots, the GIFs and report.html into ``run_dir``; returns the files.
 
     Older run directories work too: without frames.npz the curves and animations are skipped (the
-    page says so), without background-shift data its chart is skipped.
+    page says so), without background-shift data or losses their charts are skipped. A figure this
+    report does not draw is removed, so no figure of an earlier report survives beside it.
     """
-    from csslab.reports import animate, html, plots
+    from csslab.reports import animate, html, plots, preview, shift
 
     run = RunData(run_dir)
     out = run.path
@@ -32,10 +39,13 @@ def write_run_report(run_dir) -> list[Path]:
     notes: list[str] = []
     images["iou_heatmap"] = plots.plot_iou_heatmap(run, out / "iou_heatmap.png")
     images["miou_per_task"] = plots.plot_miou_per_task(run, out / "miou_per_task.png")
-    images["background_shift"] = plots.plot_background_shift(run, out / "background_shift.png")
+    images["losses"] = plots.plot_losses(run, out / "losses.png")
+    images["background_shift"] = shift.plot_background_shift(run, out / "background_shift.png")
     if images["background_shift"] is None and any(t.get("old_classes") for t in run.tasks):
         notes.append("This results.json holds no background-shift data (written by an older csslab): "
                      "the background-shift chart is skipped.")
+    images["training_labels"], note = preview.plot_training_labels(run, out / "training_labels.png")
+    notes += [note] if note else []
     frames = run.frames
     if frames is None:
         notes.append("This run directory has no readable frames.npz (written by an older csslab, or with no "
@@ -49,6 +59,9 @@ def write_run_report(run_dir) -> list[Path]:
             images["predictions_gif"] = animate.predictions_gif(run, out / "predictions.gif")
         else:
             notes.append("frames.npz holds no predictions: the prediction grid and animation are skipped.")
+    for name in RUN_FIGURES:
+        if images.get(name) is None:
+            (out / RUN_FIGURES[name]).unlink(missing_ok=True)
     files = [p for p in images.values() if p is not None]
     report_md = atomic_write(out / "report.md", run_markdown(run, files))
     config = out / "config.yaml"
@@ -78,7 +91,7 @@ def write_benchmark_report(bench_dir, run_reports: str = "missing") -> list[Path
     ``run_reports``: write the runs' own reports when they have none ("missing"), always ("all"),
     or never ("none").
     """
-    from csslab.reports import html, plots
+    from csslab.reports import benchmark_plots, html, shift
 
     if run_reports not in RUN_REPORTS:
         raise ValueError(f"invalid run_reports={run_reports!r}: valid values are {', '.join(RUN_REPORTS)}")
@@ -108,23 +121,30 @@ def write_benchmark_report(bench_dir, run_reports: str = "missing") -> list[Path
                       f"{fmt(run.data.get('miou_all'))}, old {fmt(run.data.get('miou_old'))}, "
                       f"new {fmt(run.data.get('miou_new'))}", report if report.exists() else None))
 
+    order = [(r.get("method"), r.get("setting"), r.get("tasks")) for r in rows]
+    rank = lambda key: key if isinstance(key, int) else order.index(key) if key in order else len(order)  # noqa: E731
+    budgets: dict[int, list[dict]] = {}  # the budgets of each row's runs, for rows that do not carry theirs
+    for key, _, run in runs:
+        budgets.setdefault(rank(key), []).append(run.budget)
+    for i, row in enumerate(rows):
+        if not row.get("budget") and budgets.get(i):  # a benchmark.json of an older csslab
+            row["budget"] = merge(budgets[i])[0]
     images: dict[str, Path | None] = {}
     if rows:
-        images["bars"] = plots.plot_benchmark_bars(rows, bench_dir / "benchmark_miou.png")
+        images["bars"] = benchmark_plots.plot_benchmark_bars(rows, bench_dir / "benchmark_miou.png")
     firsts: dict[object, tuple[str, RunData]] = {}  # one run per row: its lowest seed
     for key, label, run in runs:
         if key not in firsts or _seed_order(run) < _seed_order(firsts[key][1]):
             firsts[key] = (label, run)
-    order = [(r.get("method"), r.get("setting"), r.get("tasks")) for r in rows]
-    rank = lambda key: key if isinstance(key, int) else order.index(key) if key in order else len(order)  # noqa: E731
     chosen = [firsts[key] for key in sorted(firsts, key=rank)]
-    shift = plots.plot_benchmark_shift(chosen, bench_dir / "benchmark_shift.png")
-    if shift is not None:
-        images["shift"] = shift
+    images["shift"] = shift.plot_benchmark_shift(chosen, bench_dir / "benchmark_shift.png")
     if chosen:
-        images["heatmaps"] = plots.plot_benchmark_heatmaps(chosen, bench_dir / "benchmark_iou.png")
+        images["heatmaps"] = benchmark_plots.plot_benchmark_heatmaps(chosen, bench_dir / "benchmark_iou.png")
+    for name, file in BENCHMARK_FIGURES.items():
+        if images.get(name) is None:
+            (bench_dir / file).unlink(missing_ok=True)
     md = atomic_write(bench_dir / "benchmark.md", "\n".join([
-        f"# {title}", "", "Final mIoU after the last task, mean ± standard deviation over seeds.", "",
+        f"# {title}", "", seeds_caption(rows), "",
         benchmark_markdown(rows), *(f"\n![{p.stem}]({p.name})" for p in images.values() if p is not None)]) + "\n")
     page = atomic_write(bench_dir / "benchmark.html", html.benchmark_html(bench_dir, bench, title, images, links))
     return written + [p for p in images.values() if p is not None] + [md, page]

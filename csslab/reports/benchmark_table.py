@@ -2,8 +2,8 @@
 the labels of the benchmark's plots all take their columns and cells from ``benchmark_table``.
 
 A row (``benchmark.json``'s ``rows``) holds method, variant, setting, tasks, n_seeds, ``{old,new,all,avg}_mean``
-and ``_std`` over seeds, seconds_mean and the runs it averages. Human tables spell a missing value
-``MISSING`` (see ``tables.fmt``); the CSV leaves its cell empty.
+and ``_std`` over seeds, seconds_mean, the runs it averages and their ``budget`` (``reports.budget``). Human
+tables spell a missing value ``MISSING`` (see ``tables.fmt``); the CSV leaves its cell empty.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import io
 from dataclasses import dataclass
 from typing import Callable
 
+from csslab.reports.budget import KEYS as BUDGET_KEYS, benchmark_lines
 from csslab.reports.tables import MISSING, fmt
 
 METRICS = (("old", "mIoU old"), ("new", "mIoU new"), ("all", "mIoU all"), ("avg", "mIoU avg"))
@@ -56,18 +57,27 @@ COLUMNS = (
 def benchmark_table(rows: list[dict], data: bool = False) -> tuple[list[str], list[list]]:
     """(header, cells) of the benchmark table: text for people (``data=False``: one column per idea,
     mean ± std in one cell), or the values behind them for a spreadsheet (``data=True``: each
-    column's keys, numbers as numbers, None where missing)."""
+    column's keys, numbers as numbers, None where missing, then the row's budget, a key per column)."""
     if data:
         head = [key for column in COLUMNS for key in column.keys]
-        return head, [[row.get(key) for key in head] for row in rows]
+        cells = [[row.get(key) for key in head]
+                 + [_budget_cell((row.get("budget") or {}).get(key)) for key in BUDGET_KEYS] for row in rows]
+        return head + list(BUDGET_KEYS), cells
     return [c.head for c in COLUMNS], [[c.cell(row) for c in COLUMNS] for row in rows]
 
 
+def _budget_cell(value):
+    """A budget value in one CSV cell: a list (seeds, or values runs disagree on) joined by spaces."""
+    return " ".join(map(str, value)) if isinstance(value, list) else value
+
+
 def benchmark_markdown(rows: list[dict]) -> str:
-    """The table in markdown, as printed by ``csslab benchmark`` and written to benchmark.md."""
+    """The table in markdown, after its budget (and any warning about it), as printed by ``csslab benchmark``
+    and written to benchmark.md."""
     head, cells = benchmark_table(rows)
-    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-                     + ["| " + " | ".join(line) + " |" for line in cells])
+    lines = benchmark_lines(rows)  # paragraphs of their own, before the table
+    table = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(c) + " |" for c in cells]
+    return "\n".join((["\n\n".join(lines), ""] if lines else []) + table)
 
 
 def benchmark_csv(rows: list[dict]) -> str:

@@ -1,4 +1,7 @@
-"""One fixed colour per class, used by every figure (background black, ignore white)."""
+"""One fixed colour per class, used by every figure (background black, ignore white).
+
+Greys are kept for what is not a class (background, ignore, ink predicted as background, classes not
+seen yet), so no class colour is a grey: tab10, with digit 7's grey replaced by chartreuse."""
 
 from __future__ import annotations
 
@@ -6,10 +9,10 @@ import numpy as np
 
 from csslab.constants import IGNORE
 
-# background, digits 0..9 (tab10), ignore
+# background, digits 0..9 (tab10 but digit 7), ignore
 CLASS_COLORS = np.array(
     [[0, 0, 0], [31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
-     [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207]], dtype=np.uint8)
+     [140, 86, 75], [227, 119, 194], [127, 255, 0], [188, 189, 34], [23, 190, 207]], dtype=np.uint8)
 IGNORE_COLOR = np.array([255, 255, 255], dtype=np.uint8)
 
 
@@ -46,3 +49,6 @@ def legend_handles(names):
 # what the background-shift chart calls the four fates of an old class's pixels
 SHIFT_PARTS = (("correct", "kept its class", "#2ca02c"), ("to_other_old", "another old class", "#9467bd"),
                ("to_new", "a new class", "#ff7f0e"), ("to_background", "background", "#333333"))
+# and of a background pixel: kept as background (the colour of "predicted as background"), or taken for a digit
+BACKGROUND_PARTS = (("correct", "background", "#333333"), ("to_old", "another old class", "#9467bd"),
+                    ("to_new", "a new class", "#ff7f0e"))

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from csslab.reports.benchmark_table import benchmark_table
+from csslab.reports.budget import benchmark_lines, budget_text, budget_warning, seeds_caption
 from csslab.reports.tables import MISSING, RunData, fmt
 
 CSS = """
@@ -24,6 +25,8 @@ th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; } th { bac
 td.x { color: #bbb; } td.new { font-weight: bold; } td.left, th.left { text-align: left; }
 details { margin: 6px 0; } summary { cursor: pointer; font-weight: 600; }
 .note { background: #fff8e1; border-left: 4px solid #f0b400; padding: 6px 12px; }
+.warning { background: #fdecea; border-left: 4px solid #d93025; padding: 6px 12px; color: #5f1410; }
+.budget { background: #f5f5f7; padding: 6px 12px; font-size: 0.9em; }
 .row { display: flex; flex-wrap: wrap; gap: 0 20px; align-items: flex-start; }
 .row figure { flex: 1 1 440px; }
 pre { background: #f5f5f7; padding: 10px; overflow-x: auto; font-size: 0.85em; }
@@ -94,13 +97,17 @@ def run_html(run: RunData, images: dict, notes: list[str], config_text: str | No
     cards = [("mIoU all", d.get("miou_all", final.get("miou_all")), "background + all seen classes"),
              ("mIoU old", d.get("miou_old", final.get("miou_old")), "classes of earlier tasks"),
              ("mIoU new", d.get("miou_new", final.get("miou_new")), "classes of the last task"),
-             ("mIoU avg", d.get("miou_avg"), "mean of mIoU all over tasks")]
+             ("mIoU avg", d.get("miou_avg"), "mean of mIoU all over tasks"),
+             ("forgetting", run.mean_forgetting, "best − final IoU, mean over old classes")]
     status = f"{len(run.tasks)} of {run.n_tasks} tasks" + ("" if d.get("complete", True) else " (incomplete run)")
     body = [f"<h1>{html.escape(run.title)}</h1>",
             f'<p class="meta">Report of the run directory <code>{html.escape(str(run.path))}</code>: {status}. '
             "All numbers are on the test scenes; IoU = intersection over union of a class's pixels.</p>",
-            '<div class="cards">' + "".join(f"<div class=\"card\"><span>{html.escape(a)}</span><b>{fmt(v)}</b>"
-                                           f"<span>{html.escape(c)}</span></div>" for a, v, c in cards) + "</div>"]
+            f'<p class="budget" id="budget"><b>Budget</b>: {html.escape(budget_text(run.budget))}.</p>']
+    if warning := budget_warning(run.budget):
+        body.append(f'<p class="warning" id="budget-warning">{html.escape(warning)}</p>')
+    body.append('<div class="cards">' + "".join(f"<div class=\"card\"><span>{html.escape(a)}</span><b>{fmt(v)}</b>"
+                                              f"<span>{html.escape(c)}</span></div>" for a, v, c in cards) + "</div>")
     body += [f'<p class="note">{html.escape(n)}</p>' for n in notes]
 
     def fig(name, caption, alt):
@@ -111,17 +118,26 @@ def run_html(run: RunData, images: dict, notes: list[str], config_text: str | No
     fig("iou_heatmap", "IoU of every class on the test set after each task. Red boxes: the classes that task "
         "learns; grey: classes not seen yet. Fading columns are forgotten classes.", "IoU heatmap, task by class")
     body.append('<div class="row">')
-    fig("miou_per_task", "Mean IoU after each task over all seen classes, over the old ones and over the new ones.",
-        "mean IoU per task")
-    fig("background_shift", "Pixels of old classes after each task: still right, taken for another old class, "
-        "for a new class, or for background (background shift).", "background shift per task")
+    fig("miou_per_task", "Mean IoU after each task over all seen classes, over the old ones and over the new ones "
+        "(the axis starts below 0, so a line at 0 shows).", "mean IoU per task")
+    fig("losses", "Each loss term's mean over each task's training steps: what results.json records of training "
+        "(it holds no per-step loss).", "training loss per task")
     body.append("</div>")
+    fig("background_shift", "Where test pixels went after each task. Left: pixels of old classes, still right, "
+        "taken for another old class, for a new class, or for background (background shift). Right: background "
+        "pixels, kept as background or taken for a digit (a model that paints background as a digit shows here).",
+        "background shift per task")
     if d.get("forgetting"):
         body += ["<h3>Forgetting per class</h3>",
                  '<p class="meta">Best IoU before the last task minus the final IoU (positive: forgotten; '
                  f"{MISSING}: not seen before the last task).</p>",
                  table(run.short_names, [[(fmt(d["forgetting"].get(n)), "x" if d["forgetting"].get(n) is None
                                            else "") for n in run.class_names]])]
+    body.append("<h2>Training labels</h2>")
+    fig("training_labels", "What each task's training masks say, in this run's setting: the same test scene as each "
+        "task would label it (faded where the setting keeps it out of that task's scenes), then some of the "
+        "task's own training scenes. Faint grey strokes are digits labelled background. A method may relabel "
+        "further (pseudo-labels, a memory).", "training labels of each task")
     body.append("<h2>During training</h2>")
     fig("iou_curves", "IoU of each class during training on a fixed subset of test scenes; dashed lines mark the "
         "start of a task.", "per-class IoU over training")
@@ -149,21 +165,29 @@ def run_html(run: RunData, images: dict, notes: list[str], config_text: str | No
 
 def benchmark_html(bench_dir: Path, bench: dict, title: str, images: dict, runs: list[tuple[str, Path | None]]) -> str:
     """benchmark.html: the comparison table, its figures, and a link to every run's report."""
-    head, rows = benchmark_table(bench.get("rows", []))
+    bench_rows = bench.get("rows", [])
+    head, rows = benchmark_table(bench_rows)
+    budget, *more = benchmark_lines(bench_rows) or ["Budget: not recorded (written by an older csslab)."]
     body = [f"<h1>{html.escape(title)}</h1>",
-            f'<p class="meta">Benchmark directory <code>{html.escape(str(bench_dir))}</code>. Final mIoU after the '
-            "last task on the test scenes, mean ± standard deviation over seeds.</p>",
-            table(head, rows, left=3)]
+            f'<p class="meta">Benchmark directory <code>{html.escape(str(bench_dir))}</code>. '
+            f"{html.escape(seeds_caption(bench_rows))} On the test scenes.</p>",
+            f'<p class="budget" id="budget"><b>Budget</b>: {html.escape(budget.removeprefix("Budget: "))}</p>']
+    body += [f'<p class="warning">{html.escape(line)}</p>' for line in more]
+    body.append(table(head, rows, left=3))
+    several = any(row.get("n_seeds", 1) >= 2 for row in bench_rows)
     if images.get("bars"):
-        body.append(figure(images["bars"], "Final mIoU of old classes, new classes and all classes per method; "
-                           "error bars: standard deviation over seeds.", "mIoU per method"))
+        body.append(figure(images["bars"], "Final mIoU of old classes, new classes and all classes per method"
+                           + ("; error bars: standard deviation over seeds (rows with several)" if several else
+                              " (one seed per row: no error bars)")
+                           + "; dashed and dotted lines: mIoU all of joint training (the upper bound) and of "
+                           "fine-tuning (the lower bound), where the benchmark has them.", "mIoU per method"))
     if images.get("shift"):
         body.append(figure(images["shift"], "The background-shift diagnostic after the last task, per setting and "
                            "method (first seed): the share of old-class test pixels predicted as background, as a "
                            "new class, as another old class, or correctly.", "background shift per setting"))
     if images.get("heatmaps"):
-        body.append(figure(images["heatmaps"], "IoU of every class after each task, one run per method (its first "
-                           "seed).", "IoU heatmaps per method"))
+        body.append(figure(images["heatmaps"], "IoU of every class after each task, written in each cell, one run "
+                           "per method (its first seed).", "IoU heatmaps per method"))
     body.append("<h2>Runs</h2><ul>")
     for label, report in runs:
         if report is not None:

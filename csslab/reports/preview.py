@@ -1,13 +1,18 @@
 """``csslab scenario``: what each task's training scenes contain and how they are labelled, as a
-table and two figures (plotting, so it lives with the other reports, not in the scenario package)."""
+table and two figures, and a run report's figure of its tasks' training labels (plotting, so it lives
+with the other reports, not in the scenario package)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from csslab.config import Config
 from csslab.constants import BACKGROUND, IGNORE
-from csslab.reports.colors import label_colormap
-from csslab.reports.plots import pyplot, save_figure
+from csslab.data.scenes import SceneConfig
+from csslab.reports.colors import label_colormap, legend_handles
+from csslab.reports.plots import ghost_patch, mosaic_figure, overlay, pyplot, save_figure
+from csslab.reports.tables import RunData
+from csslab.scenarios import make_scenario
 from csslab.scenarios.labels import allowed_digits, train_lut
 
 
@@ -81,6 +86,12 @@ def shift_scene(scenario, min_tasks: int = 3) -> int:
     return best
 
 
+def in_task_scenes(scenario, task, digits) -> bool:
+    """Whether a scene showing ``digits`` could be one of ``task``'s training scenes in this setting."""
+    return set(digits) <= set(allowed_digits(task, scenario.setting, scenario.class_order)) \
+        and bool(set(digits) & set(task.classes))
+
+
 def save_shift_figure(scenarios, path, index: int | None = None) -> int:
     """A PNG of one scene through every task: per setting (rows), the label each task's training
     masks would give it (columns); tasks whose training data may not contain this scene (it
@@ -103,8 +114,7 @@ def save_shift_figure(scenarios, path, index: int | None = None) -> int:
         for task in scenario:
             ax = axes[row, task.index + 1]
             labels = train_lut(task, scenario.setting, scenario.class_order)[digits]
-            allowed = set(allowed_digits(task, scenario.setting, scenario.class_order))
-            usable = set(shown) <= allowed and bool(set(shown) & set(task.classes))
+            usable = in_task_scenes(scenario, task, shown)
             ax.imshow(labels, cmap=cmap, norm=norm, interpolation="nearest", alpha=1.0 if usable else 0.25)
             if not usable:
                 ax.text(0.5, 0.5, "not in this\ntask's scenes", transform=ax.transAxes, ha="center", va="center",
@@ -118,3 +128,65 @@ def save_shift_figure(scenarios, path, index: int | None = None) -> int:
     fig.tight_layout()
     save_figure(fig, path, dpi=90)
     return index
+
+
+def training_masks(scenario, task, raw: np.ndarray) -> np.ndarray:
+    """Digit masks [..., H, W] as ``task``'s training labels them, in results' class space (0 = background,
+    d+1 = digit d): a digit the task labels background becomes 0."""
+    labels = train_lut(task, scenario.setting, scenario.class_order)[raw]
+    return np.where(labels == BACKGROUND, BACKGROUND, raw)
+
+
+def run_scenario(config: dict, tasks: list[dict]):
+    """The scenario a run trained on, built (cheaply: scenes are cached) from its resolved configuration:
+    its split, or the joint bound's one task when that is what its results record."""
+    c = Config.from_dict(config)
+    s = c.scenario
+    scenario = make_scenario(
+        tasks=s.tasks, setting=s.setting, data=s.data, seed=c.seed, class_order=s.class_order,
+        train_scenes=s.train_scenes, test_scenes=s.test_scenes,
+        scene=SceneConfig(size=s.size, min_digits=s.min_digits, max_digits=s.max_digits, max_box_iou=s.max_box_iou,
+                          ink=s.ink),
+        old_in_images=s.old_in_images, future_in_images=s.future_in_images, old_labels=s.old_labels,
+        test_future=s.test_future)
+    recorded = [tuple(t.get("classes", ())) for t in tasks]
+    for candidate in (scenario, scenario.joint()):
+        if [t.classes for t in candidate][:len(recorded)] == recorded:
+            return candidate
+    raise ValueError(f"its tasks {recorded} are not those of its configuration's split {s.tasks!r}")
+
+
+def save_training_labels(scenario, path, title: str, samples: int = 3):
+    """A PNG: per task (columns), one test scene as that task's training labels would label it (faded
+    where the setting keeps the scene out of the task), then ``samples`` of the task's own training
+    scenes with their labels. Digit ink labelled background shows as faint grey strokes."""
+    images, raw = scenario.test_raw()
+    index = shift_scene(scenario)
+    shown = [int(v) - 1 for v in np.unique(raw[index]) if 0 < v <= scenario.n_classes]
+    columns = []
+    for task in scenario:
+        tile = overlay(images[index], training_masks(scenario, task, raw[index]))
+        if not in_task_scenes(scenario, task, shown):
+            tile = (255 - (255 - tile.astype(np.int32)) // 4).astype(np.uint8)  # faded toward white
+        train_images, train_raw = scenario.train_raw(task)
+        columns.append([tile] + [overlay(train_images[j], training_masks(scenario, task, train_raw[j]))
+                                 for j in range(min(samples, len(train_images)))])
+    tiles = [list(row) for row in zip(*columns)]
+    titles = [f"task {task.index + 1}\nlearns {', '.join(map(str, task.classes))}" for task in scenario]
+    rows = [f"test scene {index}\nas the task\nwould label it"]
+    rows += [f"training\nscene {j + 1}" for j in range(len(tiles) - 1)]
+    handles = legend_handles(["bg"] + [str(d) for d in range(scenario.n_classes)])
+    handles.append(ghost_patch("faint: ink labelled bg"))
+    fig = mosaic_figure(tiles, titles, f"What each task's training labels say ({scenario.setting.name})\n{title}",
+                        handles, row_titles=rows)
+    return save_figure(fig, path)
+
+
+def plot_training_labels(run: RunData, path):
+    """``save_training_labels`` for a run, from its configuration: (the PNG, None), or (None, why not) when
+    its scenario cannot be built here (e.g. its data directory is gone)."""
+    try:
+        scenario = run_scenario(run.config, run.tasks)
+        return save_training_labels(scenario, path, run.title), None
+    except (ValueError, OSError) as error:
+        return None, f"The training-label figure is skipped: its scenario cannot be built here ({error})."

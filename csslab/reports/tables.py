@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from csslab.constants import CLASS_NAMES, SHORT_NAMES
+from csslab.reports.budget import budget_text, budget_warning, run_budget
 from csslab.scenarios.labels import SWITCHES, make_setting
 
 
@@ -140,6 +141,11 @@ class RunData:
         sizes = [v for v in (train.get("frame_scenes"), scenario.get("test_scenes")) if isinstance(v, int)]
         return str(min(sizes)) if sizes else "a subset of"
 
+    @property
+    def budget(self) -> dict:
+        """Steps, batch, scenes, data, optimiser, lr, schedule, backbone and seed (``reports.budget``)."""
+        return run_budget(self.config, self.tasks) if self.config else {}
+
     # -- per-task data --------------------------------------------------------------------
     @property
     def tasks(self) -> list[dict]:
@@ -162,6 +168,13 @@ class RunData:
     def short_names(self) -> list[str]:
         return ["bg" if n == "background" else n for n in self.class_names] if self.data.get("class_names") \
             else list(SHORT_NAMES)
+
+    @property
+    def mean_forgetting(self) -> float | None:
+        """Forgetting averaged over the classes seen before the last task (background excluded), or None."""
+        forgetting = self.data.get("forgetting") or {}
+        values = [v for name, v in forgetting.items() if name != "background" and v is not None]
+        return float(np.mean(values)) if values else None
 
     @property
     def iou_matrix(self) -> np.ndarray:
@@ -235,12 +248,16 @@ def run_markdown(run: RunData, images=()) -> str:
     """report.md: final summary, forgetting, timings, the per-task tables, links to the images."""
     d = run.data
     done = f"{len(run.tasks)}/{run.n_tasks} tasks" + ("" if d.get("complete", True) else " (incomplete run)")
-    lines = [f"# {run.title}", "", f"Run directory `{run.path}`, {done}.", "", "## Final summary", ""]
-    lines += _table(["mIoU all", "mIoU old", "mIoU new", "mIoU avg"],
+    lines = [f"# {run.title}", "", f"Run directory `{run.path}`, {done}.", "", f"Budget: {budget_text(run.budget)}."]
+    if warning := budget_warning(run.budget):
+        lines += ["", f"**{warning}**"]
+    lines += ["", "## Final summary", ""]
+    lines += _table(["mIoU all", "mIoU old", "mIoU new", "mIoU avg", "forgetting"],
                     [[fmt(d.get(k, run.tasks[-1].get(k))) for k in ("miou_all", "miou_old", "miou_new")]
-                     + [fmt(d.get("miou_avg"))]])
+                     + [fmt(d.get("miou_avg")), fmt(run.mean_forgetting)]])
     lines += ["", "mIoU all: background and every class seen so far; old: classes of earlier tasks; "
-              "new: classes of the last task; avg: mean of mIoU all over tasks."]
+              "new: classes of the last task; avg: mean of mIoU all over tasks; forgetting: best IoU before "
+              "the last task minus the final IoU, averaged over the classes seen before it."]
     if d.get("forgetting"):
         lines += ["", "## Forgetting per class", "",
                   f"Best IoU before the last task minus the final IoU (positive: forgotten; {MISSING}: not seen "
