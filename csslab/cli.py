@@ -125,18 +125,6 @@ def budget(t) -> str:
     return f"{t.steps_per_class} steps per class of each task" if t.steps_per_class else f"{t.steps} steps per task"
 
 
-def budget_note(config: Config) -> str | None:
-    """A warning when a task has more than two classes but the same steps as every other task."""
-    from csslab.scenarios.tasks import parse_split
-
-    largest = max(parse_split(config.scenario.tasks))
-    if config.train.steps_per_class or largest <= 2:
-        return None
-    return (f"note: a task of {largest} classes gets {config.train.steps} steps, like every task (the default split "
-            f"has 2 classes per task), which may be too few to learn it (docs/methods.md#steps-per-class); "
-            f"--set train.steps_per_class=125 gives each task 125 steps per class")
-
-
 RUN_CONFIG_FLAGS = ("method", "tasks", "setting", "class_order", "data", "seed", "steps", "backbone", "device",
                     "config", "out", "overwrite")
 
@@ -162,8 +150,6 @@ def cmd_run(args) -> int:
         out = new_run_dir("runs", f"{config.method}-seed{config.seed}")
     print(f"csslab run: {config.method} on {config.scenario.tasks} ({setting}), "
           f"{budget(config.train)}, seed {config.seed} -> {out}")
-    if note := budget_note(config):
-        print(note)
     if warning := budget_warning(run_budget(config.to_dict())):  # the report says it too
         print(warning)
     try:
@@ -185,6 +171,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_benchmark(args) -> int:
+    from csslab.reports.budget import budget_warning, run_budget
     from csslab.reports.benchmark_table import benchmark_markdown
     from csslab.sweep import benchmark, parse_grid, parse_methods, parse_settings, run_configs
 
@@ -204,7 +191,7 @@ def cmd_benchmark(args) -> int:
     print(f"csslab benchmark: {len(configs)} runs ({', '.join(methods)} x {args.seeds} seeds x "
           f"{len(settings)} setting(s){' x grid ' + ' '.join(args.grid) if grid else ''}) -> {args.out}"
           + (f" on Ray ({args.ray})" if args.ray else ""))
-    for note in sorted({budget_note(c) for c in configs if c.seed == 0} - {None}):
+    for note in sorted({budget_warning(run_budget(c.to_dict())) for c in configs if c.seed == 0} - {None}):
         print(note)
     rows = benchmark(config, methods, range(args.seeds), settings, args.out, ray=args.ray, report=not args.no_report,
                      grid=grid, workers=args.workers, reuse=args.reuse, run_reports=not args.no_run_reports)
