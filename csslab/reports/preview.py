@@ -8,11 +8,10 @@ import numpy as np
 
 from csslab.config import Config
 from csslab.constants import BACKGROUND, IGNORE
-from csslab.data.scenes import SceneConfig
 from csslab.reports.colors import label_colormap, legend_handles
 from csslab.reports.plots import ghost_patch, mosaic_figure, overlay, pyplot, save_figure
 from csslab.reports.tables import RunData
-from csslab.scenarios import make_scenario
+from csslab.scenarios import Scenario
 from csslab.scenarios.labels import allowed_digits, train_lut
 
 
@@ -142,13 +141,7 @@ def run_scenario(config: dict, tasks: list[dict]):
     its split, or the joint bound's one task when that is what its results record."""
     c = Config.from_dict(config)
     s = c.scenario
-    scenario = make_scenario(
-        tasks=s.tasks, setting=s.setting, data=s.data, seed=c.seed, class_order=s.class_order,
-        train_scenes=s.train_scenes, test_scenes=s.test_scenes,
-        scene=SceneConfig(size=s.size, min_digits=s.min_digits, max_digits=s.max_digits, max_box_iou=s.max_box_iou,
-                          ink=s.ink),
-        old_in_images=s.old_in_images, future_in_images=s.future_in_images, old_labels=s.old_labels,
-        test_future=s.test_future)
+    scenario = Scenario.from_config(s, c.seed)
     recorded = [tuple(t.get("classes", ())) for t in tasks]
     for candidate in (scenario, scenario.joint()):
         if [t.classes for t in candidate][:len(recorded)] == recorded:
