@@ -34,18 +34,17 @@ CHECKPOINT_KEYS = ("task", "heads", "model", "method", "generator", "rng")
 
 def save_checkpoint(out, task, model, method, generator) -> None:
     buffer = io.BytesIO()
-    torch.save({"task": task.index, "heads": [h.out_channels for h in model.heads],
-                "head_hidden": [getattr(h, "hidden", 0) for h in model.heads], "model": model.state_dict(),
+    torch.save({"task": task.index, "heads": [h.out_channels for h in model.heads], "model": model.state_dict(),
                 "method": method.state_dict(), "generator": generator.get_state(), "rng": rng_state(method)},
                buffer)
     atomic_write(out / "checkpoints" / f"task-{task.index}.pt", buffer.getvalue())
 
 
-def load_model(model, state: dict) -> None:
-    """Give ``model`` (backbone only) the heads of a saved checkpoint ``state`` and its weights."""
-    hidden = state.get("head_hidden") or [0] * len(state["heads"])
-    for n_channels, width in zip(state["heads"], hidden):
-        model.add_head(int(n_channels), hidden=int(width))
+def load_model(model, method, tasks, state: dict) -> None:
+    """Give ``model`` (backbone only) the heads of ``tasks``, added by ``method.add_head`` as training added
+    them, and the weights of a saved checkpoint ``state``."""
+    for task in tasks:
+        method.add_head(model, task)
     model.load_state_dict(state["model"])
 
 
@@ -96,8 +95,10 @@ def first_line(error: BaseException) -> str:
     return (text.splitlines()[0] if text else type(error).__name__)[:200]
 
 
-def restore_checkpoint(out: Path, index: int, model, method, generator, device) -> None:
-    """Load ``checkpoints/task-INDEX.pt`` into the model, method, batch order and RNGs; clear errors if unusable."""
+def restore_checkpoint(out: Path, tasks, model, method, generator, device) -> None:
+    """Load the checkpoint after the last of the completed ``tasks`` into the model (with their heads), method,
+    batch order and RNGs; clear errors if unusable."""
+    index = len(tasks) - 1
     path = out / "checkpoints" / f"task-{index}.pt"
     if not path.is_file():
         raise ValueError(f"cannot resume {out}: {path.name} is missing (was train.checkpoints off?)")
@@ -114,7 +115,7 @@ def restore_checkpoint(out: Path, index: int, model, method, generator, device) 
         what = f"no {missing[0]!r}" if missing else f"task {state['task']}"
         raise ValueError(f"cannot resume from {path}: it has {what} (expected a csslab checkpoint of task {index})")
     try:
-        load_model(model, state)
+        load_model(model, method, tasks, state)
         method.load_state_dict(state["method"])
         generator.set_state(state["generator"].cpu())
         set_rng_state(state["rng"], method)

@@ -183,7 +183,7 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
     global_step = 0
     if saved is not None:  # continue after the last completed task, in the state it left everything
         data, frames = saved, load_frames(out, len(saved["tasks"]))
-        restore_checkpoint(out, len(data["tasks"]) - 1, model, method, batch_gen, device)
+        restore_checkpoint(out, train_scenario[:len(data["tasks"])], model, method, batch_gen, device)
         global_step = sum(entry["steps"] for entry in data["tasks"])
         start_time -= data["timings"]["total_s"]
         if log:
@@ -195,8 +195,7 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
         t0 = time.perf_counter()
         images, masks = train_scenario.train_set(task)
         t_data = time.perf_counter() - t0
-        model.add_head(len(task.classes) + (1 if task.index == 0 else 0),
-                       init=method.head_init if task.index else "random", hidden=method.head_hidden)
+        method.add_head(model, task)
         method.before_task(task, model, images, masks)
         lr = t.lr_incremental if task.index and t.lr_incremental else t.lr
         optimizer = torch.optim.Adam(method.parameters(model), lr=lr, weight_decay=t.weight_decay)

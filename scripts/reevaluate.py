@@ -50,7 +50,7 @@ def reevaluate(run_dir: Path) -> dict:
     for task, old in zip(train_scenario, old_tasks):
         state = torch.load(run_dir / "checkpoints" / f"task-{task.index}.pt", map_location="cpu", weights_only=True)
         model = IncrementalSegmenter(config.model.backbone)
-        load_model(model, state)
+        load_model(model, method, train_scenario[:task.index + 1], state)
         model.eval()
         test_images, test_masks = scenario.test_set(eval_task(scenario, task))
         cm = evaluator.confusion(model, test_images, test_masks)

@@ -42,8 +42,7 @@ def drive(method, steps=2, check=None):
     model = IncrementalSegmenter()
     for task in TASKS:
         images, masks = task_data(task)
-        model.add_head(len(task.classes) + (1 if task.index == 0 else 0), hidden=method.head_hidden,
-                       init=method.head_init if task.index else "random")
+        method.add_head(model, task)
         method.before_task(task, model, images, masks)
         optimizer = torch.optim.Adam(method.parameters(model), lr=1e-3)
         method.train_mode(model)
