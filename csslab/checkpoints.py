@@ -7,14 +7,13 @@ random number generator); frames.npz the animation frames so far. Every file is 
 from __future__ import annotations
 
 import io
-import json
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from csslab.results import Results, _clean, atomic_write
+from csslab.results import Results, atomic_write
 
 
 def save_frames(out, frames, raw, images) -> None:
@@ -80,14 +79,16 @@ def remove_partial_files(out: Path) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def saved_run(out: Path, resolved: dict) -> dict | None:
-    """The results data of the run in ``out`` to continue, or None to start from task 0."""
+def saved_run(out: Path, record: Results) -> Results | None:
+    """The results of the run in ``out`` to continue, or None to start from task 0; ``record``: the new
+    run's (empty) record, whose configuration they must have. Removes what a killed process left partial."""
+    remove_partial_files(out)
     if not (out / "results.json").exists():
         return None  # killed before its first task was saved
-    data = Results.load(out).data
-    if data.get("config") != json.loads(json.dumps(_clean(resolved))):
+    saved = Results.load(out)
+    if saved.get("config") != record["config"]:
         raise ValueError(f"cannot resume {out}: its results.json was written with another configuration")
-    return data if data.get("tasks") else None
+    return saved if saved.tasks else None
 
 
 def first_line(error: BaseException) -> str:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import socket
 
+from csslab.results import split_mious
+
 LOCAL_CPUS = 2  # a local cluster is small: each run already uses its own threads
 
 
@@ -87,9 +89,7 @@ def run_on_ray(address: str, config_dicts: list[dict], run_dirs: list[str], repo
             except ray.exceptions.RayError as error:
                 raise _task_error(ray, error) from None
             if log:
-                from csslab.sweep import final_split_mious
-
-                m = final_split_mious(datas[i])
+                m = split_mious(datas[i])
                 log(f"[{len(refs) - len(pending)}/{len(refs)}] {os.path.basename(run_dirs[i])}: all {m['all']:.3f} "
                     f"old {m['old']:.3f} new {m['new']:.3f} (on Ray)")
         return datas

@@ -1,4 +1,4 @@
-"""Run directories and ``Results``: the data of results.json (reports only read these files).
+"""A run's record, ``Results``: the one owner of results.json (created, filled task by task, saved, loaded).
 
 Layout of a run directory::
 
@@ -66,24 +66,121 @@ def per_class(values) -> dict:
     return {name: v for name, v in zip(CLASS_NAMES, _clean(list(values)))}
 
 
+def nan_for_none(values) -> np.ndarray:
+    """JSON numbers with None where absent (a list, or a list of rows) as a float array with NaN there."""
+    return np.array(values, dtype=float)  # numpy reads None as NaN
+
+
+def task_entry(task, cm, steps: int, loss: dict, train_s: float, eval_s: float, data_s: float) -> dict:
+    """A task's entry of results.json: its metrics from the test confusion matrix ``cm`` (results' class
+    space), the mean ``loss`` terms of its ``steps`` and its times."""
+    from csslab.metrics import background_shift, task_metrics  # metrics imports torch: readers of results don't
+
+    m = task_metrics(cm, task.classes, task.old_classes)
+    return {
+        "task": task.index,
+        "classes": list(task.classes),
+        "old_classes": list(task.old_classes),
+        "miou_all": m["miou_all"],
+        "miou_old": m["miou_old"],
+        "miou_new": m["miou_new"],
+        "overall_acc": m["overall_acc"],
+        "mean_acc": m["mean_acc"],
+        "iou": per_class(m["iou"]),
+        "acc": per_class(m["acc"]),
+        "confusion": cm.tolist(),
+        "background_shift": background_shift(cm, task.classes, task.old_classes),
+        "loss": loss,
+        "steps": steps,
+        "train_s": train_s,
+        "eval_s": eval_s,
+        "data_s": data_s,
+    }
+
+
+def split_mious(data: dict) -> dict:
+    """old / new / all mIoU after the last task and avg over tasks, from per-class IoU and the split,
+    so the joint bound (trained as one task) gets the same columns as continual methods."""
+    from csslab.scenarios.tasks import make_tasks  # the scenarios package imports torch: readers don't
+
+    s = data["config"]["scenario"]
+    tasks = make_tasks(s["tasks"], None if s["class_order"] == "natural" else s["class_order"])
+    iou = data["tasks"][-1]["iou"]
+    pick = lambda classes: [iou[str(c)] for c in classes if iou[str(c)] is not None]  # noqa: E731
+    old = pick([c for t in tasks[:-1] for c in t.classes])
+    new = pick(tasks[-1].classes)
+    return {
+        "old": float(np.mean(old)) if old else float("nan"),
+        "new": float(np.mean(new)) if new else float("nan"),
+        "all": data["tasks"][-1]["miou_all"],
+        "avg": data["miou_avg"],
+        "seconds": data["timings"]["total_s"],
+    }
+
+
 class Results:
-    """The data of one run's results.json, with a few conveniences for notebooks."""
+    """One run's record, the data of its results.json: created for a configuration, a task entry added
+    after each task, saved atomically into the run directory, loaded back (the one reader of the file)."""
 
     def __init__(self, data: dict, path: Path | None = None):
         self.data = data
         self.path = path
 
     @classmethod
+    def new(cls, config: dict, versions: dict, path=None) -> "Results":
+        """An empty record of a run of ``config`` (resolved, as JSON data) with the software ``versions``."""
+        data = {"version": RESULTS_VERSION, "config": json.loads(json.dumps(_clean(config))),
+                "class_names": list(CLASS_NAMES), "tasks": [], "iou_matrix": [], "acc_matrix": [],
+                "complete": False, "versions": dict(versions),
+                "timings": {"train_s": 0.0, "eval_s": 0.0, "data_s": 0.0, "total_s": 0.0}}
+        return cls(data, Path(path) if path is not None else None)
+
+    @classmethod
     def load(cls, run_dir) -> "Results":
+        """The record saved in ``run_dir`` (or the results.json file itself)."""
         path = Path(run_dir)
         file = path / "results.json" if path.is_dir() else path
         if not file.exists():
             raise FileNotFoundError(f"no results.json in {run_dir}")
         try:
             data = json.loads(file.read_text())
-        except json.JSONDecodeError as error:
+        except (OSError, json.JSONDecodeError) as error:
             raise ValueError(f"unreadable results file {file}: {error}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"invalid results file {file}: expected a JSON object, got {type(data).__name__}")
         return cls(data, file.parent)
+
+    def add_task(self, entry: dict, complete: bool) -> None:
+        """Append a task's entry (see ``task_entry``; stored as JSON data: NaN as None), its row of the
+        task x class matrices, and update the run's summary; ``complete``: it was the run's last task."""
+        entry = _clean(entry)
+        self.data["tasks"].append(entry)
+        self.data["iou_matrix"].append(list(entry["iou"].values()))
+        self.data["acc_matrix"].append(list(entry["acc"].values()))
+        self.data["complete"] = complete
+        self._summarise()
+
+    def _summarise(self) -> None:
+        """Run-level figures from the per-task entries: miou_avg, forgetting, final mIoUs."""
+        from csslab.metrics import forgetting  # metrics imports torch: readers of results don't
+
+        self.data["miou_avg"] = float(np.mean(nan_for_none([e["miou_all"] for e in self.tasks])))
+        self.data["forgetting"] = per_class(forgetting(nan_for_none(self.data["iou_matrix"])))
+        for key in ("miou_all", "miou_old", "miou_new"):
+            self.data[key] = self.final[key]
+
+    def add_timings(self, train_s: float, eval_s: float, data_s: float, total_s: float) -> None:
+        """Add a task's training, evaluation and data seconds; ``total_s``: the run's wall-clock time so far."""
+        timings = self.data["timings"]
+        timings["train_s"] += train_s
+        timings["eval_s"] += eval_s
+        timings["data_s"] += data_s
+        timings["total_s"] = total_s
+
+    def save(self, run_dir=None) -> None:
+        """Write results.json into ``run_dir`` (default: where it was loaded or last saved), atomically."""
+        self.path = Path(run_dir) if run_dir is not None else self.path
+        write_json(self.path / "results.json", self.data)
 
     @property
     def tasks(self) -> list[dict]:
@@ -98,9 +195,19 @@ class Results:
         return bool(self.data.get("complete"))
 
     @property
+    def class_names(self) -> list[str]:
+        return list(self.data.get("class_names") or CLASS_NAMES)
+
+    @property
     def iou_matrix(self) -> np.ndarray:
-        """IoU[task, class] with NaN for classes not yet seen (columns: background, 0..9)."""
-        return np.array([[np.nan if v is None else v for v in row] for row in self.data["iou_matrix"]], dtype=float)
+        """IoU[task, class] with NaN for classes not yet seen (columns: ``class_names``); from each task's
+        IoU when an older results.json has no matrix."""
+        rows = self.data.get("iou_matrix") or [[t.get("iou", {}).get(n) for n in self.class_names] for t in self.tasks]
+        return nan_for_none(rows)
+
+    def split_mious(self) -> dict:
+        """old / new / all / avg mIoU and seconds of the run (see ``split_mious``)."""
+        return split_mious(self.data)
 
     def __getitem__(self, key):
         return self.data[key]

@@ -16,10 +16,9 @@ import numpy as np
 
 from csslab.config import Config, apply_overrides
 from csslab.methods import METHODS, get_method
-from csslab.results import atomic_write, write_json
+from csslab.results import atomic_write, split_mious, write_json
 from csslab.runstore import completed, reuse_runs, saved_run, setting_name
 from csslab.scenarios import all_settings, make_setting
-from csslab.scenarios.tasks import make_tasks
 
 BOUNDS = ("finetune", "joint")
 
@@ -129,31 +128,13 @@ def run_one(config_dict: dict, run_dir: str, report: bool = True) -> dict:
     return done.data
 
 
-def final_split_mious(data: dict) -> dict:
-    """old / new / all mIoU after the last task and avg over tasks, from per-class IoU and the split,
-    so the joint bound (trained as one task) gets the same columns as continual methods."""
-    s = data["config"]["scenario"]
-    tasks = make_tasks(s["tasks"], None if s["class_order"] == "natural" else s["class_order"])
-    iou = data["tasks"][-1]["iou"]
-    pick = lambda classes: [iou[str(c)] for c in classes if iou[str(c)] is not None]  # noqa: E731
-    old = pick([c for t in tasks[:-1] for c in t.classes])
-    new = pick(tasks[-1].classes)
-    return {
-        "old": float(np.mean(old)) if old else float("nan"),
-        "new": float(np.mean(new)) if new else float("nan"),
-        "all": data["tasks"][-1]["miou_all"],
-        "avg": data["miou_avg"],
-        "seconds": data["timings"]["total_s"],
-    }
-
-
 def table_rows(entries: list[tuple[Config, dict]], grid: dict | None = None) -> list[dict]:
     """One row per (method, grid variant, setting, split): mean and std over seeds."""
     groups: dict[tuple, list] = {}
     for config, data in entries:
         s = config.scenario
         key = (config.method, variant(config, grid), setting_name(config), s.tasks)
-        groups.setdefault(key, []).append(final_split_mious(data))
+        groups.setdefault(key, []).append(split_mious(data))
     rows = []
     for (method, label, setting, tasks), values in groups.items():
         row = {"method": method, "variant": label, "setting": setting, "tasks": tasks, "n_seeds": len(values)}
@@ -235,7 +216,7 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
                                                                        workers)):
             datas.append(data)
             if log:
-                m = final_split_mious(data)
+                m = split_mious(data)
                 log(f"[{i + 1}/{len(configs)}] {run_dir.name}: all {m['all']:.3f} old {m['old']:.3f} "
                     f"new {m['new']:.3f} ({'reused' if reused else '%.0f s' % m['seconds']})")
     rows = table_rows(list(zip(configs, datas)), grid)

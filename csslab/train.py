@@ -20,17 +20,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from csslab.checkpoints import (
-    save_frames, save_checkpoint, remove_partial_files, saved_run, restore_checkpoint, load_frames,
-)
+from csslab.checkpoints import load_frames, restore_checkpoint, save_checkpoint, save_frames, saved_run
 from csslab.config import Config
-from csslab.constants import CLASS_NAMES
 from csslab.data.scenes import SceneConfig
 from csslab.methods import get_method
-from csslab.evaluation import Evaluator, add_task, eval_task, frame_lut, task_entry
+from csslab.evaluation import Evaluator, eval_task, frame_lut
 from csslab.models import IncrementalSegmenter
 from csslab.reports.tables import format_task
-from csslab.results import Results, _clean, atomic_write, write_json
+from csslab.results import Results, atomic_write, task_entry
 from csslab.scenarios import make_scenario
 
 N_PREVIEW = 8  # fixed test scenes whose predictions are stored for the report
@@ -147,14 +144,12 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
     t = config.train
     device = check_train(config)
     out = Path(out) if out is not None else None
-    resolved = config.to_dict() | {"params": vars(params)}
-    if resume:
-        remove_partial_files(out)
-    saved = saved_run(out, resolved) if resume else None
-    if saved is not None and saved["complete"]:
+    results = Results.new(config.to_dict() | {"params": vars(params)}, _versions())
+    saved = saved_run(out, results) if resume else None
+    if saved is not None and saved.complete:
         if log:
-            log(f"{out} is complete ({len(saved['tasks'])} tasks): nothing to resume")
-        return Results(saved, out)
+            log(f"{out} is complete ({len(saved.tasks)} tasks): nothing to resume")
+        return saved
     if t.threads:
         torch.set_num_threads(t.threads)
     scenario = build_scenario(config)
@@ -165,7 +160,7 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
     evaluator = Evaluator(scenario, device, t.eval_batch_size)
     if out is not None and saved is None:
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write(out / "config.yaml", Config.from_dict(resolved).to_yaml())
+        atomic_write(out / "config.yaml", Config.from_dict(results["config"]).to_yaml())
 
     # animation frames: a fixed test subset evaluated every frame_every steps
     n_tasks = len(train_scenario)
@@ -175,20 +170,17 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
     frame_raw = frame_raw[: t.frame_scenes]
     frames = {"step": [], "task": [], "confusion": [], "pred": []}
 
-    data = {"version": 1, "config": resolved, "class_names": list(CLASS_NAMES), "tasks": [], "iou_matrix": [],
-            "acc_matrix": [], "complete": False, "versions": _versions(),
-            "timings": {"train_s": 0.0, "eval_s": 0.0, "data_s": 0.0, "total_s": 0.0}}
     batch_gen = torch.Generator().manual_seed(config.seed)
     start_time = time.perf_counter()
     global_step = 0
     if saved is not None:  # continue after the last completed task, in the state it left everything
-        data, frames = saved, load_frames(out, len(saved["tasks"]))
-        restore_checkpoint(out, train_scenario[:len(data["tasks"])], model, method, batch_gen, device)
-        global_step = sum(entry["steps"] for entry in data["tasks"])
-        start_time -= data["timings"]["total_s"]
+        results, frames = saved, load_frames(out, len(saved.tasks))
+        restore_checkpoint(out, train_scenario[:len(results.tasks)], model, method, batch_gen, device)
+        global_step = sum(entry["steps"] for entry in results.tasks)
+        start_time -= results["timings"]["total_s"]
         if log:
-            log(f"resuming {out} after task {len(data['tasks'])}/{n_tasks}")
-    n_done = len(data["tasks"])
+            log(f"resuming {out} after task {len(results.tasks)}/{n_tasks}")
+    n_done = len(results.tasks)
     for task in train_scenario:
         if task.index < n_done:
             continue
@@ -217,7 +209,7 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
                 bad = [f"{k}={float(v.detach()):g}" for k, v in terms.items() if not torch.isfinite(v)]
                 raise TrainingError(
                     f"non-finite loss at task {task.index}, step {step}: term {', '.join(bad)} "
-                    f"({len(data['tasks'])} completed task(s) kept{' in ' + str(out) if out else ''})"
+                    f"({len(results.tasks)} completed task(s) kept{' in ' + str(out) if out else ''})"
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -246,21 +238,17 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
         test_images, test_masks = scenario.test_set(eval_task(scenario, task))
         cm = evaluator.confusion(model, test_images, test_masks)
         eval_s = time.perf_counter() - t2
-        entry = task_entry(task, cm, n_steps, sums, train_s, eval_s, t_data)
-        add_task(data, entry)
-        data["timings"]["train_s"] += train_s
-        data["timings"]["eval_s"] += eval_s
-        data["timings"]["data_s"] += t_data
-        data["timings"]["total_s"] = time.perf_counter() - start_time
-        data["complete"] = task.index == n_tasks - 1
+        loss = {k: v / n_steps for k, v in sums.items()}
+        results.add_task(task_entry(task, cm, n_steps, loss, train_s, eval_s, t_data), task.index == n_tasks - 1)
+        results.add_timings(train_s, eval_s, t_data, time.perf_counter() - start_time)
         if out is not None:
             save_frames(out, frames, frame_raw[:N_PREVIEW], frame_images[:N_PREVIEW])
             if t.checkpoints:
                 save_checkpoint(out, task, model, method, batch_gen)
-            write_json(out / "results.json", data)
+            results.save(out)
         if log:
-            log(format_task(entry, n_tasks))
-    return Results(_clean(data), out)  # the same data as results.json: NaN is null
+            log(format_task(results.final, n_tasks))
+    return results
 
 
 def task_steps(t, task, steps: int) -> int:

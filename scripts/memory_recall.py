@@ -19,7 +19,6 @@ means the current scenes were too, as background.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -34,12 +33,13 @@ def memory_recall(run_dir: Path, task: int = 1) -> dict:
     from csslab.config import Config
     from csslab.methods import get_method
     from csslab.models import IncrementalSegmenter
+    from csslab.results import Results
     from csslab.scenarios.labels import eval_lut
     from csslab.train import build_scenario
 
     run_dir = Path(run_dir)
-    results = json.loads((run_dir / "results.json").read_text())
-    n_done = len(results["tasks"])
+    results = Results.load(run_dir)
+    n_done = len(results.tasks)
     if not 1 <= task < n_done:
         raise ValueError(f"invalid task {task}: {run_dir} has checkpoints after tasks 0..{n_done - 1}; "
                          f"choose one of 1..{n_done - 1}")

@@ -6,12 +6,12 @@ missing, never recomputed.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from csslab.constants import CLASS_NAMES, SHORT_NAMES
+from csslab.results import Results
 
 
 def fmt(value, digits: int = 3) -> str:
@@ -21,19 +21,17 @@ def fmt(value, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
-def _read_json(path: Path, what: str) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"unreadable {what} {path}: {error}") from None
-
-
 class RunData:
-    """One run directory as the report sees it: results.json and (if present) frames.npz."""
+    """One run directory as the report sees it: its results (read by ``Results.load``) and, if present,
+    frames.npz."""
 
     def __init__(self, path):
         self.path = Path(path)
-        self.data = _read_json(self.path / "results.json", "results file")
+        try:
+            self.results = Results.load(self.path)
+        except FileNotFoundError as error:
+            raise ValueError(str(error)) from None
+        self.data = self.results.data
         if not self.data.get("tasks"):
             raise ValueError(f"results file {self.path / 'results.json'} holds no completed task")
         self._frames = False
@@ -93,7 +91,7 @@ class RunData:
 
     @property
     def class_names(self) -> list[str]:
-        return list(self.data.get("class_names") or CLASS_NAMES)
+        return self.results.class_names
 
     @property
     def short_names(self) -> list[str]:
@@ -102,9 +100,8 @@ class RunData:
 
     @property
     def iou_matrix(self) -> np.ndarray:
-        """IoU[task, class], NaN for classes not yet seen (from iou_matrix, else each task's iou)."""
-        rows = self.data.get("iou_matrix") or [[t.get("iou", {}).get(n) for n in self.class_names] for t in self.tasks]
-        return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=float)
+        """IoU[task, class], NaN for classes not yet seen."""
+        return self.results.iou_matrix
 
     def task_label(self, k: int) -> str:
         entry = self.tasks[k] if k < len(self.tasks) else {}
