@@ -26,6 +26,7 @@ def run(method: str = "finetune", scenario: Scenario | None = None, steps: int |
     Extra keyword arguments are the method's hyper-parameters (``lam=5``); ``overrides`` takes the
     CLI's ``section.key=value`` strings (``["train.batch_size=16"]``).
     """
+    from csslab.reports.tables import print_task
     from csslab.train import run as train_run
 
     config = Config(method=method, params=params)
@@ -41,4 +42,5 @@ def run(method: str = "finetune", scenario: Scenario | None = None, steps: int |
     if device is not None:
         config.train.device = device
     config = apply_overrides(config, overrides)
-    return train_run(config, out=out, progress=progress, log=print if verbose else None)
+    return train_run(config, out=out, progress=progress, log=print if verbose else None,
+                     on_task=print_task if verbose else None)

@@ -1,7 +1,7 @@
 """What a run directory holds between tasks, and how a resumed run gets back to it.
 
 A checkpoint holds everything the next task depends on (model, method state, batch order and every
-random number generator); frames.npz the animation frames so far. Every file is written atomically.
+random number generator). Every file is written atomically.
 """
 
 from __future__ import annotations
@@ -14,19 +14,6 @@ import numpy as np
 import torch
 
 from csslab.results import Results, atomic_write
-
-
-def save_frames(out, frames, raw, images) -> None:
-    if not frames["step"]:
-        return
-    buffer = io.BytesIO()
-    np.savez_compressed(
-        buffer, step=np.array(frames["step"]), task=np.array(frames["task"]),
-        confusion=np.stack(frames["confusion"]), pred=np.stack(frames["pred"]),
-        truth=raw.astype(np.uint8), images=images[:, 0].numpy(),
-    )
-    atomic_write(out / "frames.npz", buffer.getvalue())
-
 
 CHECKPOINT_KEYS = ("task", "heads", "model", "method", "generator", "rng")
 
@@ -123,19 +110,3 @@ def restore_checkpoint(out: Path, tasks, model, method, generator, device) -> No
     except (RuntimeError, KeyError, TypeError, ValueError) as error:
         raise ValueError(f"cannot resume from {path}: {first_line(error)}") from None
     model.eval()  # where evaluation left it: the next before_task sees the model as in an uninterrupted run
-
-
-def load_frames(out: Path, n_done: int) -> dict:
-    """The animation frames of the completed tasks (a frames.npz may also hold a later, unfinished task's)."""
-    frames = {"step": [], "task": [], "confusion": [], "pred": []}
-    path = out / "frames.npz"
-    if not path.is_file():
-        return frames
-    try:
-        with np.load(path, allow_pickle=False) as saved:
-            keep = saved["task"] < n_done
-            for key in frames:
-                frames[key] = list(saved[key][keep])
-    except Exception as error:
-        raise ValueError(f"cannot resume {out}: unreadable frames.npz ({first_line(error)})") from None
-    return frames

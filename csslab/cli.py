@@ -169,6 +169,7 @@ RUN_CONFIG_FLAGS = ("method", "tasks", "setting", "class_order", "data", "seed",
 
 
 def cmd_run(args) -> int:
+    from csslab.reports.tables import print_task
     from csslab.train import load_run_config, run
 
     if args.resume:
@@ -189,7 +190,7 @@ def cmd_run(args) -> int:
     if note := budget_note(config):
         print(note)
     try:
-        results = run(config, out=out, progress=not args.quiet, resume=bool(args.resume))
+        results = run(config, out=out, progress=not args.quiet, resume=bool(args.resume), on_task=print_task)
     except KeyboardInterrupt:
         print(f"csslab: interrupted; completed tasks are kept in {out} (continue: csslab run --resume {out})",
               file=sys.stderr)

@@ -13,6 +13,7 @@ class Evaluator:
     """Confusion matrices in results' class space (0 = background, d+1 = digit d)."""
 
     def __init__(self, scenario, device, batch_size: int):
+        self.scenario = scenario
         self.device = device
         self.batch_size = batch_size
         index = torch.as_tensor(scenario.digit_index)
@@ -20,6 +21,12 @@ class Evaluator:
         lut = torch.full((256,), IGNORE, dtype=torch.int64)
         lut[: len(index)] = index
         self.target_lut = lut.to(device)
+
+    def evaluate(self, model, task) -> np.ndarray:
+        """The confusion matrix of ``model`` (put in eval mode) on the test scenes as labelled after ``task``."""
+        model.eval()
+        images, masks = self.scenario.test_set(eval_task(self.scenario, task))
+        return self.confusion(model, images, masks)
 
     @torch.no_grad()
     def predict(self, model, images):
@@ -52,8 +59,3 @@ def eval_task(scenario, task):
             return original
     return task  # the joint bound: all classes
 
-
-def frame_lut(scenario, task):
-    from csslab.scenarios.labels import eval_lut
-
-    return eval_lut(task, scenario.setting, scenario.class_order)

@@ -31,11 +31,9 @@ def memory_recall(run_dir: Path, task: int = 1) -> dict:
 
     from csslab.checkpoints import load_model
     from csslab.config import Config
-    from csslab.methods import get_method
-    from csslab.models import IncrementalSegmenter
     from csslab.results import Results
     from csslab.scenarios.labels import eval_lut
-    from csslab.train import build_scenario
+    from csslab.train import setup
 
     run_dir = Path(run_dir)
     results = Results.load(run_dir)
@@ -48,11 +46,7 @@ def memory_recall(run_dir: Path, task: int = 1) -> dict:
     if memory is None or len(memory["images"]) == 0:
         raise ValueError(f"{run_dir} has no memory (method {results['config']['method']!r}): run replay, or a "
                          f"method with params.memory_size > 0")
-    config = Config.from_dict(results["config"])
-    scenario = build_scenario(config)
-    method_class = get_method(config.method)
-    method = method_class(method_class.make_params(config.params))
-    model = IncrementalSegmenter(config.model.backbone)
+    scenario, _, _, method, model, _ = setup(Config.from_dict(results["config"]), torch.device("cpu"))
     load_model(model, method, scenario[:task + 1], state)
     model.eval()
     old = torch.arange(1, 1 + len(scenario[0].classes))  # task 0's channels

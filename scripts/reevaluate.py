@@ -20,12 +20,10 @@ from pathlib import Path
 import torch
 
 from csslab.checkpoints import load_model
-from csslab.evaluation import Evaluator, eval_task
-from csslab.methods import get_method
 from csslab.models import IncrementalSegmenter
 from csslab.reports import write_run_report
 from csslab.results import Results, task_entry
-from csslab.train import build_scenario, load_run_config
+from csslab.train import load_run_config, setup
 
 METRICS = ("miou_all", "miou_old", "miou_new", "overall_acc", "mean_acc", "iou", "acc", "confusion",
            "background_shift")
@@ -37,22 +35,13 @@ def reevaluate(run_dir: Path) -> dict:
     before = Results.load(run_dir)
     if not before.complete:
         raise SystemExit(f"{run_dir}: not a finished run")
-    if config.train.threads:
-        torch.set_num_threads(config.train.threads)  # the evaluation's sums as in training
-    device = torch.device("cpu")
-    method_class = get_method(config.method)
-    method = method_class(method_class.make_params(config.params), device=device, seed=config.seed)
-    scenario = build_scenario(config)
-    train_scenario, _ = method.prepare(scenario, config.train.steps)
-    evaluator = Evaluator(scenario, device, config.train.eval_batch_size)
+    s = setup(config, torch.device("cpu"))  # the run's scenario, method and evaluator (and its threads)
     results = Results.new(before["config"], before.get("versions", {}))
-    for task, old in zip(train_scenario, before.tasks):
+    for task, old in zip(s.train_scenario, before.tasks):
         state = torch.load(run_dir / "checkpoints" / f"task-{task.index}.pt", map_location="cpu", weights_only=True)
         model = IncrementalSegmenter(config.model.backbone)
-        load_model(model, method, train_scenario[:task.index + 1], state)
-        model.eval()
-        test_images, test_masks = scenario.test_set(eval_task(scenario, task))
-        cm = evaluator.confusion(model, test_images, test_masks)
+        load_model(model, s.method, s.train_scenario[:task.index + 1], state)
+        cm = s.evaluator.evaluate(model, task)
         results.add_task(task_entry(task, cm, old["steps"], old["loss"], old["train_s"], old["eval_s"], old["data_s"]),
                          before.complete)
     results.add_timings(**before["timings"])

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from conftest import SCRIPTS, load_module
+from csslab.config import Config
 from csslab.results import Results, task_entry
 from csslab.scenarios.tasks import Task
+from csslab.train import run
 
 CONFIG = {"method": "finetune", "scenario": {"tasks": "2-8", "class_order": "natural"}}
 
@@ -65,6 +67,11 @@ def test_load_names_the_file_it_cannot_read(tmp_path):
     (tmp_path / "results.json").write_text("[1, 2]")
     with pytest.raises(ValueError, match="expected a JSON object"):
         Results.load(tmp_path)
+
+
+def test_run_takes_a_config_not_untyped_overrides():
+    with pytest.raises(TypeError, match="steps"):
+        run(Config(), steps=5)
 
 
 def test_compare_runs_names_the_first_different_metric_and_ignores_times(tmp_path, capsys):

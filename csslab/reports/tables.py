@@ -153,6 +153,11 @@ def format_task(entry: dict, n_tasks: int) -> str:
     ])
 
 
+def print_task(entry: dict, n_tasks: int) -> None:
+    """What ``csslab run`` prints after each task (``train.run``'s ``on_task``): ``format_task``."""
+    print(format_task(entry, n_tasks))
+
+
 def task_markdown(entry: dict, n_tasks: int) -> str:
     """``format_task`` on a saved entry, tolerant of the keys an older results.json lacks."""
     names = list(entry.get("iou") or dict.fromkeys(CLASS_NAMES))
