@@ -15,6 +15,7 @@ def run(method: str = "finetune", scenario: Scenario | None = None, steps: int |
     CLI's ``section.key=value`` strings (``["train.batch_size=16"]``). Refuses what ``csslab run``
     refuses, with the same one-line ValueError (``csslab.checks.validate``).
     """
+    from csslab.reports.tables import print_task
     from csslab.train import run as train_run
 
     config = Config(method=method, params=params)
@@ -30,4 +31,5 @@ def run(method: str = "finetune", scenario: Scenario | None = None, steps: int |
     if device is not None:
         config.train.device = device
     config = apply_overrides(config, overrides)
-    return train_run(config, out=out, progress=progress, log=print if verbose else None)
+    return train_run(config, out=out, progress=progress, log=print if verbose else None,
+                     on_task=print_task if verbose else None)

@@ -1,52 +1,38 @@
 """What a run directory holds between tasks, and how a resumed run gets back to it.
 
 A checkpoint holds everything the next task depends on (model, method state, batch order and every
-random number generator); frames.npz the animation frames so far. Every file is written atomically.
+random number generator). Every file is written atomically.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from csslab.files import atomic_write, json_safe
+from csslab.files import atomic_write
 from csslab.results import Results
-
-
-def save_frames(out, frames, raw, images) -> None:
-    if not frames["step"]:
-        return
-    buffer = io.BytesIO()
-    np.savez_compressed(
-        buffer, step=np.array(frames["step"]), task=np.array(frames["task"]),
-        confusion=np.stack(frames["confusion"]), pred=np.stack(frames["pred"]),
-        truth=raw.astype(np.uint8), images=images[:, 0].numpy(),
-    )
-    atomic_write(out / "frames.npz", buffer.getvalue())
-
+from csslab.runstore import resumable
 
 CHECKPOINT_KEYS = ("task", "heads", "model", "method", "generator", "rng")
 
 
 def save_checkpoint(out, task, model, method, generator) -> None:
     buffer = io.BytesIO()
-    torch.save({"task": task.index, "heads": [h.out_channels for h in model.heads],
-                "head_hidden": [getattr(h, "hidden", 0) for h in model.heads], "model": model.state_dict(),
+    torch.save({"task": task.index, "heads": [h.out_channels for h in model.heads], "model": model.state_dict(),
                 "method": method.state_dict(), "generator": generator.get_state(), "rng": rng_state(method)},
                buffer)
     atomic_write(out / "checkpoints" / f"task-{task.index}.pt", buffer.getvalue())
 
 
-def load_model(model, state: dict) -> None:
-    """Give ``model`` (backbone only) the heads of a saved checkpoint ``state`` and its weights."""
-    hidden = state.get("head_hidden") or [0] * len(state["heads"])
-    for n_channels, width in zip(state["heads"], hidden):
-        model.add_head(int(n_channels), hidden=int(width))
+def load_model(model, method, tasks, state: dict) -> None:
+    """Give ``model`` (backbone only) the heads of ``tasks``, added by ``method.add_head`` as training added
+    them, and the weights of a saved checkpoint ``state``."""
+    for task in tasks:
+        method.add_head(model, task)
     model.load_state_dict(state["model"])
 
 
@@ -82,14 +68,12 @@ def remove_partial_files(out: Path) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def saved_run(out: Path, resolved: dict) -> dict | None:
-    """The results data of the run in ``out`` to continue, or None to start from task 0."""
-    if not (out / "results.json").exists():
-        return None  # killed before its first task was saved
-    data = Results.load(out).data
-    if data.get("config") != json.loads(json.dumps(json_safe(resolved))):
-        raise ValueError(f"cannot resume {out}: its results.json was written with another configuration")
-    return data if data.get("tasks") else None
+def resume_point(out: Path, config) -> Results | None:
+    """The results of the run in ``out`` to continue (``runstore.resumable``: of this configuration, or an
+    error), or None to start from task 0. Removes what a killed process left partial."""
+    remove_partial_files(out)
+    data = resumable(out, config)
+    return Results(data, out) if data is not None else None
 
 
 def first_line(error: BaseException) -> str:
@@ -97,8 +81,10 @@ def first_line(error: BaseException) -> str:
     return (text.splitlines()[0] if text else type(error).__name__)[:200]
 
 
-def restore_checkpoint(out: Path, index: int, model, method, generator, device) -> None:
-    """Load ``checkpoints/task-INDEX.pt`` into the model, method, batch order and RNGs; clear errors if unusable."""
+def restore_checkpoint(out: Path, tasks, model, method, generator, device) -> None:
+    """Load the checkpoint after the last of the completed ``tasks`` into the model (with their heads), method,
+    batch order and RNGs; clear errors if unusable."""
+    index = len(tasks) - 1
     path = out / "checkpoints" / f"task-{index}.pt"
     if not path.is_file():
         raise ValueError(f"cannot resume {out}: {path.name} is missing (was train.checkpoints off?)")
@@ -115,26 +101,10 @@ def restore_checkpoint(out: Path, index: int, model, method, generator, device) 
         what = f"no {missing[0]!r}" if missing else f"task {state['task']}"
         raise ValueError(f"cannot resume from {path}: it has {what} (expected a csslab checkpoint of task {index})")
     try:
-        load_model(model, state)
+        load_model(model, method, tasks, state)
         method.load_state_dict(state["method"])
         generator.set_state(state["generator"].cpu())
         set_rng_state(state["rng"], method)
     except (RuntimeError, KeyError, TypeError, ValueError) as error:
         raise ValueError(f"cannot resume from {path}: {first_line(error)}") from None
     model.eval()  # where evaluation left it: the next before_task sees the model as in an uninterrupted run
-
-
-def load_frames(out: Path, n_done: int) -> dict:
-    """The animation frames of the completed tasks (a frames.npz may also hold a later, unfinished task's)."""
-    frames = {"step": [], "task": [], "confusion": [], "pred": []}
-    path = out / "frames.npz"
-    if not path.is_file():
-        return frames
-    try:
-        with np.load(path, allow_pickle=False) as saved:
-            keep = saved["task"] < n_done
-            for key in frames:
-                frames[key] = list(saved[key][keep])
-    except Exception as error:
-        raise ValueError(f"cannot resume {out}: unreadable frames.npz ({first_line(error)})") from None
-    return frames

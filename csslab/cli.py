@@ -131,6 +131,7 @@ RUN_CONFIG_FLAGS = ("method", "tasks", "setting", "class_order", "data", "seed",
 
 def cmd_run(args) -> int:
     from csslab.reports.budget import budget_warning, run_budget
+    from csslab.reports.tables import print_task
     from csslab.train import load_run_config, run
 
     if args.resume:
@@ -153,7 +154,7 @@ def cmd_run(args) -> int:
     if warning := budget_warning(run_budget(config.to_dict())):  # the report says it too
         print(warning)
     try:
-        results = run(config, out=out, progress=not args.quiet, resume=bool(args.resume))
+        results = run(config, out=out, progress=not args.quiet, resume=bool(args.resume), on_task=print_task)
     except KeyboardInterrupt:
         print(f"csslab: interrupted; completed tasks are kept in {out} (continue: csslab run --resume {out})",
               file=sys.stderr)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 
+
 LOCAL_CPUS = 2  # a local cluster is small: each run already uses its own threads
 
 

@@ -84,32 +84,9 @@ def make_backbone(name: str) -> nn.Module:
     return BACKBONES[name]()
 
 
-class MLPHead(nn.Sequential):
-    """A head with its own features (SSUL's DeepLab heads): 3x3 conv + BN + ReLU, then the 1x1
-    classifier. A method that freezes the backbone still learns non-linear features per task."""
-
-    def __init__(self, c_in: int, hidden: int, n: int):
-        super().__init__(nn.Conv2d(c_in, hidden, 3, padding=1, bias=False), nn.BatchNorm2d(hidden),
-                         nn.ReLU(inplace=True), nn.Conv2d(hidden, n, 1))
-
-    @property
-    def out_channels(self) -> int:
-        return self[-1].out_channels
-
-    @property
-    def hidden(self) -> int:
-        return self[0].out_channels
-
-
-def make_head(c_in: int, n: int, hidden: int = 0) -> nn.Module:
-    """A 1x1 conv classifier (``hidden`` = 0), or an ``MLPHead`` with ``hidden`` channels."""
-    if hidden < 0:
-        raise ValueError(f"invalid head hidden={hidden}: must be >= 0 (0 = a 1x1 conv)")
-    return MLPHead(c_in, hidden, n) if hidden else nn.Conv2d(c_in, n, 1)
-
-
 class IncrementalSegmenter(nn.Module):
-    """Backbone + a growing list of 1x1 heads; channel 0 is background, channel c the c-th seen class."""
+    """Backbone + a growing list of heads (1x1 convs unless a method builds its own); channel 0 is
+    background, channel c the c-th seen class."""
 
     def __init__(self, backbone: str = "fast"):
         super().__init__()
@@ -121,8 +98,8 @@ class IncrementalSegmenter(nn.Module):
     def n_channels(self) -> int:
         return sum(h.out_channels for h in self.heads)
 
-    def add_head(self, n_new: int, init: str = "random", symmetry_noise: float = 1.0, hidden: int = 0) -> nn.Module:
-        """Append a head with ``n_new`` channels (the first head includes background).
+    def add_head(self, n_new: int, init: str = "random", symmetry_noise: float = 1.0) -> nn.Module:
+        """Append a 1x1 conv head with ``n_new`` channels (the first head includes background).
 
         ``init="mib"`` (MiB): new weights copy the background weights and new biases and the
         background bias become ``b_bg - log(n_new + 1)``, so the new model starts out predicting
@@ -131,16 +108,13 @@ class IncrementalSegmenter(nn.Module):
         weights. MiB trained with SGD, where the new channels' different gradients break their
         symmetry; under Adam's per-element normalised steps identical channels stay identical
         (measured: two new channels' logits equal to 2 decimals after 150 steps, new-class IoU 0;
-        with the noise both are learnt). 0 gives MiB's exact init. ``hidden`` > 0 makes the head an
-        ``MLPHead`` (random init only).
+        with the noise both are learnt). 0 gives MiB's exact init.
         """
         if n_new <= 0:
             raise ValueError(f"invalid n_new={n_new}: a head needs at least one channel")
         if init not in ("random", "mib"):
             raise ValueError(f"unknown head init {init!r}: valid values are random, mib")
-        if hidden and init != "random":
-            raise ValueError(f"head init {init!r} needs 1x1 heads (hidden=0), got hidden={hidden}")
-        head = make_head(self.backbone.out_channels, n_new, hidden)
+        head = nn.Conv2d(self.backbone.out_channels, n_new, 1)
         first = self.heads[0] if len(self.heads) else None
         head = head.to(next(self.backbone.parameters()).device)
         if init == "mib" and first is not None:
@@ -150,14 +124,21 @@ class IncrementalSegmenter(nn.Module):
                 head.weight.copy_(first.weight[0:1].expand_as(head.weight) + noise)
                 head.bias.fill_(bias.item())
                 first.bias[0] = bias
+        return self.append_head(head)
+
+    def append_head(self, head: nn.Module) -> nn.Module:
+        """Append a head a method built itself (SSUL's), moved to the backbone's device; like the 1x1 heads
+        it maps the backbone's features to ``head.out_channels`` logits."""
+        head = head.to(next(self.backbone.parameters()).device)
         self.heads.append(head)
         return head
 
-    def forward_features(self, x):
-        """Logits [B, 1+n_seen, H, W] and the backbone's named feature maps."""
+    def forward_features(self, x, heads=None):
+        """Logits [B, C, H, W] of ``heads`` (default: the model's, C = 1+n_seen), joined in order, and the
+        backbone's named feature maps. A method may pass extra heads of its own (SSUL's unknown head)."""
         # channels-last: oneDNN's convolutions run ~25% faster on it for these small maps (benchmarks/train.py)
         features, named = self.backbone(x.contiguous(memory_format=torch.channels_last))
-        logits = torch.cat([head(features) for head in self.heads], 1)  # B, C, h, w
+        logits = torch.cat([head(features) for head in (self.heads if heads is None else heads)], 1)  # B, C, h, w
         if logits.shape[-2:] != x.shape[-2:]:
             logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return logits, named

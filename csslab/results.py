@@ -1,4 +1,4 @@
-"""Run directories and ``Results``: the data of results.json (reports only read these files).
+"""A run's record, ``Results``: the one owner of results.json (created, filled task by task, saved, loaded).
 
 Layout of a run directory::
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from csslab.constants import CLASS_NAMES
-from csslab.files import atomic_write, json_safe, write_json  # noqa: F401  (atomic_write, write_json re-exported)
+from csslab.files import json_safe, write_json
 
 RESULTS_VERSION = 1
 
@@ -29,24 +29,174 @@ def per_class(values) -> dict:
     return {name: v for name, v in zip(CLASS_NAMES, json_safe(list(values)))}
 
 
+def nan_for_none(values) -> np.ndarray:
+    """JSON numbers with None where absent (a list, or a list of rows) as a float array with NaN there."""
+    return np.array(values, dtype=float)  # numpy reads None as NaN
+
+
+def task_entry(task, cm, steps: int, loss: dict, train_s: float, eval_s: float, data_s: float) -> dict:
+    """A task's entry of results.json: its metrics from the test confusion matrix ``cm`` (results' class
+    space), the mean ``loss`` terms of its ``steps`` and its times."""
+    from csslab.metrics import background_shift, task_metrics  # metrics imports torch: readers of results don't
+
+    m = task_metrics(cm, task.classes, task.old_classes)
+    return {
+        "task": task.index,
+        "classes": list(task.classes),
+        "old_classes": list(task.old_classes),
+        "miou_all": m["miou_all"],
+        "miou_old": m["miou_old"],
+        "miou_new": m["miou_new"],
+        "overall_acc": m["overall_acc"],
+        "mean_acc": m["mean_acc"],
+        "iou": per_class(m["iou"]),
+        "acc": per_class(m["acc"]),
+        "confusion": cm.tolist(),
+        "background_shift": background_shift(cm, task.classes, task.old_classes),
+        "loss": loss,
+        "steps": steps,
+        "train_s": train_s,
+        "eval_s": eval_s,
+        "data_s": data_s,
+    }
+
+
+def split_mious(data: dict) -> dict:
+    """old / new / all mIoU after the last task and avg over tasks, from per-class IoU and the split,
+    so the joint bound (trained as one task) gets the same columns as continual methods."""
+    from csslab.scenarios.tasks import make_tasks  # the scenarios package imports torch: readers don't
+
+    s = data["config"]["scenario"]
+    tasks = make_tasks(s["tasks"], None if s["class_order"] == "natural" else s["class_order"])
+    iou = data["tasks"][-1]["iou"]
+    pick = lambda classes: [iou[str(c)] for c in classes if iou[str(c)] is not None]  # noqa: E731
+    old = pick([c for t in tasks[:-1] for c in t.classes])
+    new = pick(tasks[-1].classes)
+    return {
+        "old": float(np.mean(old)) if old else float("nan"),
+        "new": float(np.mean(new)) if new else float("nan"),
+        "all": data["tasks"][-1]["miou_all"],
+        "avg": data["miou_avg"],
+        "seconds": data["timings"]["total_s"],
+    }
+
+
+def _number(value) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+# The JSON shape a report relies on, per key of results.json and of each task entry (absent keys are
+# allowed: an older csslab did not write them; a task needs its index).
+NUMBER = "a number or null"
+KINDS = {
+    "a list": lambda v: isinstance(v, list),
+    "an object": lambda v: isinstance(v, dict),
+    "an integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "a list of integers": lambda v: isinstance(v, list) and all(isinstance(x, int) for x in v),
+    NUMBER: _number,
+    "an object of numbers": lambda v: isinstance(v, dict) and all(_number(x) for x in v.values()),
+    "a list of rows of numbers": lambda v: isinstance(v, list) and all(
+        isinstance(row, list) and all(_number(x) for x in row) for row in v),
+}
+RUN_SHAPE = {"tasks": "a list", "config": "an object", "class_names": "a list", "timings": "an object of numbers",
+             "forgetting": "an object of numbers", "iou_matrix": "a list of rows of numbers",
+             "acc_matrix": "a list of rows of numbers"} | dict.fromkeys(("miou_all", "miou_old", "miou_new",
+                                                                         "miou_avg"), NUMBER)
+TASK_SHAPE = {"task": "an integer", "classes": "a list of integers", "old_classes": "a list of integers",
+              "iou": "an object of numbers", "acc": "an object of numbers", "background_shift": "an object of numbers",
+              "confusion": "a list of rows of numbers"} | dict.fromkeys(("miou_all", "miou_old", "miou_new",
+                                                                          "overall_acc", "mean_acc"), NUMBER)
+
+
+def check_shape(data, file: Path) -> None:
+    """A one-line ValueError when results.json is valid JSON of another shape (a report would stop
+    half-way, leaving some of its files new and some old)."""
+    def check(entry, shape, where=""):
+        for key, kind in shape.items():
+            if key in entry and entry[key] is not None and not KINDS[kind](entry[key]):
+                raise ValueError(f"results file {file} is not a csslab run's: {key!r}{where} is "
+                                 f"{type(entry[key]).__name__}, expected {kind}")
+
+    if not isinstance(data, dict):
+        raise ValueError(f"results file {file} is not a csslab run's: it holds a {type(data).__name__}, "
+                         "not an object")
+    check(data, RUN_SHAPE)
+    check(data.get("config") or {}, dict.fromkeys(("scenario", "model", "train", "params"), "an object"), " of config")
+    for k, entry in enumerate(data["tasks"]):
+        if not isinstance(entry, dict) or "task" not in entry:
+            found = "an object without 'task'" if isinstance(entry, dict) else type(entry).__name__
+            raise ValueError(f"results file {file} is not a csslab run's: task {k} is {found}, expected an "
+                             "object with its 'task' index")
+        check(entry, TASK_SHAPE, f" of task {k}")
+    n_classes = len(data.get("class_names") or CLASS_NAMES)
+    for key in ("iou_matrix", "acc_matrix"):
+        if any(len(row) != n_classes for row in data.get(key) or ()):
+            raise ValueError(f"results file {file} is not a csslab run's: a row of {key!r} does not have "
+                             f"{n_classes} values, one per class")
+
+
 class Results:
-    """The data of one run's results.json, with a few conveniences for notebooks."""
+    """One run's record, the data of its results.json: created for a configuration, a task entry added
+    after each task, saved atomically into the run directory, loaded back (the one reader of the file)."""
 
     def __init__(self, data: dict, path: Path | None = None):
         self.data = data
         self.path = path
 
     @classmethod
+    def new(cls, config: dict, versions: dict, path=None) -> "Results":
+        """An empty record of a run of ``config`` (resolved, as JSON data) with the software ``versions``."""
+        data = {"version": RESULTS_VERSION, "config": json.loads(json.dumps(json_safe(config))),
+                "class_names": list(CLASS_NAMES), "tasks": [], "iou_matrix": [], "acc_matrix": [],
+                "complete": False, "versions": dict(versions),
+                "timings": {"train_s": 0.0, "eval_s": 0.0, "data_s": 0.0, "total_s": 0.0}}
+        return cls(data, Path(path) if path is not None else None)
+
+    @classmethod
     def load(cls, run_dir) -> "Results":
+        """The record saved in ``run_dir`` (or the results.json file itself)."""
         path = Path(run_dir)
         file = path / "results.json" if path.is_dir() else path
         if not file.exists():
             raise FileNotFoundError(f"no results.json in {run_dir}")
         try:
             data = json.loads(file.read_text())
-        except json.JSONDecodeError as error:
+        except (OSError, json.JSONDecodeError) as error:
             raise ValueError(f"unreadable results file {file}: {error}") from None
+        check_shape(data, file)
         return cls(data, file.parent)
+
+    def add_task(self, entry: dict, complete: bool) -> None:
+        """Append a task's entry (see ``task_entry``; stored as JSON data: NaN as None), its row of the
+        task x class matrices, and update the run's summary; ``complete``: it was the run's last task."""
+        entry = json_safe(entry)
+        self.data["tasks"].append(entry)
+        self.data["iou_matrix"].append(list(entry["iou"].values()))
+        self.data["acc_matrix"].append(list(entry["acc"].values()))
+        self.data["complete"] = complete
+        self._summarise()
+
+    def _summarise(self) -> None:
+        """Run-level figures from the per-task entries: miou_avg, forgetting, final mIoUs."""
+        from csslab.metrics import forgetting  # metrics imports torch: readers of results don't
+
+        self.data["miou_avg"] = float(np.mean(nan_for_none([e["miou_all"] for e in self.tasks])))
+        self.data["forgetting"] = per_class(forgetting(nan_for_none(self.data["iou_matrix"])))
+        for key in ("miou_all", "miou_old", "miou_new"):
+            self.data[key] = self.final[key]
+
+    def add_timings(self, train_s: float, eval_s: float, data_s: float, total_s: float) -> None:
+        """Add a task's training, evaluation and data seconds; ``total_s``: the run's wall-clock time so far."""
+        timings = self.data["timings"]
+        timings["train_s"] += train_s
+        timings["eval_s"] += eval_s
+        timings["data_s"] += data_s
+        timings["total_s"] = total_s
+
+    def save(self, run_dir=None) -> None:
+        """Write results.json into ``run_dir`` (default: where it was loaded or last saved), atomically."""
+        self.path = Path(run_dir) if run_dir is not None else self.path
+        write_json(self.path / "results.json", self.data)
 
     @property
     def tasks(self) -> list[dict]:
@@ -61,9 +211,19 @@ class Results:
         return bool(self.data.get("complete"))
 
     @property
+    def class_names(self) -> list[str]:
+        return list(self.data.get("class_names") or CLASS_NAMES)
+
+    @property
     def iou_matrix(self) -> np.ndarray:
-        """IoU[task, class] with NaN for classes not yet seen (columns: background, 0..9)."""
-        return np.array([[np.nan if v is None else v for v in row] for row in self.data["iou_matrix"]], dtype=float)
+        """IoU[task, class] with NaN for classes not yet seen (columns: ``class_names``); from each task's
+        IoU when an older results.json has no matrix."""
+        rows = self.data.get("iou_matrix") or [[t.get("iou", {}).get(n) for n in self.class_names] for t in self.tasks]
+        return nan_for_none(rows)
+
+    def split_mious(self) -> dict:
+        """old / new / all / avg mIoU and seconds of the run (see ``split_mious``)."""
+        return split_mious(self.data)
 
     def __getitem__(self, key):
         return self.data[key]

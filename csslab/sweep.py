@@ -19,9 +19,9 @@ from csslab.methods import METHODS, get_method
 from csslab.reports import write_benchmark_report, write_run_report
 from csslab.reports.benchmark_table import benchmark_csv, benchmark_markdown
 from csslab.reports.budget import benchmark_budget, row_budgets, run_budget
+from csslab.results import split_mious
 from csslab.runstore import completed, reuse_runs, saved_run, setting_name
 from csslab.scenarios import all_settings, make_setting
-from csslab.scenarios.tasks import make_tasks
 from csslab.train import run
 
 
@@ -124,24 +124,6 @@ def run_one(config_dict: dict, run_dir: str, report: bool = True) -> dict:
     return done.data
 
 
-def final_split_mious(data: dict) -> dict:
-    """old / new / all mIoU after the last task and avg over tasks, from per-class IoU and the split,
-    so the joint bound (trained as one task) gets the same columns as continual methods."""
-    s = data["config"]["scenario"]
-    tasks = make_tasks(s["tasks"], None if s["class_order"] == "natural" else s["class_order"])
-    iou = data["tasks"][-1]["iou"]
-    pick = lambda classes: [iou[str(c)] for c in classes if iou[str(c)] is not None]  # noqa: E731
-    old = pick([c for t in tasks[:-1] for c in t.classes])
-    new = pick(tasks[-1].classes)
-    return {
-        "old": float(np.mean(old)) if old else float("nan"),
-        "new": float(np.mean(new)) if new else float("nan"),
-        "all": data["tasks"][-1]["miou_all"],
-        "avg": data["miou_avg"],
-        "seconds": data["timings"]["total_s"],
-    }
-
-
 def table_rows(entries: list[tuple[Config, dict, str]], grid: dict | None = None) -> list[dict]:
     """One row per (method, grid variant, setting, split) from (config, results data, run directory)
     entries: mean and std over seeds, and the runs it averages (so a report can label each run by its row)."""
@@ -150,7 +132,7 @@ def table_rows(entries: list[tuple[Config, dict, str]], grid: dict | None = None
     for config, data, run_dir in entries:
         s = config.scenario
         key = (config.method, variant(config, grid), setting_name(config), s.tasks)
-        groups.setdefault(key, []).append(final_split_mious(data))
+        groups.setdefault(key, []).append(split_mious(data))
         runs.setdefault(key, []).append(run_dir)
     rows = []
     for (method, label, setting, tasks), values in groups.items():
@@ -167,7 +149,7 @@ def table_rows(entries: list[tuple[Config, dict, str]], grid: dict | None = None
 
 def progress_line(done: int, total: int, run_dir, data: dict, note: str) -> str:
     """The line logged as each run of a benchmark finishes, wherever it ran."""
-    m = final_split_mious(data)
+    m = split_mious(data)
     return (f"[{done}/{total}] {Path(run_dir).name}: all {m['all']:.3f} old {m['old']:.3f} new {m['new']:.3f} "
             f"({note})")
 

@@ -1,7 +1,7 @@
 """The training loop: one process runs every task (DESIGN §5).
 
-For each task: add_head -> method.before_task -> fit (a fixed number of steps) ->
-method.after_task -> evaluate -> results and checkpoint on disk (atomically) before the next task.
+For each task: the method adds the task's head -> before_task -> fit (a fixed number of steps) ->
+after_task -> evaluate -> results and checkpoint on disk (atomically) before the next task.
 A checkpoint holds everything the next task depends on (model, method state, batch order and every
 random number generator), so ``run(..., resume=True)`` continues a killed run to the same numbers.
 """
@@ -14,27 +14,24 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from csslab.checkpoints import (
-    save_frames, save_checkpoint, remove_partial_files, restore_checkpoint, load_frames,
-)
+from csslab.checkpoints import restore_checkpoint, resume_point, save_checkpoint
 from csslab.checks import validate
-from csslab.config import Config
-from csslab.constants import CLASS_NAMES
+from csslab.config import Config, TrainConfig
+from csslab.evaluation import Evaluator
+from csslab.frames import Frames
 from csslab.methods import get_method
-from csslab.evaluation import Evaluator, add_task, eval_task, frame_lut, task_entry
 from csslab.models import IncrementalSegmenter
-from csslab.reports.tables import format_task
-from csslab.files import atomic_write, json_safe, write_json
-from csslab.results import Results
-from csslab.runstore import resolved as resolved_config, resumable
+from csslab.files import atomic_write
+from csslab.results import Results, task_entry
+from csslab.runstore import resolved as resolved_config
+from csslab.scenarios import Scenario
 from csslab.version import __version__
-
-N_PREVIEW = 8  # fixed test scenes whose predictions are stored for the report
 
 
 class TrainingError(RuntimeError):
@@ -82,143 +79,129 @@ def _batches(n: int, batch_size: int, generator: torch.Generator):
             yield perm[start:start + batch_size]
 
 
+class Setup(NamedTuple):
+    """What a run trains and evaluates with."""
+
+    scenario: object  # the Scenario: its test scenes evaluate every task
+    train_scenario: object  # the tasks the method trains (the joint bound: one task of all classes)
+    steps: int  # train.steps as the method prepared it
+    method: object
+    model: IncrementalSegmenter
+    evaluator: Evaluator
+
+
+def setup(config: Config, device, scenario: Scenario | None = None) -> Setup:
+    """The scenario (built from ``config`` unless given), method, model and evaluator of a run, made in the
+    order (and after the seeding) whose random numbers its results depend on."""
+    scenario = scenario or Scenario.from_config(config.scenario, config.seed)
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    seed_everything(config.seed)
+    method_cls = get_method(config.method)
+    method = method_cls(method_cls.make_params(config.params), device=device, seed=config.seed)
+    train_scenario, steps = method.prepare(scenario, config.train.steps)
+    model = IncrementalSegmenter(config.model.backbone).to(device)
+    return Setup(scenario, train_scenario, steps, method, model,
+                 Evaluator(scenario, device, config.train.eval_batch_size))
+
+
 def run(config: Config | None = None, out=None, progress: bool = True, log=print, resume: bool = False,
-        **overrides) -> Results:
+        on_task=None) -> Results:
     """Train ``config.method`` over the scenario, task by task; returns the Results.
 
-    With ``out``, writes config.yaml, results.json (after every task), frames.npz and per-task
-    checkpoints there. With ``resume=True``, continues the run in ``out`` after its last completed
-    task (``config`` defaults to its config.yaml) and ends with the numbers of an uninterrupted run.
-    """
-    if resume:
-        if out is None:
-            raise ValueError("resume needs the run directory (out=...)")
-        config = config or load_run_config(out)
-    config = config or Config()
-    for key, value in overrides.items():
-        setattr(config, key, value)
+    With ``out``, writes config.yaml, results.json (after every task), frames.npz and per-task checkpoints
+    there. ``resume=True`` continues the run in ``out`` after its last completed task (``config`` defaults
+    to its config.yaml) to the numbers of an uninterrupted run. ``log(message)`` says what happens (None:
+    nothing), ``on_task(entry, n_tasks)`` gets each task's entry of the results."""
+    if resume and out is None:
+        raise ValueError("resume needs the run directory (out=...)")
+    config = config or (load_run_config(out) if resume else Config())
     configure_malloc()
-    method_cls = get_method(config.method)
-    params = method_cls.make_params(config.params)
-    t = config.train
+    log = log or (lambda message: None)
     checked = validate(config)
-    device = checked.device
     out = Path(out) if out is not None else None
-    resolved = resolved_config(config)
-    if resume:
-        remove_partial_files(out)
-    saved = resumable(out, config) if resume else None
-    if saved is not None and saved["complete"]:
-        if log:
-            log(f"{out} is complete ({len(saved['tasks'])} tasks): nothing to resume")
-        return Results(saved, out)
-    if t.threads:
-        torch.set_num_threads(t.threads)
-    scenario = checked.scenario
-    seed_everything(config.seed)
-    method = method_cls(params, device=device, seed=config.seed)
-    train_scenario, steps = method.prepare(scenario, t.steps)
-    model = IncrementalSegmenter(config.model.backbone).to(device)
-    evaluator = Evaluator(scenario, device, t.eval_batch_size)
+    results = Results.new(resolved_config(config), _versions())
+    saved = resume_point(out, config) if resume else None
+    if saved is not None and saved.complete:
+        log(f"{out} is complete ({len(saved.tasks)} tasks): nothing to resume")
+        return saved
+    s, t = setup(config, checked.device, checked.scenario), config.train
     if out is not None and saved is None:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write(out / "config.yaml", Config.from_dict(resolved).to_yaml())
-
-    # animation frames: a fixed test subset evaluated every frame_every steps
-    n_tasks = len(train_scenario)
-    frame_every = t.frame_every or max(1, sum(task_steps(t, task, steps) for task in train_scenario) // 50)
-    frame_images, frame_raw = scenario.test_raw()
-    frame_images = torch.from_numpy(frame_images[: t.frame_scenes, None])
-    frame_raw = frame_raw[: t.frame_scenes]
-    frames = {"step": [], "task": [], "confusion": [], "pred": []}
-
-    data = {"version": 1, "config": resolved, "class_names": list(CLASS_NAMES), "tasks": [], "iou_matrix": [],
-            "acc_matrix": [], "complete": False, "versions": _versions(),
-            "timings": {"train_s": 0.0, "eval_s": 0.0, "data_s": 0.0, "total_s": 0.0}}
+        atomic_write(out / "config.yaml", Config.from_dict(results["config"]).to_yaml())
+    n_tasks = len(s.train_scenario)
+    every = t.frame_every or max(1, sum(task_steps(t, task, s.steps) for task in s.train_scenario) // 50)
+    frames = Frames(s.scenario, s.evaluator, every, t.frame_scenes)
     batch_gen = torch.Generator().manual_seed(config.seed)
     start_time = time.perf_counter()
-    global_step = 0
     if saved is not None:  # continue after the last completed task, in the state it left everything
-        data, frames = saved, load_frames(out, len(saved["tasks"]))
-        restore_checkpoint(out, len(data["tasks"]) - 1, model, method, batch_gen, device)
-        global_step = sum(entry["steps"] for entry in data["tasks"])
-        start_time -= data["timings"]["total_s"]
-        if log:
-            log(f"resuming {out} after task {len(data['tasks'])}/{n_tasks}")
-    n_done = len(data["tasks"])
-    for task in train_scenario:
-        if task.index < n_done:
-            continue
+        results = saved
+        frames.load(out, len(results.tasks))
+        restore_checkpoint(out, s.train_scenario[:len(results.tasks)], s.model, s.method, batch_gen, checked.device)
+        start_time -= results["timings"]["total_s"]
+        log(f"resuming {out} after task {len(results.tasks)}/{n_tasks}")
+    for task in s.train_scenario[len(results.tasks):]:
         t0 = time.perf_counter()
-        images, masks = train_scenario.train_set(task)
-        t_data = time.perf_counter() - t0
-        model.add_head(len(task.classes) + (1 if task.index == 0 else 0),
-                       init=method.head_init if task.index else "random", hidden=method.head_hidden)
-        method.before_task(task, model, images, masks)
-        lr = t.lr_incremental if task.index and t.lr_incremental else t.lr
-        optimizer = torch.optim.Adam(method.parameters(model), lr=lr, weight_decay=t.weight_decay)
-        n_steps = task_steps(t, task, steps)
-        scheduler = _scheduler(optimizer, t.schedule, n_steps)
-        method.train_mode(model)
-        frame_labels = frame_lut(scenario, task)
-        t1 = time.perf_counter()
-        sums: dict[str, float] = {}
-        bar = tqdm(range(n_steps), desc=f"{config.method} task {task.index + 1}/{n_tasks}", disable=not progress,
-                   leave=False, file=sys.stderr, dynamic_ncols=True)
-        batches = _batches(len(images), t.batch_size, batch_gen)
-        for step in bar:
-            idx = next(batches)
-            x, y = method.batch(images[idx], masks[idx].long())
-            terms = method.loss(model, x.to(device), y.to(device))
-            loss = sum(terms.values())
-            if not torch.isfinite(loss):
-                bad = [f"{k}={float(v.detach()):g}" for k, v in terms.items() if not torch.isfinite(v)]
-                raise TrainingError(
-                    f"non-finite loss at task {task.index}, step {step}: term {', '.join(bad)} "
-                    f"({len(data['tasks'])} completed task(s) kept{' in ' + str(out) if out else ''})"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
-            global_step += 1
-            if step % 10 == 0:
-                bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
-            if global_step % frame_every == 0:
-                model.eval()
-                cm, pred = evaluator.confusion(model, frame_images, torch.from_numpy(frame_labels[frame_raw]),
-                                               return_pred=N_PREVIEW)
-                method.train_mode(model)
-                frames["step"].append(global_step)
-                frames["task"].append(task.index)
-                frames["confusion"].append(cm)
-                frames["pred"].append(pred)
-        bar.close()
-        train_s = time.perf_counter() - t1
-        method.after_task(task, model, images, masks)
-
-        t2 = time.perf_counter()
-        model.eval()
-        test_images, test_masks = scenario.test_set(eval_task(scenario, task))
-        cm = evaluator.confusion(model, test_images, test_masks)
+        images, masks = s.train_scenario.train_set(task)
+        data_s, t1 = time.perf_counter() - t0, time.perf_counter()
+        n_steps, done = task_steps(t, task, s.steps), sum(entry["steps"] for entry in results.tasks)
+        try:
+            loss = fit_task(s.model, s.method, task, images, masks, t, n_steps, batch_gen,
+                            on_step=lambda step, terms: frames.record(s.model, s.method, task, done + step + 1),
+                            progress=f"{config.method} task {task.index + 1}/{n_tasks}" if progress else "")
+        except TrainingError as error:
+            kept = f"{len(results.tasks)} completed task(s) kept{' in ' + str(out) if out else ''}"
+            raise TrainingError(f"{error} ({kept})") from None
+        train_s, t2 = time.perf_counter() - t1, time.perf_counter()
+        cm = s.evaluator.evaluate(s.model, task)
         eval_s = time.perf_counter() - t2
-        entry = task_entry(task, cm, n_steps, sums, train_s, eval_s, t_data)
-        add_task(data, entry)
-        data["timings"]["train_s"] += train_s
-        data["timings"]["eval_s"] += eval_s
-        data["timings"]["data_s"] += t_data
-        data["timings"]["total_s"] = time.perf_counter() - start_time
-        data["complete"] = task.index == n_tasks - 1
+        results.add_task(task_entry(task, cm, n_steps, loss, train_s, eval_s, data_s), task.index == n_tasks - 1)
+        results.add_timings(train_s, eval_s, data_s, time.perf_counter() - start_time)
         if out is not None:
-            save_frames(out, frames, frame_raw[:N_PREVIEW], frame_images[:N_PREVIEW])
+            frames.save(out)
             if t.checkpoints:
-                save_checkpoint(out, task, model, method, batch_gen)
-            write_json(out / "results.json", data)
-        if log:
-            log(format_task(entry, n_tasks))
-    return Results(json_safe(data), out)  # the same data as results.json: NaN is null
+                save_checkpoint(out, task, s.model, s.method, batch_gen)
+            results.save(out)
+        if on_task:
+            on_task(results.final, n_tasks)
+    return results
+
+
+def fit_task(model, method, task, images, masks, train: TrainConfig, steps: int, generator: torch.Generator,
+             on_step=None, progress: str = "") -> dict[str, float]:
+    """Train ``model`` on ``task``: ``method.add_head``, ``before_task``, ``steps`` optimiser steps on batches
+    of ``images`` and ``masks`` (shuffled epochs drawn from ``generator``), ``after_task``. Returns each loss
+    term's mean over the steps. ``on_step(step, terms)`` runs after every step; ``progress``: the label of a
+    progress bar (none if empty). Raises TrainingError on a non-finite loss."""
+    method.add_head(model, task)
+    method.before_task(task, model, images, masks)
+    lr = train.lr_incremental if task.index and train.lr_incremental else train.lr
+    optimizer = torch.optim.Adam(method.parameters(model), lr=lr, weight_decay=train.weight_decay)
+    scheduler = _scheduler(optimizer, train.schedule, steps)
+    method.train_mode(model)
+    sums: dict[str, float] = {}
+    batches = _batches(len(images), train.batch_size, generator)
+    bar = tqdm(range(steps), desc=progress, disable=not progress, leave=False, file=sys.stderr, dynamic_ncols=True)
+    for step in bar:
+        idx = next(batches)
+        x, y = method.batch(images[idx], masks[idx].long())
+        terms = method.loss(model, x.to(method.device), y.to(method.device))
+        loss = sum(terms.values())
+        if not torch.isfinite(loss):
+            bad = [f"{k}={float(v.detach()):g}" for k, v in terms.items() if not torch.isfinite(v)]
+            raise TrainingError(f"non-finite loss at task {task.index}, step {step}: term {', '.join(bad)}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0.0) + float(v.detach())
+        if step % 10 == 0:
+            bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+        if on_step:
+            on_step(step, terms)
+    bar.close()
+    method.after_task(task, model, images, masks)
+    return {k: v / steps for k, v in sums.items()}
 
 
 def task_steps(t, task, steps: int) -> int:

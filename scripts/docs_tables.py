@@ -22,7 +22,8 @@ from csslab.files import atomic_write
 from csslab.reports import write_run_report
 from csslab.reports.benchmark_table import benchmark_markdown
 from csslab.reports.tables import MISSING
-from csslab.sweep import final_split_mious, setting_name
+from csslab.results import Results
+from csslab.sweep import setting_name
 
 MARKER = re.compile(r"(<!-- make_docs: (?P<name>[\w:-]+) -->\n)(?P<body>.*?)(<!-- /make_docs -->)", re.S)
 BLOCKS = ("budget", "scenario:overlap", "scenario:disjoint", "scenario:sequential", "scenario:clean", "settings",
@@ -42,11 +43,11 @@ def load_runs(bench: Path) -> list[dict]:
     data = json.loads((bench / "benchmark.json").read_text())
     runs = []
     for rel in data["runs"]:
-        results = json.loads((bench / rel / "results.json").read_text())
+        results = Results.load(bench / rel)
         config = Config.from_dict(results["config"])
         runs.append({"dir": bench / rel, "method": config.method, "setting": setting_name(config),
                      "steps": config.train.steps,
-                     "params": results["config"].get("params", {}), **final_split_mious(results),
+                     "params": results["config"].get("params", {}), **results.split_mious(),
                      "shift": results["tasks"][-1].get("background_shift") or {}})
     return runs
 

@@ -19,7 +19,6 @@ means the current scenes were too, as background.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -32,13 +31,13 @@ def memory_recall(run_dir: Path, task: int = 1) -> dict:
 
     from csslab.checkpoints import load_model
     from csslab.config import Config
-    from csslab.models import IncrementalSegmenter
+    from csslab.results import Results
     from csslab.scenarios.labels import eval_lut
-    from csslab.scenarios import Scenario
+    from csslab.train import setup
 
     run_dir = Path(run_dir)
-    results = json.loads((run_dir / "results.json").read_text())
-    n_done = len(results["tasks"])
+    results = Results.load(run_dir)
+    n_done = len(results.tasks)
     if not 1 <= task < n_done:
         raise ValueError(f"invalid task {task}: {run_dir} has checkpoints after tasks 0..{n_done - 1}; "
                          f"choose one of 1..{n_done - 1}")
@@ -47,11 +46,9 @@ def memory_recall(run_dir: Path, task: int = 1) -> dict:
     if memory is None or len(memory["images"]) == 0:
         raise ValueError(f"{run_dir} has no memory (method {results['config']['method']!r}): run replay, or a "
                          f"method with params.memory_size > 0")
-    config = Config.from_dict(results["config"])
-    model = IncrementalSegmenter(config.model.backbone)
-    load_model(model, state)
+    scenario, _, _, method, model, _ = setup(Config.from_dict(results["config"]), torch.device("cpu"))
+    load_model(model, method, scenario[:task + 1], state)
     model.eval()
-    scenario = Scenario.from_config(config.scenario, config.seed)
     old = torch.arange(1, 1 + len(scenario[0].classes))  # task 0's channels
 
     def recall(images, masks):

@@ -14,20 +14,16 @@ scenes, so frames.npz and the run's report are deleted and the report is rewritt
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import torch
 
 from csslab.checkpoints import load_model
-from csslab.evaluation import Evaluator, add_task, eval_task, task_entry
-from csslab.methods import get_method
 from csslab.models import IncrementalSegmenter
 from csslab.reports import write_run_report
-from csslab.files import write_json
-from csslab.scenarios import Scenario
-from csslab.train import load_run_config
+from csslab.results import Results, task_entry
+from csslab.train import load_run_config, setup
 
 METRICS = ("miou_all", "miou_old", "miou_new", "overall_acc", "mean_acc", "iou", "acc", "confusion",
            "background_shift")
@@ -36,34 +32,25 @@ REPORT_FILES = ("frames.npz", "report.md", "report.html", "*.png", "*.gif")
 
 def reevaluate(run_dir: Path) -> dict:
     config = load_run_config(run_dir)
-    data = json.loads((run_dir / "results.json").read_text())
-    if not data.get("complete"):
+    before = Results.load(run_dir)
+    if not before.complete:
         raise SystemExit(f"{run_dir}: not a finished run")
-    if config.train.threads:
-        torch.set_num_threads(config.train.threads)  # the evaluation's sums as in training
-    device = torch.device("cpu")
-    method_class = get_method(config.method)
-    method = method_class(method_class.make_params(config.params), device=device, seed=config.seed)
-    scenario = Scenario.from_config(config.scenario, config.seed)
-    train_scenario, _ = method.prepare(scenario, config.train.steps)
-    evaluator = Evaluator(scenario, device, config.train.eval_batch_size)
-    old_tasks, data["tasks"], data["iou_matrix"], data["acc_matrix"] = data["tasks"], [], [], []
-    for task, old in zip(train_scenario, old_tasks):
+    s = setup(config, torch.device("cpu"))  # the run's scenario, method and evaluator (and its threads)
+    results = Results.new(before["config"], before.get("versions", {}))
+    for task, old in zip(s.train_scenario, before.tasks):
         state = torch.load(run_dir / "checkpoints" / f"task-{task.index}.pt", map_location="cpu", weights_only=True)
         model = IncrementalSegmenter(config.model.backbone)
-        load_model(model, state)
-        model.eval()
-        test_images, test_masks = scenario.test_set(eval_task(scenario, task))
-        cm = evaluator.confusion(model, test_images, test_masks)
-        entry = task_entry(task, cm, old["steps"], {}, old["train_s"], old["eval_s"], old["data_s"])
-        entry["loss"] = old["loss"]
-        add_task(data, entry)
-    write_json(run_dir / "results.json", data)
+        load_model(model, s.method, s.train_scenario[:task.index + 1], state)
+        cm = s.evaluator.evaluate(model, task)
+        results.add_task(task_entry(task, cm, old["steps"], old["loss"], old["train_s"], old["eval_s"], old["data_s"]),
+                         before.complete)
+    results.add_timings(**before["timings"])
+    results.save(run_dir)
     for pattern in REPORT_FILES:
         for path in run_dir.glob(pattern):
             path.unlink()
     write_run_report(run_dir)
-    return data
+    return results.data
 
 
 def main(argv=None) -> int:
@@ -75,10 +62,10 @@ def main(argv=None) -> int:
         data = reevaluate(run_dir)
         print(f"{run_dir}: all {data['miou_all']:.3f} old {data['miou_old'] or 0:.3f} new {data['miou_new']:.3f}")
     if args.compare:
-        fresh = json.loads((args.compare / "results.json").read_text())
-        mine = json.loads((args.runs[-1] / "results.json").read_text())  # as saved: NaN written as null
-        same = len(mine["tasks"]) == len(fresh["tasks"]) and all(
-            a[k] == b[k] for a, b in zip(mine["tasks"], fresh["tasks"]) for k in METRICS)
+        fresh = Results.load(args.compare)
+        mine = Results.load(args.runs[-1])  # as saved: NaN written as null
+        same = len(mine.tasks) == len(fresh.tasks) and all(
+            a[k] == b[k] for a, b in zip(mine.tasks, fresh.tasks) for k in METRICS)
         print(f"identical to the fresh run {args.compare}: {same}")
         return 0 if same else 1
     return 0

@@ -8,13 +8,13 @@ import pytest
 import torch
 from torch import nn
 
-from csslab.config import Config
+from csslab.config import Config, TrainConfig
 from csslab.constants import BACKGROUND, IGNORE
 from csslab.methods import METHODS, get_method, previous_model
 from csslab.methods.memory import Memory
 from csslab.models import IncrementalSegmenter
 from csslab.scenarios.tasks import Task
-from csslab.train import run
+from csslab.train import fit_task, run
 
 TASKS = [Task(0, (0, 1), ()), Task(1, (2, 3), (0, 1))]
 SIZE = 24
@@ -37,25 +37,15 @@ def task_data(task, n=8, seed=0):
 
 
 def drive(method, steps=2, check=None):
-    """The trainer's lifecycle on a tiny model over TASKS; ``check(task, model, terms)`` per step."""
+    """The trainer's ``fit_task`` on a tiny model over TASKS; ``check(task, model, terms)`` after every step."""
     torch.manual_seed(0)
     model = IncrementalSegmenter()
+    train = TrainConfig(batch_size=4, lr=1e-3, schedule="constant")
+    generator = torch.Generator().manual_seed(0)
     for task in TASKS:
         images, masks = task_data(task)
-        model.add_head(len(task.classes) + (1 if task.index == 0 else 0), hidden=method.head_hidden,
-                       init=method.head_init if task.index else "random")
-        method.before_task(task, model, images, masks)
-        optimizer = torch.optim.Adam(method.parameters(model), lr=1e-3)
-        method.train_mode(model)
-        for _ in range(steps):
-            x, y = method.batch(images[:4], masks[:4].long())
-            terms = method.loss(model, x, y)
-            optimizer.zero_grad(set_to_none=True)
-            sum(terms.values()).backward()
-            if check:
-                check(task, model, terms)
-            optimizer.step()
-        method.after_task(task, model, images, masks)
+        on_step = (lambda step, terms: check(task, model, terms)) if check else None
+        fit_task(model, method, task, images, masks, train, steps, generator, on_step=on_step)
     return model
 
 
@@ -114,21 +104,23 @@ def test_previous_model_is_the_model_before_the_head_was_added(init):
 @pytest.mark.parametrize("hidden", [0, 24])
 def test_ssul_freezes_backbone_and_old_heads_and_transfers_the_unknown_head(hidden):
     """With 1x1 heads (hidden=0) and with SSUL's per-task MLP heads."""
-    method = get_method("ssul")(get_method("ssul").make_params({"head_hidden": hidden}), seed=0)
-    snapshot = {}
+    ssul, snapshot = get_method("ssul"), {}
 
-    def check(task, model, terms):
-        if task.index == 1 and not snapshot:
-            snapshot.update({n: p.detach().clone() for n, p in model.named_parameters()})
-            snapshot.update({n: b.clone() for n, b in model.named_buffers()})
-            new, unknown = model.heads[1], method.unknown
-            if hidden:
-                assert torch.equal(new[0].weight, unknown[0].weight)
-                assert torch.equal(new[1].running_mean, unknown[1].running_mean)
-                new, unknown = new[-1], unknown[-1]
-            assert torch.allclose(new.weight, unknown.weight.expand_as(new.weight))
+    class Checked(ssul):
+        def before_task(self, task, model, images, masks):
+            super().before_task(task, model, images, masks)
+            if task.index == 1:  # the weight transfer is done, no step yet
+                snapshot.update({n: p.detach().clone() for n, p in model.named_parameters()})
+                snapshot.update({n: b.clone() for n, b in model.named_buffers()})
+                new, unknown = model.heads[1], self.unknown
+                if hidden:
+                    assert torch.equal(new[0].weight, unknown[0].weight)
+                    assert torch.equal(new[1].running_mean, unknown[1].running_mean)
+                    new, unknown = new[-1], unknown[-1]
+                assert torch.allclose(new.weight, unknown.weight.expand_as(new.weight))
 
-    model = drive(method, steps=3, check=check)
+    model = drive(Checked(ssul.make_params({"head_hidden": hidden}), seed=0), steps=3)
+    assert snapshot, "task 1 was trained"
     assert isinstance(model.heads[0], nn.Conv2d) == (hidden == 0)
     for n, p in model.named_parameters():
         if n.startswith("heads.1."):

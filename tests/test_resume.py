@@ -113,12 +113,12 @@ def test_ctrl_c_stops_cleanly_keeping_completed_tasks(tmp_path, capsys):
 
 
 class StopAfter:
-    """A ``log`` callback that interrupts the run once ``n`` tasks are saved (as Ctrl-C would)."""
+    """An ``on_task`` callback that interrupts the run once ``n`` tasks are saved (as Ctrl-C would)."""
 
     def __init__(self, n):
         self.n, self.seen = n, 0
 
-    def __call__(self, message):
+    def __call__(self, entry, n_tasks):
         self.seen += 1
         if self.seen == self.n:
             raise KeyboardInterrupt
@@ -140,7 +140,7 @@ def tiny(method, **train):
 def test_every_method_resumes_to_the_same_numbers(method, tmp_path):
     whole = run(tiny(method), out=tmp_path / "whole", progress=False, log=None)
     with pytest.raises(KeyboardInterrupt):
-        run(tiny(method), out=tmp_path / "cut", progress=False, log=StopAfter(1))
+        run(tiny(method), out=tmp_path / "cut", progress=False, log=None, on_task=StopAfter(1))
     assert tasks_done(tmp_path / "cut") == 1
     resumed = run(out=tmp_path / "cut", progress=False, log=None, resume=True)
     assert resumed.complete and numbers(tmp_path / "cut") == numbers(tmp_path / "whole")

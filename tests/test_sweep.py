@@ -5,7 +5,8 @@ import pytest
 
 from conftest import saved_as_before
 from csslab.cli import main
-from csslab.sweep import final_split_mious, parse_methods, parse_settings
+from csslab.results import Results
+from csslab.sweep import parse_methods, parse_settings
 
 ARGS = ["benchmark", "--methods", "finetune,joint", "--seeds", "2", "--steps", "2", "--no-report",
         "--set", "scenario.train_scenes=32", "--set", "scenario.test_scenes=30", "--set", "train.batch_size=8"]
@@ -20,7 +21,7 @@ def test_benchmark_table_and_reuse(tmp_path, capsys):
     assert list(rows) == ["finetune", "joint"] and all(r["n_seeds"] == 2 for r in rows.values())
     assert len(data["runs"]) == 4
     # the table is the mean over seeds of each run's final figures
-    finals = [final_split_mious(json.loads((out / run / "results.json").read_text())) for run in data["runs"][:2]]
+    finals = [Results.load(out / run).split_mious() for run in data["runs"][:2]]
     assert rows["finetune"]["all_mean"] == pytest.approx(sum(f["all"] for f in finals) / 2)
     assert rows["finetune"]["new_mean"] == pytest.approx(sum(f["new"] for f in finals) / 2)
     with open(out / "benchmark.csv") as f:

@@ -42,6 +42,11 @@ def previous_model(model: nn.Module, task, head_init: str = "random") -> nn.Modu
     return teacher
 
 
+def head_channels(task) -> int:
+    """Channels of ``task``'s head: its classes, and background in the first task's."""
+    return len(task.classes) + (1 if task.index == 0 else 0)
+
+
 def set_requires_grad(module: nn.Module, flag: bool) -> None:
     for p in module.parameters():
         p.requires_grad_(flag)
@@ -52,7 +57,7 @@ class Method(abc.ABC):
 
     1. ``prepare(scenario, steps)`` once: the tasks to train and the steps per task
        (only the joint upper bound changes them);
-    2. the trainer adds the task's head with ``head_init``;
+    2. ``add_head(model, task)``: the task's head, initialised by ``head_init`` (a method may build its own);
     3. ``before_task(task, model, images, masks)``: snapshot a teacher, compute statistics, ...;
     4. per step: ``batch(images, masks)`` may mix in stored samples, then
        ``loss(model, images, masks)`` returns named loss terms; the trainer sums them and steps
@@ -68,7 +73,6 @@ class Method(abc.ABC):
     bound = None  # "lower" (finetune) or "upper" (joint): a reference, not continual; runs on one task too
     memory_param = None  # the Params field sizing a memory of scenes kept across tasks (Replaying's)
     head_init = "random"  # init of the heads added after task 0: "random" or "mib"
-    head_hidden = 0  # > 0: every head is an MLPHead with that many hidden channels (SSUL)
 
     def __init__(self, params: Params | None = None, device="cpu", seed: int = 0):
         self.params = params if params is not None else self.Params()
@@ -99,6 +103,11 @@ class Method(abc.ABC):
         """Put ``model`` in training mode; the trainer calls it instead of ``model.train()`` so a
         method that freezes layers can keep their normalisation statistics in eval mode."""
         model.train()
+
+    def add_head(self, model: nn.Module, task) -> nn.Module:
+        """Append ``task``'s head to ``model``: a 1x1 classifier of ``head_channels(task)`` channels, with
+        ``head_init`` from the second task on. Resume rebuilds a saved model's heads through it too."""
+        return model.add_head(head_channels(task), init=self.head_init if task.index else "random")
 
     def before_task(self, task, model, images, masks) -> None:
         """Called after the task's head is added. The base sets ``self.task`` and, from the

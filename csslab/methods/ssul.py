@@ -3,14 +3,12 @@
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from csslab.constants import BACKGROUND
 from csslab.losses import bce_with_unknown
-from csslab.methods.base import Method, set_requires_grad
+from csslab.methods.base import Method, head_channels, set_requires_grad
 from csslab.methods.memory import Replaying
-from csslab.models import make_head
 
 
 @dataclass
@@ -43,13 +41,15 @@ class SSUL(Replaying, Method):
     name = "ssul"
     Params = SSULParams
 
-    @property
-    def head_hidden(self) -> int:
-        return self.params.head_hidden
-
     def __init__(self, params=None, device="cpu", seed: int = 0):
         super().__init__(params, device, seed)
         self.unknown = None
+
+    def add_head(self, model, task):
+        """Every task's head is SSUL's own: an ``MLPHead`` (a 1x1 conv with ``head_hidden`` = 0), random;
+        from task 1 on ``before_task`` makes it a copy of the unknown head."""
+        head = make_head(model.backbone.out_channels, head_channels(task), self.params.head_hidden)
+        return model.append_head(head)
 
     def parameters(self, model):
         return super().parameters(model) + list(self.unknown.parameters())
@@ -84,9 +84,7 @@ class SSUL(Replaying, Method):
         return torch.where(unknown, 1 + self.task.n_seen, masks)
 
     def loss(self, model, images, masks):
-        features, _ = model.backbone(images)
-        logits = torch.cat([head(features) for head in model.heads] + [self.unknown(features)], 1)
-        logits = F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)
+        logits, _ = model.forward_features(images, [*model.heads, self.unknown])  # B, 1 + n_seen + 1, H, W
         target = self.labels(images, masks)
         return {"bce": bce_with_unknown(logits, target)}
 
@@ -99,6 +97,26 @@ class SSUL(Replaying, Method):
             self.unknown = make_head(weight.shape[1], 1, self.params.head_hidden).to(self.device)
         self.unknown.load_state_dict(state["unknown"])
         super().load_state_dict(state)
+
+
+class MLPHead(nn.Sequential):
+    """A head with its own features (SSUL's DeepLab heads): 3x3 conv + BN + ReLU, then the 1x1
+    classifier. With the backbone frozen, each task still learns non-linear features of its own."""
+
+    def __init__(self, c_in: int, hidden: int, n: int):
+        super().__init__(nn.Conv2d(c_in, hidden, 3, padding=1, bias=False), nn.BatchNorm2d(hidden),
+                         nn.ReLU(inplace=True), nn.Conv2d(hidden, n, 1))
+
+    @property
+    def out_channels(self) -> int:
+        return self[-1].out_channels
+
+
+def make_head(c_in: int, n: int, hidden: int) -> nn.Module:
+    """A 1x1 conv classifier (``hidden`` = 0), or an ``MLPHead`` with ``hidden`` channels."""
+    if hidden < 0:
+        raise ValueError(f"invalid params.head_hidden={hidden}: must be >= 0 (0 = 1x1 heads)")
+    return MLPHead(c_in, hidden, n) if hidden else nn.Conv2d(c_in, n, 1)
 
 
 @torch.no_grad()

@@ -6,7 +6,6 @@ missing, never recomputed.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from csslab.scenarios.labels import SWITCHES, make_setting
 
 
 MISSING = "X"  # a value absent from a human table: a class not seen yet, a column a run does not have
+from csslab.results import Results
 
 
 def fmt(value, digits: int = 3) -> str:
@@ -31,77 +31,19 @@ def fmt(value, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
-def _read_json(path: Path, what: str) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"unreadable {what} {path}: {error}") from None
-
-
-def _number(value) -> bool:
-    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
-
-
-# The JSON shape a report relies on, per key of results.json and of each task entry (absent keys are
-# allowed: an older csslab did not write them; a task needs its index).
-NUMBER = "a number or null"
-KINDS = {
-    "a list": lambda v: isinstance(v, list),
-    "an object": lambda v: isinstance(v, dict),
-    "an integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "a list of integers": lambda v: isinstance(v, list) and all(isinstance(x, int) for x in v),
-    NUMBER: _number,
-    "an object of numbers": lambda v: isinstance(v, dict) and all(_number(x) for x in v.values()),
-    "a list of rows of numbers": lambda v: isinstance(v, list) and all(
-        isinstance(row, list) and all(_number(x) for x in row) for row in v),
-}
-RUN_SHAPE = {"tasks": "a list", "config": "an object", "class_names": "a list", "timings": "an object of numbers",
-             "forgetting": "an object of numbers", "iou_matrix": "a list of rows of numbers",
-             "acc_matrix": "a list of rows of numbers"} | dict.fromkeys(("miou_all", "miou_old", "miou_new",
-                                                                         "miou_avg"), NUMBER)
-TASK_SHAPE = {"task": "an integer", "classes": "a list of integers", "old_classes": "a list of integers",
-              "iou": "an object of numbers", "acc": "an object of numbers", "background_shift": "an object of numbers",
-              "confusion": "a list of rows of numbers"} | dict.fromkeys(("miou_all", "miou_old", "miou_new",
-                                                                          "overall_acc", "mean_acc"), NUMBER)
-
-
-def _check_shape(data, file: Path) -> None:
-    """A one-line ValueError when results.json is valid JSON of another shape (a report would stop
-    half-way, leaving some of its files new and some old)."""
-    def check(entry, shape, where=""):
-        for key, kind in shape.items():
-            if key in entry and entry[key] is not None and not KINDS[kind](entry[key]):
-                raise ValueError(f"results file {file} is not a csslab run's: {key!r}{where} is "
-                                 f"{type(entry[key]).__name__}, expected {kind}")
-
-    if not isinstance(data, dict):
-        raise ValueError(f"results file {file} is not a csslab run's: it holds a {type(data).__name__}, "
-                         "not an object")
-    check(data, RUN_SHAPE)
-    check(data.get("config") or {}, dict.fromkeys(("scenario", "model", "train", "params"), "an object"), " of config")
-    if not data.get("tasks"):
-        raise ValueError(f"results file {file} holds no completed task")
-    for k, entry in enumerate(data["tasks"]):
-        if not isinstance(entry, dict) or "task" not in entry:
-            found = "an object without 'task'" if isinstance(entry, dict) else type(entry).__name__
-            raise ValueError(f"results file {file} is not a csslab run's: task {k} is {found}, expected an "
-                             "object with its 'task' index")
-        check(entry, TASK_SHAPE, f" of task {k}")
-    n_classes = len(data.get("class_names") or CLASS_NAMES)
-    for key in ("iou_matrix", "acc_matrix"):
-        if any(len(row) != n_classes for row in data.get(key) or ()):
-            raise ValueError(f"results file {file} is not a csslab run's: a row of {key!r} does not have "
-                             f"{n_classes} values, one per class")
-
-
 class RunData:
-    """One run directory as the report sees it: results.json and (if present) frames.npz, both read
-    and checked here, so a damaged run is refused before any report file is written."""
+    """One run directory as the report sees it: its results (read and checked by ``Results.load``) and, if
+    present, frames.npz, read here, so a damaged run is refused before any report file is written."""
 
     def __init__(self, path):
         self.path = Path(path)
-        self.data = _read_json(self.path / "results.json", "results file")
-        _check_shape(self.data, self.path / "results.json")
+        try:
+            self.results = Results.load(self.path)
+        except FileNotFoundError as error:
+            raise ValueError(str(error)) from None
+        self.data = self.results.data
+        if not self.data.get("tasks"):
+            raise ValueError(f"results file {self.path / 'results.json'} holds no completed task")
         self._frames = self._read_frames()
 
     # -- identity -------------------------------------------------------------------------
@@ -162,7 +104,7 @@ class RunData:
 
     @property
     def class_names(self) -> list[str]:
-        return list(self.data.get("class_names") or CLASS_NAMES)
+        return self.results.class_names
 
     @property
     def short_names(self) -> list[str]:
@@ -178,9 +120,8 @@ class RunData:
 
     @property
     def iou_matrix(self) -> np.ndarray:
-        """IoU[task, class], NaN for classes not yet seen (from iou_matrix, else each task's iou)."""
-        rows = self.data.get("iou_matrix") or [[t.get("iou", {}).get(n) for n in self.class_names] for t in self.tasks]
-        return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=float)
+        """IoU[task, class], NaN for classes not yet seen."""
+        return self.results.iou_matrix
 
     def task_label(self, k: int) -> str:
         entry = self.tasks[k] if k < len(self.tasks) else {}
@@ -234,6 +175,11 @@ def format_task(entry: dict, n_tasks: int) -> str:
         f"| {fmt(entry['overall_acc'])} | {fmt(entry['mean_acc'])} | {fmt(entry['miou_all'])} |",
         "", "Class IoU", head, sep, row(entry["iou"]), "", "Class Acc", head, sep, row(entry["acc"]),
     ])
+
+
+def print_task(entry: dict, n_tasks: int) -> None:
+    """What ``csslab run`` prints after each task (``train.run``'s ``on_task``): ``format_task``."""
+    print(format_task(entry, n_tasks))
 
 
 def task_markdown(entry: dict, n_tasks: int) -> str:

@@ -1,0 +1,68 @@
+"""Animation frames: a fixed subset of the test scenes evaluated every few training steps (frames.npz).
+
+Each frame holds the confusion matrix of the subset and the predictions of its first ``N_PREVIEW``
+scenes; reports draw the IoU curves over training and the animations from them.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from csslab.checkpoints import first_line
+from csslab.files import atomic_write
+from csslab.scenarios.labels import eval_lut
+
+N_PREVIEW = 8  # fixed test scenes whose predictions are stored for the report
+KEYS = ("step", "task", "confusion", "pred")
+
+
+class Frames:
+    """The frames of one run: ``record`` during training, ``save`` after each task, ``load`` on resume."""
+
+    def __init__(self, scenario, evaluator, every: int, n_scenes: int):
+        images, raw = scenario.test_raw()
+        self.images = torch.from_numpy(images[:n_scenes, None])  # N, 1, H, W
+        self.raw = raw[:n_scenes]  # N, H, W: digit labels before a task's relabelling
+        self.scenario, self.evaluator, self.every = scenario, evaluator, every
+        self.data: dict[str, list] = {key: [] for key in KEYS}
+
+    def record(self, model, method, task, step: int) -> None:
+        """At every ``every``-th step of the run: evaluate ``model`` on the subset as labelled after
+        ``task``, then give it back to ``method.train_mode``."""
+        if step % self.every:
+            return
+        model.eval()
+        labels = torch.from_numpy(eval_lut(task, self.scenario.setting, self.scenario.class_order)[self.raw])
+        cm, pred = self.evaluator.confusion(model, self.images, labels, return_pred=N_PREVIEW)
+        method.train_mode(model)
+        for key, value in zip(KEYS, (step, task.index, cm, pred)):
+            self.data[key].append(value)
+
+    def save(self, out) -> None:
+        """Write frames.npz into ``out`` (atomically), with the preview scenes' images and true labels."""
+        if not self.data["step"]:
+            return
+        buffer = io.BytesIO()
+        np.savez_compressed(
+            buffer, step=np.array(self.data["step"]), task=np.array(self.data["task"]),
+            confusion=np.stack(self.data["confusion"]), pred=np.stack(self.data["pred"]),
+            truth=self.raw[:N_PREVIEW].astype(np.uint8), images=self.images[:N_PREVIEW, 0].numpy(),
+        )
+        atomic_write(Path(out) / "frames.npz", buffer.getvalue())
+
+    def load(self, out, n_done: int) -> None:
+        """On resume: the frames of the ``n_done`` completed tasks saved in ``out`` (a frames.npz may also
+        hold a later, unfinished task's)."""
+        path = Path(out) / "frames.npz"
+        if not path.is_file():
+            return
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                keep = saved["task"] < n_done
+                self.data = {key: list(saved[key][keep]) for key in KEYS}
+        except Exception as error:
+            raise ValueError(f"cannot resume {out}: unreadable frames.npz ({first_line(error)})") from None
