@@ -119,7 +119,7 @@ def check_shape(data, file: Path) -> None:
 
     if not isinstance(data, dict):
         raise ValueError(f"results file {file} is not a csslab run's: it holds a {type(data).__name__}, "
-                         "not an object")
+                         "expected a JSON object")
     check(data, RUN_SHAPE)
     check(data.get("config") or {}, dict.fromkeys(("scenario", "model", "train", "params"), "an object"), " of config")
     for k, entry in enumerate(data["tasks"]):

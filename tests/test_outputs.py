@@ -162,7 +162,7 @@ def finished_run(tmp_path_factory):
 
 @pytest.mark.parametrize("damage, needle", [
     (lambda r: (r / "results.json").write_text('{"tasks": 5}'), "'tasks' is int, expected a list"),
-    (lambda r: (r / "results.json").write_text("[1, 2, 3]"), "holds a list, not an object"),
+    (lambda r: (r / "results.json").write_text("[1, 2, 3]"), "holds a list, expected a JSON object"),
     (lambda r: (r / "results.json").write_text('{"tasks": [1]}'), "task 0 is int, expected an object"),
     (lambda r: (r / "results.json").write_text('{"tasks": [{"task": 0}], "config": []}'), "'config' is list"),
     (lambda r: (r / "results.json").write_text('{"tasks": [{"task": 0, "iou": 3}]}'), "'iou' of task 0 is int"),
