@@ -26,10 +26,10 @@ from csslab.config import Config, TrainConfig
 from csslab.data.scenes import SceneConfig
 from csslab.evaluation import Evaluator
 from csslab.frames import Frames
-from csslab.methods import get_method
+from csslab.methods import Method, get_method
 from csslab.models import IncrementalSegmenter
 from csslab.results import Results, atomic_write, task_entry
-from csslab.scenarios import make_scenario
+from csslab.scenarios import Scenario, make_scenario
 
 
 class TrainingError(RuntimeError):
@@ -125,10 +125,10 @@ def _batches(n: int, batch_size: int, generator: torch.Generator):
 class Setup(NamedTuple):
     """What a run trains and evaluates with."""
 
-    scenario: object  # the Scenario: its test scenes evaluate every task
-    train_scenario: object  # the tasks the method trains (the joint bound: one task of all classes)
+    scenario: Scenario  # its test scenes evaluate every task
+    train_scenario: Scenario  # the tasks the method trains (the joint bound: one task of all classes)
     steps: int  # train.steps as the method prepared it
-    method: object
+    method: Method
     model: IncrementalSegmenter
     evaluator: Evaluator
 
