@@ -38,7 +38,7 @@ class Evaluator:
 
     @torch.no_grad()
     def confusion(self, model, images, masks, return_pred: int = 0):
-        meter = ConfusionMeter(len(CLASS_NAMES), self.device)
+        meter = ConfusionMeter(len(CLASS_NAMES))
         preds = []
         for start in range(0, len(images), self.batch_size):
             x = images[start:start + self.batch_size].to(self.device)

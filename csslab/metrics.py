@@ -8,32 +8,36 @@ Absent classes are NaN. Never per-image averages.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from csslab.constants import IGNORE
 
 
 class ConfusionMeter:
-    """Accumulates ``bincount(target * n + pred)`` over non-ignored pixels, on the tensors' device."""
+    """Accumulates ``bincount(target * n + pred)`` over non-ignored pixels, on the tensors' device (the
+    tensors' own methods: this module, which reports import too, does not load torch)."""
 
-    def __init__(self, n: int, device="cpu"):
+    def __init__(self, n: int):
         self.n = n
-        self.matrix = torch.zeros(n * n, dtype=torch.int64, device=device)
+        self.matrix = None  # n * n counts, made by the first update on its tensors' device
 
-    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+    def update(self, pred, target) -> None:
         valid = target != IGNORE  # B, H, W
         index = target[valid].long() * self.n + pred[valid].long()
-        self.matrix += torch.bincount(index, minlength=self.n * self.n)
+        counts = index.bincount(minlength=self.n * self.n)
+        self.matrix = counts if self.matrix is None else self.matrix + counts
 
     def numpy(self) -> np.ndarray:
+        if self.matrix is None:
+            return np.zeros((self.n, self.n), dtype=np.int64)
         return self.matrix.view(self.n, self.n).cpu().numpy()
 
 
 def confusion_matrix(pred, target, n: int) -> np.ndarray:
     """One-shot confusion matrix of integer label arrays (numpy or torch)."""
-    meter = ConfusionMeter(n)
-    meter.update(torch.as_tensor(np.asarray(pred)), torch.as_tensor(np.asarray(target)))
-    return meter.numpy()
+    pred, target = np.asarray(pred).ravel(), np.asarray(target).ravel()
+    valid = target != IGNORE
+    index = target[valid].astype(np.int64) * n + pred[valid].astype(np.int64)
+    return np.bincount(index, minlength=n * n).reshape(n, n)
 
 
 def _divide(num, den):

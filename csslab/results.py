@@ -20,6 +20,8 @@ import numpy as np
 
 from csslab.constants import CLASS_NAMES
 from csslab.files import json_safe, write_json
+from csslab.metrics import background_shift, forgetting, task_metrics
+from csslab.scenarios.tasks import make_tasks
 
 RESULTS_VERSION = 1
 
@@ -37,8 +39,6 @@ def nan_for_none(values) -> np.ndarray:
 def task_entry(task, cm, steps: int, loss: dict, train_s: float, eval_s: float, data_s: float) -> dict:
     """A task's entry of results.json: its metrics from the test confusion matrix ``cm`` (results' class
     space), the mean ``loss`` terms of its ``steps`` and its times."""
-    from csslab.metrics import background_shift, task_metrics  # metrics imports torch: readers of results don't
-
     m = task_metrics(cm, task.classes, task.old_classes)
     return {
         "task": task.index,
@@ -64,8 +64,6 @@ def task_entry(task, cm, steps: int, loss: dict, train_s: float, eval_s: float, 
 def split_mious(data: dict) -> dict:
     """old / new / all mIoU after the last task and avg over tasks, from per-class IoU and the split,
     so the joint bound (trained as one task) gets the same columns as continual methods."""
-    from csslab.scenarios.tasks import make_tasks  # the scenarios package imports torch: readers don't
-
     s = data["config"]["scenario"]
     tasks = make_tasks(s["tasks"], None if s["class_order"] == "natural" else s["class_order"])
     iou = data["tasks"][-1]["iou"]
@@ -144,13 +142,13 @@ class Results:
         self.path = path
 
     @classmethod
-    def new(cls, config: dict, versions: dict, path=None) -> "Results":
+    def new(cls, config: dict, versions: dict) -> "Results":
         """An empty record of a run of ``config`` (resolved, as JSON data) with the software ``versions``."""
         data = {"version": RESULTS_VERSION, "config": json.loads(json.dumps(json_safe(config))),
                 "class_names": list(CLASS_NAMES), "tasks": [], "iou_matrix": [], "acc_matrix": [],
                 "complete": False, "versions": dict(versions),
                 "timings": {"train_s": 0.0, "eval_s": 0.0, "data_s": 0.0, "total_s": 0.0}}
-        return cls(data, Path(path) if path is not None else None)
+        return cls(data)
 
     @classmethod
     def load(cls, run_dir) -> "Results":
@@ -178,8 +176,6 @@ class Results:
 
     def _summarise(self) -> None:
         """Run-level figures from the per-task entries: miou_avg, forgetting, final mIoUs."""
-        from csslab.metrics import forgetting  # metrics imports torch: readers of results don't
-
         self.data["miou_avg"] = float(np.mean(nan_for_none([e["miou_all"] for e in self.tasks])))
         self.data["forgetting"] = per_class(forgetting(nan_for_none(self.data["iou_matrix"])))
         for key in ("miou_all", "miou_old", "miou_new"):
@@ -195,6 +191,8 @@ class Results:
 
     def save(self, run_dir=None) -> None:
         """Write results.json into ``run_dir`` (default: where it was loaded or last saved), atomically."""
+        if run_dir is None and self.path is None:
+            raise ValueError("Results.save needs a run directory: these results were never loaded or saved")
         self.path = Path(run_dir) if run_dir is not None else self.path
         write_json(self.path / "results.json", self.data)
 

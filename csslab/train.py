@@ -25,7 +25,7 @@ from csslab.checks import validate
 from csslab.config import Config, TrainConfig
 from csslab.evaluation import Evaluator
 from csslab.frames import Frames
-from csslab.methods import get_method
+from csslab.methods import Method, get_method
 from csslab.models import IncrementalSegmenter
 from csslab.files import atomic_write
 from csslab.results import Results, task_entry
@@ -82,10 +82,10 @@ def _batches(n: int, batch_size: int, generator: torch.Generator):
 class Setup(NamedTuple):
     """What a run trains and evaluates with."""
 
-    scenario: object  # the Scenario: its test scenes evaluate every task
-    train_scenario: object  # the tasks the method trains (the joint bound: one task of all classes)
+    scenario: Scenario  # its test scenes evaluate every task
+    train_scenario: Scenario  # the tasks the method trains (the joint bound: one task of all classes)
     steps: int  # train.steps as the method prepared it
-    method: object
+    method: Method
     model: IncrementalSegmenter
     evaluator: Evaluator
 

@@ -58,7 +58,7 @@ def test_a_saved_record_loads_back_equal_as_strict_json(tmp_path):
     assert Results.load(tmp_path).data == results.data and Results.load(tmp_path / "results.json").path == tmp_path
 
 
-def test_load_names_the_file_it_cannot_read(tmp_path):
+def test_load_and_save_name_what_they_cannot_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="no results.json"):
         Results.load(tmp_path)
     (tmp_path / "results.json").write_text("{not json")
@@ -67,6 +67,8 @@ def test_load_names_the_file_it_cannot_read(tmp_path):
     (tmp_path / "results.json").write_text("[1, 2]")
     with pytest.raises(ValueError, match="expected a JSON object"):
         Results.load(tmp_path)
+    with pytest.raises(ValueError, match="needs a run directory"):
+        Results.new(CONFIG, {}).save()
 
 
 def test_run_takes_a_config_not_untyped_overrides():
