@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override any config value, e.g. --set train.lr=0.001 --set params.lam=5 (repeatable)")
     p.add_argument("--out", type=Path, help="run directory (default runs/METHOD-seedSEED-TIMESTAMP, made unique)")
-    p.add_argument("--overwrite", action="store_true", help="replace the results in an existing --out")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run in an existing --out (every output of it is removed first)")
     p.add_argument("--resume", type=Path, metavar="DIR",
                    help="continue the interrupted run in DIR after its last completed task (with DIR's own config)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -62,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1,
                    help="local runs in parallel processes, one thread each (e.g. 2 on a 2-core CPU; default 1)")
     p.add_argument("--ray", metavar="ADDRESS", help="run each configuration as a task on a Ray cluster ('local' starts one)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the runs of another configuration (e.g. another budget) held in --out and "
+                        "remove those of configurations no longer in the benchmark (runs of its own are reused)")
     p.add_argument("--no-report", action="store_true", help="skip per-run and benchmark reports")
     p.add_argument("--no-run-reports", action="store_true",
                    help="write the benchmark's report but not each run's (csslab report RUN_DIR makes one later)")
@@ -132,6 +136,7 @@ RUN_CONFIG_FLAGS = ("method", "tasks", "setting", "class_order", "data", "seed",
 def cmd_run(args) -> int:
     from csslab.reports.budget import budget_warning, run_budget
     from csslab.reports.tables import print_task
+    from csslab.runstore import refusal
     from csslab.train import load_run_config, run
 
     if args.resume:
@@ -144,8 +149,7 @@ def cmd_run(args) -> int:
         config = config_from_args(args)
         out = args.out and check_output(args.out, "--out")
         if out and (out / "results.json").exists() and not args.overwrite:
-            raise ValueError(f"run directory {out} already holds results: pass --overwrite, --resume {out} "
-                             "or another --out")
+            raise ValueError(refusal(out, config))
     setting = validate(config).scenario.setting.name
     if out is None:  # created now, so a run started in the same second gets another one
         out = new_run_dir("runs", f"{config.method}-seed{config.seed}")
@@ -163,9 +167,11 @@ def cmd_run(args) -> int:
     fmt = lambda v: "X" if v is None else f"{v:.3f}"  # noqa: E731
     print(f"\nfinal mIoU all {fmt(d['miou_all'])}  old {fmt(d['miou_old'])}  new {fmt(d['miou_new'])}  "
           f"avg {fmt(d['miou_avg'])}   ({d['timings']['total_s']:.1f} s)  results: {out / 'results.json'}")
-    if not args.no_report:
-        from csslab.reports import write_run_report
+    from csslab.reports import remove_run_report, write_run_report
 
+    if args.no_report:  # a report of an earlier state of the run would show other numbers
+        remove_run_report(out)
+    else:
         write_run_report(out)
         print(f"report: {out / 'report.html'}")
     return 0
@@ -195,7 +201,8 @@ def cmd_benchmark(args) -> int:
     for note in sorted({budget_warning(run_budget(c.to_dict())) for c in configs if c.seed == 0} - {None}):
         print(note)
     rows = benchmark(config, methods, range(args.seeds), settings, args.out, ray=args.ray, report=not args.no_report,
-                     grid=grid, workers=args.workers, reuse=args.reuse, run_reports=not args.no_run_reports)
+                     grid=grid, workers=args.workers, reuse=args.reuse, run_reports=not args.no_run_reports,
+                     overwrite=args.overwrite)
     print("\n" + benchmark_markdown(rows))
     print(f"\ntable: {args.out / 'benchmark.md'}, {args.out / 'benchmark.csv'}")
     return 0

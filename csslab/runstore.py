@@ -15,6 +15,8 @@ from csslab.methods import get_method
 from csslab.results import Results
 from csslab.scenarios import Scenario
 
+RUN_FILES = ("config.yaml", "results.json", "frames.npz")  # beside checkpoints/task-N.pt and the report
+
 
 def setting_name(config: Config) -> str:
     """The name of the setting a configuration trains under: a preset's, or the switches' compact name
@@ -43,6 +45,107 @@ def same_config(a: Config | dict, b: Config | dict) -> bool:
         return resolved(a) == resolved(b)
     except (KeyError, TypeError, ValueError):  # a results file of another version or a since-renamed method
         return False
+
+
+def _flat(data: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            flat |= _flat(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def first_difference(a: Config | dict, b: Config | dict, ignore=()) -> tuple[str, object, object] | None:
+    """The first key (``section.key``, in the order a configuration is saved) whose resolved value differs
+    between two configurations, with both values; None when they train the same run. ``ignore``: keys
+    or whole sections (``params``) left out of the comparison."""
+    def flat(config):
+        try:
+            return _flat(resolved(config))
+        except (KeyError, TypeError, ValueError):  # another version's or a since-renamed method's: as written
+            return _flat(config.to_dict() if isinstance(config, Config) else config if isinstance(config, dict) else {})
+
+    fa, fb = flat(a), flat(b)
+    for key in list(fa) + [k for k in fb if k not in fa]:
+        if any(key == i or key.startswith(f"{i}.") for i in ignore):
+            continue
+        if key not in fa or key not in fb or fa[key] != fb[key]:
+            return key, fa.get(key), fb.get(key)
+    return None
+
+
+def difference_text(there: Config | dict, here: Config | dict, ignore=()) -> str:
+    """``train.steps is 20 there, 30 here``: the first difference of a saved configuration (there) and
+    a new one (here), for the message that refuses to mix them ('' when there is none)."""
+    found = first_difference(there, here, ignore)
+    if found is None:
+        return ""
+    show = lambda v: "not set" if v is None else v if isinstance(v, str) else json.dumps(v)  # noqa: E731
+    return f"{found[0]} is {show(found[1])} there, {show(found[2])} here"
+
+
+def saved_config(run_dir: Path) -> dict | None:
+    """The configuration of the results saved in ``run_dir``; None when it holds none (or none readable)."""
+    try:
+        return Results.load(run_dir)["config"]
+    except (FileNotFoundError, KeyError, ValueError):
+        return None
+
+
+def refusal(run_dir: Path, config: Config) -> str:
+    """Why ``csslab run`` will not write into ``run_dir``, which holds results: the first difference of
+    their configuration and this one, or that they are this configuration's, and what to do instead."""
+    saved = saved_config(run_dir)
+    if saved is None:
+        return (f"run directory {run_dir} already holds results (unreadable): pass --overwrite to replace them, "
+                "or another --out")
+    if difference := difference_text(saved, config):
+        return (f"run directory {run_dir} already holds results of another configuration ({difference}): "
+                "pass --overwrite to replace them, or another --out")
+    return (f"run directory {run_dir} already holds results of this configuration: continue an interrupted run "
+            f"with --resume {run_dir}, run it again with --overwrite, or choose another --out")
+
+
+def clear_run(run_dir: Path) -> None:
+    """Remove every output of the run held in ``run_dir`` (config, results, frames, checkpoints, report),
+    so that nothing of it survives beside a new run written there; other files are left alone."""
+    from csslab.reports import remove_run_report
+
+    run_dir = Path(run_dir)
+    for name in RUN_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+    for checkpoint in run_dir.glob("checkpoints/task-*.pt"):
+        checkpoint.unlink()
+    if (run_dir / "checkpoints").is_dir() and not any((run_dir / "checkpoints").iterdir()):
+        (run_dir / "checkpoints").rmdir()
+    remove_run_report(run_dir)
+
+
+# what differs between the runs of one benchmark (with its grid's axes): any other key is the benchmark's own
+VARYING = ("method", "seed", "params", "scenario.setting", "scenario.old_in_images", "scenario.future_in_images",
+           "scenario.old_labels", "scenario.test_future")
+
+
+def foreign_runs(root: Path, configs, dirs, varying=()) -> list[tuple[Path, str]]:
+    """The run directories under ``root`` that hold results of another configuration than the benchmark
+    about to run there, each with its first difference: a planned directory (``dirs[i]`` for
+    ``configs[i]``) of another configuration, or an unplanned one whose configuration differs from the
+    benchmark's in a key no run of it varies (``VARYING`` and the grid's axes ``varying``): another
+    budget. Runs of the same budget (another method, seed or grid point) are not foreign."""
+    planned = dict(zip(map(Path, dirs), configs))
+    found = []
+    for run_dir in sorted(p for p in Path(root).glob("*") if p.is_dir() and not p.name.startswith(".")):
+        saved = saved_config(run_dir)
+        if saved is None or not configs:
+            continue
+        config = planned.get(run_dir)
+        text = (difference_text(saved, config) if config is not None
+                else difference_text(saved, configs[0], VARYING + tuple(varying)))
+        if text:
+            found.append((run_dir, text))
+    return found
 
 
 def saved_run(run_dir: Path, config: Config) -> Results | None:

@@ -5,6 +5,7 @@ task, avg). Completed runs are reused and interrupted ones resumed, so a re-run 
 from __future__ import annotations
 
 import itertools
+import shutil
 import time
 import warnings
 from dataclasses import asdict, fields, replace
@@ -16,11 +17,11 @@ from csslab.config import Config, apply_overrides
 from csslab.distributed import run_on_ray
 from csslab.files import atomic_write, write_json
 from csslab.methods import METHODS, get_method
-from csslab.reports import write_benchmark_report, write_run_report
+from csslab.reports import remove_benchmark_report, remove_run_report, write_benchmark_report, write_run_report
 from csslab.reports.benchmark_table import benchmark_csv, benchmark_markdown
 from csslab.reports.budget import benchmark_budget, row_budgets, run_budget
 from csslab.results import split_mious
-from csslab.runstore import completed, reuse_runs, saved_run, setting_name
+from csslab.runstore import completed, foreign_runs, reuse_runs, saved_run, setting_name
 from csslab.scenarios import all_settings, make_setting
 from csslab.train import run
 
@@ -119,8 +120,10 @@ def run_one(config_dict: dict, run_dir: str, report: bool = True) -> dict:
             warnings.warn(f"cannot resume {run_dir} ({error}); running it again", RuntimeWarning, stacklevel=2)
     if done is None:
         done = run(config, out=run_dir, progress=False, log=None)
-        if report:
-            write_run_report(run_dir)
+    if done is not saved and report:
+        write_run_report(run_dir)
+    elif done is not saved:  # trained now without a report: one of the run's earlier state shows other numbers
+        remove_run_report(run_dir)
     return done.data
 
 
@@ -170,13 +173,39 @@ def _run_local(configs, dirs, report: bool, workers: int):
             yield config, run_dir, future.result(), was
 
 
+BENCHMARK_FILES = ("benchmark.json", "benchmark.md", "benchmark.csv")  # the table; the report's files are reports'
+
+
+def claim(out: Path, configs, dirs, grid: dict | None, overwrite: bool) -> None:
+    """Make ``out`` hold this benchmark's outputs only. Runs of other configurations there (another budget:
+    ``runstore.foreign_runs``) are refused, naming the first difference; with ``overwrite``, they, the runs
+    of configurations no longer in the benchmark and the benchmark's table and report are removed first.
+    Runs of this benchmark's configurations are kept either way (reused, or resumed)."""
+    foreign = foreign_runs(out / "runs", configs, dirs, grid or ())
+    if foreign and not overwrite:
+        run_dir, difference = foreign[0]
+        more = f" and {len(foreign) - 1} more run(s)" if len(foreign) > 1 else ""
+        raise ValueError(f"benchmark directory {out} holds runs of another configuration ({difference}, in "
+                         f"runs/{run_dir.name}{more}): pass --overwrite to replace them, or another --out")
+    if not overwrite:
+        return
+    stale = {run_dir for run_dir, _ in foreign}
+    for run_dir in sorted((out / "runs").glob("*")) if (out / "runs").is_dir() else ():
+        if run_dir.is_dir() and (run_dir in stale or run_dir not in dirs):
+            shutil.rmtree(run_dir)
+    for name in BENCHMARK_FILES:
+        (out / name).unlink(missing_ok=True)
+    remove_benchmark_report(out)
+
+
 def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = None, report: bool = True,
               log=print, grid: dict | None = None, workers: int = 1, reuse=(),
-              run_reports: bool = True) -> list[dict]:
+              run_reports: bool = True, overwrite: bool = False) -> list[dict]:
     """Run every configuration (reusing completed runs, resuming interrupted ones) in this process or, with
     ``ray`` (an address or "local"), as tasks on a Ray cluster; then write benchmark.json/.md/.csv.
     ``reuse``: directories searched for finished runs of the same configurations, copied in instead of
-    run again. ``run_reports=False`` writes the benchmark's report but not each run's."""
+    run again. ``run_reports=False`` writes the benchmark's report but not each run's. A directory holding
+    runs of another configuration is refused, or with ``overwrite`` cleared first (``claim``)."""
     out = Path(out)
     configs = run_configs(base, methods, seeds, settings, grid)
     dirs = [out / "runs" / run_name(c, grid) for c in configs]
@@ -186,6 +215,7 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
         for config in configs:  # on a small CPU two one-thread runs side by side beat one two-thread run
             if not config.train.threads:
                 config.train.threads = 1
+    claim(out, configs, dirs, grid, overwrite)
     if reuse:
         reuse_runs(configs, dirs, reuse, log)
     start = time.perf_counter()
@@ -216,4 +246,6 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
     atomic_write(out / "benchmark.csv", benchmark_csv(rows))
     if report:
         write_benchmark_report(out, run_reports="missing" if run_reports else "none")
+    else:  # the page and charts of an earlier benchmark here would show other numbers than the table
+        remove_benchmark_report(out)
     return rows

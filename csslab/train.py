@@ -29,7 +29,7 @@ from csslab.methods import Method, get_method
 from csslab.models import IncrementalSegmenter
 from csslab.files import atomic_write
 from csslab.results import Results, task_entry
-from csslab.runstore import resolved as resolved_config
+from csslab.runstore import clear_run, resolved as resolved_config
 from csslab.scenarios import Scenario
 from csslab.version import __version__
 
@@ -110,8 +110,9 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
     """Train ``config.method`` over the scenario, task by task; returns the Results.
 
     With ``out``, writes config.yaml, results.json (after every task), frames.npz and per-task checkpoints
-    there. ``resume=True`` continues the run in ``out`` after its last completed task (``config`` defaults
-    to its config.yaml) to the numbers of an uninterrupted run. ``log(message)`` says what happens (None:
+    there, after removing every output of a run it held before (unless resuming it). ``resume=True``
+    continues the run in ``out`` after its last completed task (``config`` defaults to its config.yaml) to
+    the numbers of an uninterrupted run. ``log(message)`` says what happens (None:
     nothing), ``on_task(entry, n_tasks)`` gets each task's entry of the results."""
     if resume and out is None:
         raise ValueError("resume needs the run directory (out=...)")
@@ -126,7 +127,8 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
         log(f"{out} is complete ({len(saved.tasks)} tasks): nothing to resume")
         return saved
     s, t = setup(config, checked.device, checked.scenario), config.train
-    if out is not None and saved is None:
+    if out is not None and saved is None:  # a new run: nothing of what ``out`` held may survive beside it
+        clear_run(out)
         atomic_write(out / "config.yaml", Config.from_dict(results["config"]).to_yaml())
     n_tasks = len(s.train_scenario)
     every = t.frame_every or max(1, sum(task_steps(t, task, s.steps) for task in s.train_scenario) // 50)

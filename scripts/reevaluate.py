@@ -21,13 +21,12 @@ import torch
 
 from csslab.checkpoints import load_model
 from csslab.models import IncrementalSegmenter
-from csslab.reports import write_run_report
+from csslab.reports import remove_run_report, write_run_report
 from csslab.results import Results, task_entry
 from csslab.train import load_run_config, setup
 
 METRICS = ("miou_all", "miou_old", "miou_new", "overall_acc", "mean_acc", "iou", "acc", "confusion",
            "background_shift")
-REPORT_FILES = ("frames.npz", "report.md", "report.html", "*.png", "*.gif")
 
 
 def reevaluate(run_dir: Path) -> dict:
@@ -46,9 +45,8 @@ def reevaluate(run_dir: Path) -> dict:
                          before.complete)
     results.add_timings(**before["timings"])
     results.save(run_dir)
-    for pattern in REPORT_FILES:
-        for path in run_dir.glob(pattern):
-            path.unlink()
+    (run_dir / "frames.npz").unlink(missing_ok=True)
+    remove_run_report(run_dir)
     write_run_report(run_dir)
     return results.data
 
