@@ -19,6 +19,7 @@ import numpy as np
 
 CSV_NAME = "results.csv"
 UNSEEN = "x"  # PLOP's mark of a class not seen yet
+PLOP_KEYS = ("final", "average", "first", "last")  # what average_csv.py prints, in its order
 
 
 def _order_and_split(data: dict) -> tuple[tuple[int, ...], tuple]:
@@ -57,12 +58,14 @@ def plop_averages(data: dict) -> dict:
 
     ``first`` and ``last`` follow the configured split, so the joint bound (trained as one task, one CSV
     line) gets them too, where ``average_csv.py`` would print 0; a split of one task has no ``last`` (None)."""
-    order, tasks = _order_and_split(data)
+    _, tasks = _order_and_split(data)
     rows = plop_rows(data)
     final_ious = rows[-1][1:-1]  # background, then the classes in order: all seen after the last task
     n_first = 1 + len(tasks[0].classes)
-    # average_csv.py skips an 'x' in the sum but counts it (only an interrupted run has one on its last line)
-    pct = lambda values: 100 * float(np.mean([0.0 if v == UNSEEN else v for v in values])) if values else None  # noqa: E731
+
+    def pct(values):  # average_csv.py skips an 'x' in the sum but counts it (an interrupted run's last line)
+        return 100 * float(np.mean([0.0 if v == UNSEEN else v for v in values])) if values else None
+
     averages = {"final": 100 * rows[-1][-1], "average": 100 * float(np.mean([row[-1] for row in rows])),
                 "first": pct(final_ious[:n_first]), "last": pct(final_ious[n_first:])}
     return {k: None if v is None or math.isnan(v) else v for k, v in averages.items()}

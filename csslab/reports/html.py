@@ -7,7 +7,7 @@ import html
 import os
 from pathlib import Path
 
-from csslab.reports.benchmark_table import benchmark_table
+from csslab.reports.benchmark_table import benchmark_table, n_runs, ranking_summary, ranking_table, several_orders
 from csslab.reports.budget import benchmark_lines, budget_text, budget_warning, seeds_caption
 from csslab.reports.tables import MISSING, RunData, fmt
 
@@ -174,10 +174,15 @@ def benchmark_html(bench_dir: Path, bench: dict, title: str, images: dict, runs:
             f'<p class="budget" id="budget"><b>Budget</b>: {html.escape(budget.removeprefix("Budget: "))}</p>']
     body += [f'<p class="warning">{html.escape(line)}</p>' for line in more]
     body.append(table(head, rows, left=3))
-    several = any(row.get("n_seeds", 1) >= 2 for row in bench_rows)
+    rankings = bench.get("order_ranking") or []
+    if several_orders(rankings):
+        body.append(f'<p class="meta">Ranking per class order. {html.escape(ranking_summary(rankings))}</p>')
+        body.append(table(*ranking_table(rankings), left=5))
+    several = any(n_runs(row) >= 2 for row in bench_rows)
     if images.get("bars"):
         body.append(figure(images["bars"], "Final mIoU of old classes, new classes and all classes per method"
-                           + ("; error bars: standard deviation over seeds (rows with several)" if several else
+                           + ("; error bars: standard deviation over the runs of a row (seeds x class orders, rows "
+                              "with several)" if several else
                               " (one seed per row: no error bars)")
                            + "; dashed and dotted lines: mIoU all of joint training (the upper bound) and of "
                            "fine-tuning (the lower bound), where the benchmark has them.", "mIoU per method"))
