@@ -250,6 +250,12 @@ class Results:
             k: final[k] for k in ("miou_all", "miou_old", "miou_new")
         }
 
+    def _repr_html_(self) -> str:
+        """Jupyter shows a run as a table: final mIoUs, and each task's mIoUs and per-class IoU."""
+        from csslab.reports.html import results_html  # reports read results, never the reverse at import
+
+        return results_html(self)
+
     def __repr__(self):
         s = self.summary()
         fmt = lambda v: "nan" if v is None else f"{v:.3f}"  # noqa: E731

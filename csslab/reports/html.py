@@ -202,3 +202,24 @@ def benchmark_html(bench_dir: Path, bench: dict, title: str, images: dict, runs:
             body.append(f"<li>{html.escape(label)} <span class=\"meta\">(no report)</span></li>")
     body.append("</ul>")
     return page(title, body)
+
+
+def results_html(results) -> str:
+    """A run's Results as Jupyter shows them: the final mIoUs, then one row per task with its mIoUs and
+    the IoU of every class (``MISSING`` for a class not seen yet, as the report's tables)."""
+    d, config = results.data, results.data.get("config") or {}
+    scenario = config.get("scenario") or {}
+    done = f"{len(results.tasks)} task{'s' if len(results.tasks) != 1 else ''}" + ("" if results.complete else
+                                                                                  ", incomplete")
+    summary = (f"{config.get('method', '?')} on {scenario.get('tasks', '?')} ({scenario.get('setting', '?')}), "
+               f"seed {config.get('seed', '?')}, {done}: " + ", ".join(
+                   f"mIoU {key} {fmt(d.get(f'miou_{key}'))}" for key in ("all", "old", "new", "avg")))
+    names = results.class_names
+    head = ["task", "classes", "mIoU all", "mIoU old", "mIoU new"] + ["bg" if n == "background" else n for n in names]
+    rows = []
+    for entry in results.tasks:
+        seen = {"background"} | {str(c) for c in entry.get("old_classes", []) + entry.get("classes", [])}
+        rows.append([str(entry["task"]), " ".join(map(str, entry.get("classes", [])))]
+                    + [fmt(entry.get(f"miou_{key}")) for key in ("all", "old", "new")]
+                    + [fmt((entry.get("iou") or {}).get(n)) if n in seen else MISSING for n in names])
+    return f"<p>{html.escape(summary)}</p>\n" + table(head, rows, left=2)
