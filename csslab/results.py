@@ -252,7 +252,7 @@ class Results:
 
     def _repr_html_(self) -> str:
         """Jupyter shows a run as a table: final mIoUs, and each task's mIoUs and per-class IoU."""
-        from csslab.reports.html import results_html  # reports read results, never the reverse at import
+        from csslab.reports.cells import results_html  # a leaf: reports import results, not the reverse
 
         return results_html(self)
 

@@ -19,7 +19,7 @@ from typing import Callable
 
 from csslab.papers_csv import PLOP_KEYS
 from csslab.reports.budget import KEYS as BUDGET_KEYS, benchmark_lines
-from csslab.reports.tables import MISSING, fmt
+from csslab.reports.cells import MISSING, fmt, table
 
 METRICS = (("old", "mIoU old"), ("new", "mIoU new"), ("all", "mIoU all"), ("avg", "mIoU avg"))
 
@@ -153,8 +153,6 @@ class BenchmarkRows(list):
         return benchmark_markdown(self) + (f"\n\n{ranking}" if ranking else "")
 
     def _repr_html_(self) -> str:
-        from csslab.reports.html import table  # html imports this module
-
         parts = [f"<p>{html.escape(line)}</p>" for line in benchmark_lines(self)]
         parts.append(table(*benchmark_table(self), left=3))
         if several_orders(self.rankings):

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from csslab.reports.benchmark_table import benchmark_table, n_runs, ranking_summary, ranking_table, several_orders
 from csslab.reports.budget import benchmark_lines, budget_text, budget_warning, seeds_caption
-from csslab.reports.tables import MISSING, RunData, fmt
+from csslab.reports.cells import MISSING, fmt, table
+from csslab.reports.tables import RunData
 
 CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; color: #1d1d1f;
@@ -52,18 +53,6 @@ def page(title: str, body: list[str]) -> str:
 def figure(path, caption: str, alt: str) -> str:
     return (f'<figure><img src="{data_uri(path)}" alt="{html.escape(alt)}">'
             f"<figcaption>{caption}</figcaption></figure>")
-
-
-def table(head, rows, left: int = 0) -> str:
-    """rows: lists of cells, a cell being text or (text, css class)."""
-    def cell(tag, value, i):
-        text, cls = value if isinstance(value, tuple) else (value, "")
-        cls = " ".join(c for c in (cls, "left" if i < left else "") if c)
-        return f"<{tag}{f' class={chr(34)}{cls}{chr(34)}' if cls else ''}>{html.escape(str(text))}</{tag}>"
-
-    out = ["<table><tr>" + "".join(cell("th", h, i) for i, h in enumerate(head)) + "</tr>"]
-    out += ["<tr>" + "".join(cell("td", v, i) for i, v in enumerate(r)) + "</tr>" for r in rows]
-    return "\n".join(out) + "</table>"
 
 
 def _task_tables(run: RunData, entry: dict) -> str:
@@ -202,24 +191,3 @@ def benchmark_html(bench_dir: Path, bench: dict, title: str, images: dict, runs:
             body.append(f"<li>{html.escape(label)} <span class=\"meta\">(no report)</span></li>")
     body.append("</ul>")
     return page(title, body)
-
-
-def results_html(results) -> str:
-    """A run's Results as Jupyter shows them: the final mIoUs, then one row per task with its mIoUs and
-    the IoU of every class (``MISSING`` for a class not seen yet, as the report's tables)."""
-    d, config = results.data, results.data.get("config") or {}
-    scenario = config.get("scenario") or {}
-    done = f"{len(results.tasks)} task{'s' if len(results.tasks) != 1 else ''}" + ("" if results.complete else
-                                                                                  ", incomplete")
-    summary = (f"{config.get('method', '?')} on {scenario.get('tasks', '?')} ({scenario.get('setting', '?')}), "
-               f"seed {config.get('seed', '?')}, {done}: " + ", ".join(
-                   f"mIoU {key} {fmt(d.get(f'miou_{key}'))}" for key in ("all", "old", "new", "avg")))
-    names = results.class_names
-    head = ["task", "classes", "mIoU all", "mIoU old", "mIoU new"] + ["bg" if n == "background" else n for n in names]
-    rows = []
-    for entry in results.tasks:
-        seen = {"background"} | {str(c) for c in entry.get("old_classes", []) + entry.get("classes", [])}
-        rows.append([str(entry["task"]), " ".join(map(str, entry.get("classes", [])))]
-                    + [fmt(entry.get(f"miou_{key}")) for key in ("all", "old", "new")]
-                    + [fmt((entry.get("iou") or {}).get(n)) if n in seen else MISSING for n in names])
-    return f"<p>{html.escape(summary)}</p>\n" + table(head, rows, left=2)
