@@ -18,7 +18,7 @@ from csslab.files import atomic_write, write_json
 from csslab.methods import METHODS, get_method
 from csslab.reports import write_benchmark_report, write_run_report
 from csslab.papers_csv import PLOP_KEYS, plop_averages
-from csslab.reports.benchmark_table import BenchmarkRows, benchmark_csv, benchmark_markdown, ranking_markdown
+from csslab.reports.benchmark_table import BenchmarkRows, benchmark_csv, benchmark_markdown
 from csslab.reports.budget import benchmark_budget, row_budgets, run_budget
 from csslab.results import split_mious
 from csslab.runstore import completed, reuse_runs, saved_run, setting_name
@@ -264,8 +264,7 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
     write_json(out / "benchmark.json", {"rows": rows, "runs": names, "seconds": time.perf_counter() - start,
                                          "grid": grid or {}, "orders": class_orders(base, orders),
                                          "order_ranking": rows.rankings, "budget": benchmark_budget(rows)})
-    ranking = ranking_markdown(rows.rankings)
-    atomic_write(out / "benchmark.md", benchmark_markdown(rows) + (f"\n\n{ranking}" if ranking else "") + "\n")
+    atomic_write(out / "benchmark.md", benchmark_markdown(rows, rows.rankings) + "\n")
     atomic_write(out / "benchmark.csv", benchmark_csv(rows))
     if report:
         write_benchmark_report(out, run_reports="missing" if run_reports else "none")

@@ -9,6 +9,7 @@ import pytest
 from csslab.cli import main
 from csslab.config import Config, apply_overrides
 from csslab.papers_csv import PLOP_KEYS
+from csslab.reports import write_benchmark_report
 from csslab.results import Results
 from csslab.scenarios import parse_class_order
 from csslab.sweep import class_orders, parse_settings, run_configs, run_name
@@ -64,3 +65,7 @@ def test_a_benchmark_over_orders_and_seeds_gives_rows_of_six_runs_and_the_rankin
     assert "Ranking per class order" in printed and "| overlap | 2-2-2-2-2 | random:2 |" in printed
     assert "Ranking per class order" in (out / "benchmark.md").read_text()
     assert "different budgets" not in printed  # orders are an axis of every row, not a difference between rows
+    write_benchmark_report(out, run_reports="none")  # the report's page and markdown keep the ranking
+    assert "Ranking per class order" in (out / "benchmark.html").read_text()
+    text = (out / "benchmark.md").read_text()
+    assert "Ranking per class order" in text and "over class orders x seeds" in text

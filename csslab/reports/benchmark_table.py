@@ -59,7 +59,7 @@ COLUMNS = (
     Column("method", ("method", "variant"), method_label),
     Column("setting", ("setting",), _text("setting")),
     Column("tasks", ("tasks",), _text("tasks")),
-    Column("orders", ("n_orders",), _text("n_orders")),
+    Column("orders", ("n_orders",), lambda row: str(row.get("n_orders", 1))),  # rows before the axis had one
     Column("seeds", ("n_seeds",), _text("n_seeds")),
     Column(None, ("n_runs",)),
     *(Column(head, (f"{key}_mean", f"{key}_std"), lambda row, key=key: mean_std(row, key)) for key, head in METRICS),
@@ -86,11 +86,13 @@ def _budget_cell(value):
     return " ".join(map(str, value)) if isinstance(value, list) else value
 
 
-def benchmark_markdown(rows: list[dict]) -> str:
-    """The table in markdown, after its budget (and any warning about it), as printed by ``csslab benchmark``
-    and written to benchmark.md."""
+def benchmark_markdown(rows: list[dict], rankings: list[dict] | None = None) -> str:
+    """The table in markdown, after its budget (and any warning about it), then the ranking per class
+    order when ``rankings`` has several orders: as printed by ``csslab benchmark`` and written to benchmark.md."""
     lines = benchmark_lines(rows)  # paragraphs of their own, before the table
-    return "\n".join((["\n\n".join(lines), ""] if lines else []) + _markdown(*benchmark_table(rows)))
+    ranking = ranking_markdown(rankings or [])
+    return "\n".join((["\n\n".join(lines), ""] if lines else []) + _markdown(*benchmark_table(rows))
+                     + (["", ranking] if ranking else []))
 
 
 def _markdown(head, cells) -> list[str]:
@@ -149,8 +151,7 @@ class BenchmarkRows(list):
         self.rankings = list(rankings or [])
 
     def __str__(self) -> str:
-        ranking = ranking_markdown(self.rankings)
-        return benchmark_markdown(self) + (f"\n\n{ranking}" if ranking else "")
+        return benchmark_markdown(self, self.rankings)
 
     def _repr_html_(self) -> str:
         parts = [f"<p>{html.escape(line)}</p>" for line in benchmark_lines(self)]
