@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("benchmark", help="methods x seeds x settings -> the papers' old/new/all/avg table")
     p.add_argument("--methods", default="all", help="comma-separated names or 'all' (default)")
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per method (default 3)")
+    p.add_argument("--orders", type=int, default=1,
+                   help="class orders per method and seed (default 1): order 0 is the configured one (natural), "
+                        "order k is random:k; rows average over orders x seeds and the ranking per order is shown")
     p.add_argument("--tasks", help="split (default 2-2-2-2-2)")
     p.add_argument("--setting", dest="settings", default=None,
                    help="preset(s), comma-separated, or 'all' for every combination of the switches")
@@ -179,8 +182,7 @@ def cmd_run(args) -> int:
 
 def cmd_benchmark(args) -> int:
     from csslab.reports.budget import budget_warning, run_budget
-    from csslab.reports.benchmark_table import benchmark_markdown
-    from csslab.sweep import benchmark, parse_grid, parse_methods, parse_settings, run_configs
+    from csslab.sweep import benchmark, class_orders, parse_grid, parse_methods, parse_settings, run_configs
 
     check_output(args.out, "--out")
     methods = parse_methods(args.methods)
@@ -191,19 +193,21 @@ def cmd_benchmark(args) -> int:
     config = config_from_args(args)
     settings = parse_settings(args.settings or config.scenario.setting)
     grid = parse_grid(args.grid, methods)
-    configs = run_configs(config, methods, range(args.seeds), settings, grid)
-    for c in configs:  # every method x setting x grid point (seeds do not change validity), before anything runs
+    orders = class_orders(config, args.orders)
+    configs = run_configs(config, methods, range(args.seeds), settings, grid, args.orders)
+    for c in configs:  # every method x setting x order x grid point (seeds do not change validity), before any run
         if c.seed == 0:
             validate(c)
-    print(f"csslab benchmark: {len(configs)} runs ({', '.join(methods)} x {args.seeds} seeds x "
+    axes = f"{len(orders)} class orders ({', '.join(orders)}) x " if len(orders) > 1 else ""
+    print(f"csslab benchmark: {len(configs)} runs ({', '.join(methods)} x {args.seeds} seeds x {axes}"
           f"{len(settings)} setting(s){' x grid ' + ' '.join(args.grid) if grid else ''}) -> {args.out}"
           + (f" on Ray ({args.ray})" if args.ray else ""))
     for note in sorted({budget_warning(run_budget(c.to_dict())) for c in configs if c.seed == 0} - {None}):
         print(note)
     rows = benchmark(config, methods, range(args.seeds), settings, args.out, ray=args.ray, report=not args.no_report,
                      grid=grid, workers=args.workers, reuse=args.reuse, run_reports=not args.no_run_reports,
-                     overwrite=args.overwrite)
-    print("\n" + benchmark_markdown(rows))
+                     overwrite=args.overwrite, orders=args.orders)
+    print(f"\n{rows}")  # the table, and the ranking per class order when there are several
     print(f"\ntable: {args.out / 'benchmark.md'}, {args.out / 'benchmark.csv'}")
     return 0
 

@@ -4,6 +4,7 @@ Layout of a run directory::
 
     config.yaml        the resolved configuration
     results.json       metrics per task, IoU matrix task x class, timings, versions
+    results.csv        the same per-task IoUs in PLOP's CSV layout (csslab.papers_csv)
     frames.npz         confusion matrices and predictions over training (for animations)
     checkpoints/task-N.pt   model (and method state) after each task
 
@@ -19,8 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from csslab.constants import CLASS_NAMES
-from csslab.files import json_safe, write_json
+from csslab.files import atomic_write, json_safe, write_json
 from csslab.metrics import background_shift, forgetting, task_metrics
+from csslab.papers_csv import CSV_NAME, plop_averages, plop_csv
 from csslab.scenarios.tasks import make_tasks
 
 RESULTS_VERSION = 1
@@ -190,11 +192,19 @@ class Results:
         timings["total_s"] = total_s
 
     def save(self, run_dir=None) -> None:
-        """Write results.json into ``run_dir`` (default: where it was loaded or last saved), atomically."""
+        """Write results.json and PLOP's per-task results.csv (``papers_csv``) into ``run_dir`` (default:
+        where it was loaded or last saved), each atomically; the CSV first, so a results.json is never
+        newer than the CSV beside it."""
         if run_dir is None and self.path is None:
             raise ValueError("Results.save needs a run directory: these results were never loaded or saved")
         self.path = Path(run_dir) if run_dir is not None else self.path
+        if self.tasks:
+            atomic_write(self.path / CSV_NAME, plop_csv(self.data))
         write_json(self.path / "results.json", self.data)
+
+    def plop_averages(self) -> dict:
+        """final / average / first / last mIoU in percent, as PLOP's average_csv.py prints them from results.csv."""
+        return plop_averages(self.data)
 
     @property
     def tasks(self) -> list[dict]:
@@ -234,6 +244,12 @@ class Results:
         return {k: self.data.get(k, final.get(k)) for k in ("miou_all", "miou_old", "miou_new", "miou_avg")} | {
             k: final[k] for k in ("miou_all", "miou_old", "miou_new")
         }
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows a run as a table: final mIoUs, and each task's mIoUs and per-class IoU."""
+        from csslab.reports.cells import results_html  # a leaf: reports import results, not the reverse
+
+        return results_html(self)
 
     def __repr__(self):
         s = self.summary()

@@ -1,4 +1,4 @@
-"""Many runs: methods x seeds x settings (x a hyper-parameter grid), run in this process or as tasks on
+"""Many runs: methods x seeds x settings (x class orders x a hyper-parameter grid), run in this process or as tasks on
 a Ray cluster, gathered into the comparison table the papers print (old / new / all after the last
 task, avg). Completed runs are reused and interrupted ones resumed, so a re-run only does what is missing."""
 
@@ -18,7 +18,8 @@ from csslab.distributed import run_on_ray
 from csslab.files import atomic_write, write_json
 from csslab.methods import METHODS, get_method
 from csslab.reports import remove_benchmark_report, remove_run_report, write_benchmark_report, write_run_report
-from csslab.reports.benchmark_table import benchmark_csv, benchmark_markdown
+from csslab.papers_csv import PLOP_KEYS, plop_averages
+from csslab.reports.benchmark_table import BenchmarkRows, benchmark_csv, benchmark_markdown
 from csslab.reports.budget import benchmark_budget, row_budgets, run_budget
 from csslab.results import split_mious
 from csslab.runstore import completed, foreign_runs, reuse_runs, saved_run, setting_name
@@ -88,13 +89,27 @@ def variant(config: Config, grid: dict | None) -> str:
     return ",".join(parts)
 
 
-def run_configs(base: Config, methods, seeds, settings, grid: dict | None = None) -> list[Config]:
+def class_orders(base: Config, n_orders: int = 1) -> list[str]:
+    """The class orders of ``--orders N``: order 0 is the configured one (natural unless set), order k >= 1
+    is ``random:k``, the same for every seed; so ``--orders 1`` is the benchmark without the axis (its runs
+    keep their names and are reused) and order k is one a paper's "order k" could be checked against."""
+    if n_orders <= 0:
+        raise ValueError(f"invalid --orders {n_orders}: must be a positive number of class orders")
+    orders = [base.scenario.class_order] + [f"random:{k}" for k in range(1, n_orders)]
+    if len(set(orders)) < len(orders):
+        raise ValueError(f"invalid --orders {n_orders} with class_order {base.scenario.class_order}: order k >= 1 is "
+                         "random:k, so the configured order would run twice; set another class_order or fewer orders")
+    return orders
+
+
+def run_configs(base: Config, methods, seeds, settings, grid: dict | None = None, orders: int = 1) -> list[Config]:
     configs = []
     for setting in settings:
         for method in methods:
-            for point, seed in itertools.product(_grid_points(grid, method), seeds):
+            for point, order, seed in itertools.product(_grid_points(grid, method), class_orders(base, orders), seeds):
                 config = apply_overrides(base, point)
                 config.method, config.seed = method, seed
+                config.scenario.class_order = order
                 config.scenario = replace(config.scenario, setting=setting.name, **asdict(setting))
                 configs.append(config)
     return configs
@@ -103,7 +118,9 @@ def run_configs(base: Config, methods, seeds, settings, grid: dict | None = None
 def run_name(config: Config, grid: dict | None = None) -> str:
     setting = setting_name(config).replace(",", "_").replace("=", "-")
     label = variant(config, grid).replace(",", "_").replace("=", "-").replace("/", "_")
-    return f"{config.method}-{setting}-{config.scenario.tasks}-{label + '-' if label else ''}seed{config.seed}"
+    order = config.scenario.class_order  # the --orders axis: random:K -> orderK (a configured order keeps the name)
+    order = f"order{order.split(':', 1)[1]}-" if order.startswith("random:") else ""
+    return f"{config.method}-{setting}-{config.scenario.tasks}-{label + '-' if label else ''}{order}seed{config.seed}"
 
 
 def run_one(config_dict: dict, run_dir: str, report: bool = True) -> dict:
@@ -127,27 +144,56 @@ def run_one(config_dict: dict, run_dir: str, report: bool = True) -> dict:
     return done.data
 
 
+def _mean_std(row: dict, key: str, values: list) -> None:
+    v = np.array([np.nan if x is None else x for x in values], dtype=float)
+    row[f"{key}_mean"] = float(np.nanmean(v)) if not np.isnan(v).all() else None
+    row[f"{key}_std"] = float(np.nanstd(v)) if len(v) > 1 and not np.isnan(v).all() else None
+
+
 def table_rows(entries: list[tuple[Config, dict, str]], grid: dict | None = None) -> list[dict]:
     """One row per (method, grid variant, setting, split) from (config, results data, run directory)
-    entries: mean and std over seeds, and the runs it averages (so a report can label each run by its row)."""
+    entries: mean and std over its runs (seeds x class orders; n_runs, n_seeds, n_orders say how many),
+    the averages PLOP's average_csv.py prints (``plop_*``, percent), and the runs it averages (so a report
+    can label each run by its row)."""
     groups: dict[tuple, list] = {}
-    runs: dict[tuple, list] = {}
     for config, data, run_dir in entries:
-        s = config.scenario
-        key = (config.method, variant(config, grid), setting_name(config), s.tasks)
-        groups.setdefault(key, []).append(split_mious(data))
-        runs.setdefault(key, []).append(run_dir)
+        key = (config.method, variant(config, grid), setting_name(config), config.scenario.tasks)
+        groups.setdefault(key, []).append((config, data, run_dir))
     rows = []
-    for (method, label, setting, tasks), values in groups.items():
-        row = {"method": method, "variant": label, "setting": setting, "tasks": tasks, "n_seeds": len(values)}
+    for (method, label, setting, tasks), group in groups.items():
+        values = [split_mious(data) for _, data, _ in group]
+        plop = [plop_averages(data) for _, data, _ in group]
+        row = {"method": method, "variant": label, "setting": setting, "tasks": tasks, "n_runs": len(group),
+               "n_seeds": len({c.seed for c, _, _ in group}),
+               "n_orders": len({c.scenario.class_order for c, _, _ in group})}
         for k in ("old", "new", "all", "avg"):
-            v = np.array([x[k] for x in values], dtype=float)
-            row[f"{k}_mean"] = float(np.nanmean(v)) if not np.isnan(v).all() else None
-            row[f"{k}_std"] = float(np.nanstd(v)) if len(v) > 1 and not np.isnan(v).all() else None
+            _mean_std(row, k, [x[k] for x in values])
+        for k in PLOP_KEYS:
+            _mean_std(row, f"plop_{k}", [x[k] for x in plop])
         row["seconds_mean"] = float(np.mean([x["seconds"] for x in values]))
-        row["runs"] = runs[(method, label, setting, tasks)]
+        row["runs"] = [run_dir for _, _, run_dir in group]
         rows.append(row)
     return rows
+
+
+def order_rankings(entries: list[tuple[Config, dict, str]], grid: dict | None = None) -> list[dict]:
+    """Per class order (and setting and split): the methods (with their grid variant) ranked by final mIoU
+    all, mean over seeds, best first; a method's rank can change with the order (PLOP's 20 VOC orders)."""
+    groups: dict[tuple, dict] = {}
+    for config, data, _ in entries:
+        key = (setting_name(config), config.scenario.tasks, config.scenario.class_order,
+               data["config"]["scenario"]["class_order"])  # as configured (random:K), and the permutation itself
+        groups.setdefault(key, {}).setdefault((config.method, variant(config, grid)), []).append(
+            split_mious(data)["all"])
+    rankings = []
+    for (setting, tasks, order, permutation), methods in groups.items():
+        means = {m: np.array([np.nan if v is None else v for v in vs], dtype=float) for m, vs in methods.items()}
+        means = {m: float(np.nanmean(v)) if not np.isnan(v).all() else None for m, v in means.items()}
+        ranked = sorted(means, key=lambda m: -np.inf if means[m] is None else means[m], reverse=True)
+        rankings.append({"setting": setting, "tasks": tasks, "order": order, "class_order": permutation,
+                         "ranking": [{"method": m, "variant": label, "all_mean": means[(m, label)],
+                                      "n_seeds": len(methods[(m, label)])} for m, label in ranked]})
+    return rankings
 
 
 def progress_line(done: int, total: int, run_dir, data: dict, note: str) -> str:
@@ -200,17 +246,20 @@ def claim(out: Path, configs, dirs, grid: dict | None, overwrite: bool) -> None:
 
 def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = None, report: bool = True,
               log=print, grid: dict | None = None, workers: int = 1, reuse=(),
-              run_reports: bool = True, overwrite: bool = False) -> list[dict]:
+              run_reports: bool = True, overwrite: bool = False, orders: int = 1) -> BenchmarkRows:
     """Run every configuration (reusing completed runs, resuming interrupted ones) in this process or, with
     ``ray`` (an address or "local"), as tasks on a Ray cluster; then write benchmark.json/.md/.csv.
     ``reuse``: directories searched for finished runs of the same configurations, copied in instead of
-    run again. ``run_reports=False`` writes the benchmark's report but not each run's. A directory holding
-    runs of another configuration is refused, or with ``overwrite`` cleared first (``claim``)."""
+    run again. ``run_reports=False`` writes the benchmark's report but not each run's. ``orders``: class
+    orders per method and seed (``class_orders``); the rows average over them, and benchmark.json/.md hold
+    the methods' ranking per order. A directory holding runs of another configuration is refused, or with
+    ``overwrite`` cleared first (``claim``). Returns the rows (a list that Jupyter shows as the table)."""
     out = Path(out)
-    configs = run_configs(base, methods, seeds, settings, grid)
+    configs = run_configs(base, methods, seeds, settings, grid, orders)
     dirs = [out / "runs" / run_name(c, grid) for c in configs]
     if len(set(dirs)) != len(dirs):
-        raise ValueError("two configurations of the benchmark map to the same run directory: check --grid")
+        raise ValueError("two configurations of the benchmark map to the same run directory: check --grid and "
+                         "--orders")
     if workers > 1 and not ray:  # before anything compares configurations: the threads are part of them
         for config in configs:  # on a small CPU two one-thread runs side by side beat one two-thread run
             if not config.train.threads:
@@ -238,11 +287,14 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
                 note = "reused" if reused else f"{data['timings']['total_s']:.0f} s"
                 log(progress_line(i + 1, len(configs), run_dir, data, note))
     names = [d.relative_to(out).as_posix() for d in dirs]
-    rows = table_rows(list(zip(configs, datas, names)), grid)
+    entries = list(zip(configs, datas, names))
+    rows = BenchmarkRows(table_rows(entries, grid))
     row_budgets(rows, {name: run_budget(data["config"], data["tasks"]) for name, data in zip(names, datas)})
+    rows.rankings = order_rankings(entries, grid)
     write_json(out / "benchmark.json", {"rows": rows, "runs": names, "seconds": time.perf_counter() - start,
-                                         "grid": grid or {}, "budget": benchmark_budget(rows)})
-    atomic_write(out / "benchmark.md", benchmark_markdown(rows) + "\n")
+                                         "grid": grid or {}, "orders": class_orders(base, orders),
+                                         "order_ranking": rows.rankings, "budget": benchmark_budget(rows)})
+    atomic_write(out / "benchmark.md", benchmark_markdown(rows, rows.rankings) + "\n")
     atomic_write(out / "benchmark.csv", benchmark_csv(rows))
     if report:
         write_benchmark_report(out, run_reports="missing" if run_reports else "none")

@@ -80,6 +80,20 @@ def test_benchmark_markdown_and_csv_carry_each_rows_budget_and_say_when_rows_dif
     assert "20 / 250 steps per task" in benchmark_markdown([row])
 
 
+def test_class_orders_are_an_axis_of_every_row_not_a_difference_between_rows():
+    def order(name):
+        config = _config()
+        config["scenario"]["class_order"] = name
+        return run_budget(config)
+
+    budgets = {f"{m}{k}": order(name) for m in "ab" for k, name in enumerate(("natural", "3,1,2,0,4,5,6,7,8,9"))}
+    rows = row_budgets([{"runs": ["a0", "a1"]}, {"runs": ["b0", "b1"]}], budgets)
+    assert rows[0]["budget"]["class_order"] == ["natural", "3,1,2,0,4,5,6,7,8,9"]
+    assert "class_order" not in benchmark_budget(rows)["differs"] and "differ" not in benchmark_markdown(rows)
+    assert "class orders natural / 3,1,2,0" in benchmark_markdown(rows)
+    assert "class order natural," in budget_text(order("natural"))
+
+
 def test_a_benchmark_states_its_budget_on_screen_and_in_md_csv_json_and_html(tmp_path, capsys):
     out = tmp_path / "bench"
     assert main(["benchmark", "--methods", "finetune", "--seeds", "1", "--steps", "2", "--out", str(out),

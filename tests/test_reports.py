@@ -146,7 +146,7 @@ def test_benchmark_report_from_benchmark_json(run_dir, tmp_path):
         with Image.open(tmp_path / name) as image:
             image.load()
     text = (tmp_path / "benchmark.md").read_text()
-    assert "| finetune | overlap | 2-2-2-2-2 | 2 | 0.100 ± 0.020 | 0.500 ± 0.050 | 0.300 ± 0.010 | 0.400 ± 0.030 " \
+    assert "| finetune | overlap | 2-2-2-2-2 | 1 | 2 | 0.100 ± 0.020 | 0.500 ± 0.050 | 0.300 ± 0.010 | 0.400 ± 0.030 " \
            "| 12 |" in text
     page = (tmp_path / "benchmark.html").read_text()
     links = _attributes(page, "href")

@@ -7,6 +7,7 @@ import pytest
 
 from conftest import SCRIPTS, load_module
 from csslab.config import Config
+from csslab.reports.tables import MISSING
 from csslab.results import Results, task_entry
 from csslab.scenarios.tasks import Task
 from csslab.train import run
@@ -95,3 +96,13 @@ def test_compare_runs_names_the_first_different_metric_and_ignores_times(tmp_pat
     assert compare.main([str(before), str(after)]) == 1
     assert "frames.npz[confusion]" in capsys.readouterr().out
     assert compare.main([str(before), str(tmp_path / "nowhere")]) == 2
+
+
+def test_a_record_renders_itself_as_an_html_table_for_jupyter():
+    page = two_tasks()._repr_html_()
+    assert page.startswith("<p>finetune on 2-8") and "2 tasks: mIoU all" in page and page.count("<table>") == 1
+    header, first, second = page.split("<tr>")[1:4]
+    assert "<th>bg</th>" in header and "<th>9</th>" in header and "<th>mIoU old</th>" in header
+    cells = first.replace("</tr>", "").replace("</table>", "").split("</td>")
+    assert "0.750" in cells[6] and "1.000" in cells[7] and all(MISSING in c for c in cells[8:16])  # 2-9 unseen
+    assert ">2 3 4 5 6 7 8 9</td>" in second and f"<td>{MISSING}</td>" in second  # digits 3-9: no test pixels

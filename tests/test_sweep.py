@@ -26,7 +26,7 @@ def test_benchmark_table_and_reuse(tmp_path, capsys):
     assert rows["finetune"]["new_mean"] == pytest.approx(sum(f["new"] for f in finals) / 2)
     with open(out / "benchmark.csv") as f:
         assert [r["method"] for r in csv.DictReader(f)] == ["finetune", "joint"]
-    assert "| finetune | overlap | 2-2-2-2-2 | 2 |" in printed
+    assert "| finetune | overlap | 2-2-2-2-2 | 1 | 2 |" in printed
     # a re-run reuses every completed run: no results file is rewritten
     stamps = {run: (out / run / "results.json").stat().st_mtime_ns for run in data["runs"]}
     assert main(ARGS + ["--out", str(out)]) == 0

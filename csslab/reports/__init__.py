@@ -162,7 +162,7 @@ def write_benchmark_report(bench_dir, run_reports: str = "missing") -> list[Path
             (bench_dir / file).unlink(missing_ok=True)
     md = atomic_write(bench_dir / "benchmark.md", "\n".join([
         f"# {title}", "", seeds_caption(rows), "",
-        benchmark_markdown(rows), *(f"\n![{p.stem}]({p.name})" for p in images.values() if p is not None)]) + "\n")
+        benchmark_markdown(rows, bench.get("order_ranking")), *(f"\n![{p.stem}]({p.name})" for p in images.values() if p is not None)]) + "\n")
     page = atomic_write(bench_dir / "benchmark.html", html.benchmark_html(bench_dir, bench, title, images, links))
     return written + [p for p in images.values() if p is not None] + [md, page]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from csslab.reports.benchmark_table import method_label
+from csslab.reports.benchmark_table import method_label, n_runs
 from csslab.reports.plots import LINE_COLORS, draw_iou_heatmap, pyplot, save_figure
 from csslab.reports.tables import RunData
 
@@ -30,9 +30,15 @@ def reference_lines(group: list[dict]) -> list[tuple[str, float, str, str]]:
 def error_bars(group: list[dict], key: str) -> np.ndarray | None:
     """Standard deviations over seeds for ``key``'s bars, or None when no row has two seeds (a std of one
     run is not a spread: no ±0 bars)."""
-    if all(r.get("n_seeds", 1) < 2 for r in group):
+    if all(n_runs(r) < 2 for r in group):
         return None
-    return np.array([(r.get(f"{key}_std") or 0.0) if r.get("n_seeds", 1) >= 2 else 0.0 for r in group])
+    return np.array([(r.get(f"{key}_std") or 0.0) if n_runs(r) >= 2 else 0.0 for r in group])
+
+
+def runs_label(row: dict) -> str:
+    """What a bar averages: "3 seeds", or "6 runs: 3 orders x 2 seeds"."""
+    seeds = f"{row.get('n_seeds', '?')} seed{'s' if row.get('n_seeds') != 1 else ''}"
+    return f"{n_runs(row)} runs: {row['n_orders']} orders x {seeds}" if row.get("n_orders", 1) > 1 else seeds
 
 
 def plot_benchmark_bars(rows: list[dict], path) -> Path:
@@ -45,7 +51,8 @@ def plot_benchmark_bars(rows: list[dict], path) -> Path:
     sizes = [len(g) for g in groups.values()]
     fig, axes = plt.subplots(1, len(groups), figsize=(1.6 + 1.3 * sum(sizes) + 0.9 * len(groups), 4.6),
                              squeeze=False, gridspec_kw={"width_ratios": sizes})
-    several = any(r.get("n_seeds", 1) >= 2 for r in rows)
+    several = any(n_runs(r) >= 2 for r in rows)
+    spread = "class orders x seeds" if any(r.get("n_orders", 1) > 1 for r in rows) else "seeds"
     for ax, ((setting, tasks), group) in zip(axes[0], groups.items()):
         x = np.arange(len(group))
         for i, key in enumerate(("old", "new", "all")):
@@ -54,10 +61,9 @@ def plot_benchmark_bars(rows: list[dict], path) -> Path:
                    label=f"mIoU {key}")
         for label, value, style, color in reference_lines(group):
             ax.axhline(value, color=color, linestyle=style, linewidth=2, label=label, zorder=3)
-        ax.set_xticks(x, [f"{method_label(r)}\n({r.get('n_seeds', '?')} seed{'s' if r.get('n_seeds') != 1 else ''})"
-                          for r in group], fontsize=9)
+        ax.set_xticks(x, [f"{method_label(r)}\n({runs_label(r)})" for r in group], fontsize=9)
         ax.set_ylim(0, 1)
-        ax.set_ylabel(("final mIoU (mean ± std over seeds)" if several else "final mIoU (one seed)")
+        ax.set_ylabel((f"final mIoU (mean ± std over {spread})" if several else "final mIoU (one seed)")
                       if ax is axes[0, 0] else "")
         ax.set_xlim(-0.6, len(group) - 0.4)
         ax.set_title(f"{tasks} ({setting})", fontsize=10)

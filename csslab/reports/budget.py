@@ -48,7 +48,8 @@ def run_budget(config: dict, tasks: list[dict] | None = None) -> dict:
 
 
 def merge(budgets: list[dict]) -> tuple[dict, dict]:
-    """(what every budget shares, {key: its distinct values} where they differ); seeds are pooled."""
+    """(what every budget shares, {key: its distinct values} where they differ); seeds are pooled, and so
+    are class orders (``benchmark --orders``: an axis of every row, not a difference between rows)."""
     common, differs = {}, {}
     for key in KEYS:
         values = [b.get(key) for b in budgets]
@@ -57,7 +58,9 @@ def merge(budgets: list[dict]) -> tuple[dict, dict]:
             continue
         # a value that is a list: runs of one row that already differ (their values)
         distinct = list(dict.fromkeys(v for value in values for v in (value if isinstance(value, list) else [value])))
-        if len(distinct) == 1:
+        if key == "class_order":
+            common[key] = distinct[0] if len(distinct) == 1 else distinct
+        elif len(distinct) == 1:
             common[key] = distinct[0]
         else:
             differs[key] = distinct
@@ -110,7 +113,9 @@ def budget_text(budget: dict) -> str:
     seeds = budget.get("seeds") or []
     parts = [_steps(budget), f"batch {_number(budget.get('batch_size'))}",
              f"{_number(budget.get('train_scenes'))} training scenes per task, {_number(budget.get('test_scenes'))} "
-             "test scenes", f"data {budget.get('data')}", f"class order {budget.get('class_order')}",
+             "test scenes", f"data {budget.get('data')}",
+             f"class order{'s' if isinstance(budget.get('class_order'), list) else ''} "
+             f"{_number(budget.get('class_order'))}",
              f"{str(budget.get('optimizer')).capitalize()} {rate}, {budget.get('schedule')} schedule"
              + (f", weight decay {_number(budget['weight_decay'])}" if budget.get("weight_decay") else ""),
              f"backbone {budget.get('backbone')}",
@@ -141,8 +146,11 @@ def budget_warning(budget: dict) -> str | None:
 
 
 def seeds_caption(rows: list[dict]) -> str:
-    """What a benchmark table's cells are: mean ± std over seeds, or single runs (no ± for one seed)."""
-    counts = sorted({row.get("n_seeds", 1) for row in rows})
+    """What a benchmark table's cells are: mean ± std over seeds (and class orders), or single runs (no ± for
+    one seed)."""
+    if any(row.get("n_orders", 1) > 1 for row in rows):
+        return "Final mIoU after the last task, mean ± standard deviation over class orders x seeds."
+    counts = sorted({row.get("n_runs", row.get("n_seeds", 1)) for row in rows})
     if not counts or counts == [1]:
         return "Final mIoU after the last task, one seed per row (no standard deviation from a single run)."
     if counts[0] == 1:

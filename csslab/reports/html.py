@@ -7,9 +7,10 @@ import html
 import os
 from pathlib import Path
 
-from csslab.reports.benchmark_table import benchmark_table
+from csslab.reports.benchmark_table import benchmark_table, n_runs, ranking_summary, ranking_table, several_orders
 from csslab.reports.budget import benchmark_lines, budget_text, budget_warning, seeds_caption
-from csslab.reports.tables import MISSING, RunData, fmt
+from csslab.reports.cells import MISSING, fmt, table
+from csslab.reports.tables import RunData
 
 CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; color: #1d1d1f;
@@ -52,18 +53,6 @@ def page(title: str, body: list[str]) -> str:
 def figure(path, caption: str, alt: str) -> str:
     return (f'<figure><img src="{data_uri(path)}" alt="{html.escape(alt)}">'
             f"<figcaption>{caption}</figcaption></figure>")
-
-
-def table(head, rows, left: int = 0) -> str:
-    """rows: lists of cells, a cell being text or (text, css class)."""
-    def cell(tag, value, i):
-        text, cls = value if isinstance(value, tuple) else (value, "")
-        cls = " ".join(c for c in (cls, "left" if i < left else "") if c)
-        return f"<{tag}{f' class={chr(34)}{cls}{chr(34)}' if cls else ''}>{html.escape(str(text))}</{tag}>"
-
-    out = ["<table><tr>" + "".join(cell("th", h, i) for i, h in enumerate(head)) + "</tr>"]
-    out += ["<tr>" + "".join(cell("td", v, i) for i, v in enumerate(r)) + "</tr>" for r in rows]
-    return "\n".join(out) + "</table>"
 
 
 def _task_tables(run: RunData, entry: dict) -> str:
@@ -174,10 +163,15 @@ def benchmark_html(bench_dir: Path, bench: dict, title: str, images: dict, runs:
             f'<p class="budget" id="budget"><b>Budget</b>: {html.escape(budget.removeprefix("Budget: "))}</p>']
     body += [f'<p class="warning">{html.escape(line)}</p>' for line in more]
     body.append(table(head, rows, left=3))
-    several = any(row.get("n_seeds", 1) >= 2 for row in bench_rows)
+    rankings = bench.get("order_ranking") or []
+    if several_orders(rankings):
+        body.append(f'<p class="meta">Ranking per class order. {html.escape(ranking_summary(rankings))}</p>')
+        body.append(table(*ranking_table(rankings), left=5))
+    several = any(n_runs(row) >= 2 for row in bench_rows)
     if images.get("bars"):
         body.append(figure(images["bars"], "Final mIoU of old classes, new classes and all classes per method"
-                           + ("; error bars: standard deviation over seeds (rows with several)" if several else
+                           + ("; error bars: standard deviation over the runs of a row (seeds x class orders, rows "
+                              "with several)" if several else
                               " (one seed per row: no error bars)")
                            + "; dashed and dotted lines: mIoU all of joint training (the upper bound) and of "
                            "fine-tuning (the lower bound), where the benchmark has them.", "mIoU per method"))

@@ -12,23 +12,9 @@ import numpy as np
 
 from csslab.constants import CLASS_NAMES, SHORT_NAMES
 from csslab.reports.budget import budget_text, budget_warning, run_budget
-from csslab.scenarios.labels import SWITCHES, make_setting
-
-
-MISSING = "X"  # a value absent from a human table: a class not seen yet, a column a run does not have
+from csslab.reports.cells import MISSING, fmt  # noqa: F401  (re-exported: every report spells cells so)
 from csslab.results import Results
-
-
-def fmt(value, digits: int = 3) -> str:
-    """A metric for a table: ``MISSING`` when absent (None or NaN).
-
-    One spelling everywhere people read numbers (screen, markdown, HTML): the original notebook's
-    "X", which its per-task tables use for classes not seen yet (as PLOP's CSV writes 'x'). ASCII,
-    so it survives any terminal or spreadsheet, and not a dash, which reads as a minus beside numbers.
-    Data files (JSON, CSV) keep null / an empty cell instead."""
-    if value is None or value != value:  # NaN of any float type
-        return MISSING
-    return f"{value:.{digits}f}"
+from csslab.scenarios.labels import SWITCHES, make_setting
 
 
 class RunData:
