@@ -11,14 +11,12 @@ from __future__ import annotations
 import ctypes
 import platform
 import random
-import sys
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from csslab.checkpoints import restore_checkpoint, resume_point, save_checkpoint
 from csslab.checks import validate
@@ -27,6 +25,7 @@ from csslab.evaluation import Evaluator
 from csslab.frames import Frames
 from csslab.methods import get_method
 from csslab.models import IncrementalSegmenter
+from csslab.progress import Progress
 from csslab.files import atomic_write
 from csslab.results import Results, task_entry
 from csslab.runstore import resolved as resolved_config
@@ -170,8 +169,9 @@ def fit_task(model, method, task, images, masks, train: TrainConfig, steps: int,
              on_step=None, progress: str = "") -> dict[str, float]:
     """Train ``model`` on ``task``: ``method.add_head``, ``before_task``, ``steps`` optimiser steps on batches
     of ``images`` and ``masks`` (shuffled epochs drawn from ``generator``), ``after_task``. Returns each loss
-    term's mean over the steps. ``on_step(step, terms)`` runs after every step; ``progress``: the label of a
-    progress bar (none if empty). Raises TrainingError on a non-finite loss."""
+    term's mean over the steps. ``on_step(step, terms)`` runs after every step; ``progress``: the label of the
+    progress on stderr (a bar on a terminal, a few lines elsewhere; none if empty). Raises TrainingError on a
+    non-finite loss."""
     method.add_head(model, task)
     method.before_task(task, model, images, masks)
     lr = train.lr_incremental if task.index and train.lr_incremental else train.lr
@@ -180,8 +180,8 @@ def fit_task(model, method, task, images, masks, train: TrainConfig, steps: int,
     method.train_mode(model)
     sums: dict[str, float] = {}
     batches = _batches(len(images), train.batch_size, generator)
-    bar = tqdm(range(steps), desc=progress, disable=not progress, leave=False, file=sys.stderr, dynamic_ncols=True)
-    for step in bar:
+    bar = Progress(steps, progress)
+    for step in range(steps):
         idx = next(batches)
         x, y = method.batch(images[idx], masks[idx].long())
         terms = method.loss(model, x.to(method.device), y.to(method.device))
@@ -195,8 +195,8 @@ def fit_task(model, method, task, images, masks, train: TrainConfig, steps: int,
         scheduler.step()
         for k, v in terms.items():
             sums[k] = sums.get(k, 0.0) + float(v.detach())
-        if step % 10 == 0:
-            bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+        if progress:
+            bar.update(step, float(loss.detach()))
         if on_step:
             on_step(step, terms)
     bar.close()

@@ -1,0 +1,41 @@
+"""Progress: a live bar only on a terminal; a redirected log holds lines, no carriage returns."""
+
+import io
+import subprocess
+import sys
+
+from csslab.progress import Progress
+
+TINY = ["--tasks", "5-5", "--steps", "12", "--no-report", "--set", "scenario.train_scenes=16",
+        "--set", "scenario.test_scenes=20", "--set", "train.batch_size=8", "--set", "train.threads=1",
+        "--set", "train.frame_scenes=8"]
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_a_redirected_run_logs_lines_without_carriage_returns(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "csslab", "run", *TINY, "--out", str(out)],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    log = proc.stdout.decode()
+    assert proc.returncode == 0, log
+    assert "\r" not in log
+    for task in (1, 2):  # a line at every quarter of each task, the last at its end
+        lines = [line for line in log.splitlines() if line.startswith(f"finetune task {task}/2: step")]
+        assert [line.split(",")[0] for line in lines] == [f"finetune task {task}/2: step {s}/12" for s in (3, 6, 9, 12)]
+
+
+def test_progress_is_a_live_bar_on_a_terminal_and_silent_without_a_label():
+    terminal, log, quiet = Terminal(), io.StringIO(), Terminal()
+    for stream, label in ((terminal, "task 1/1"), (log, "task 1/1"), (quiet, "")):
+        bar = Progress(3, label, stream)
+        for step in range(3):
+            bar.update(step, 0.5)
+        bar.close()
+    assert "\r" in terminal.getvalue()
+    assert log.getvalue().splitlines() == [f"task 1/1: step {s}/3, loss 0.500" for s in (1, 2, 3)]
+    assert quiet.getvalue() == ""
+
