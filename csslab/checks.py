@@ -65,7 +65,7 @@ def check_train(t: TrainConfig) -> torch.device:
         ("weight_decay", t.weight_decay >= 0, "must be >= 0"),
         ("eval_batch_size", t.eval_batch_size > 0, "must be positive"),
         ("threads", t.threads >= 0, "must be >= 0 (0 = all cores)"),
-        ("frame_every", t.frame_every >= 0, "must be >= 0 (0 = about 50 frames per run)"),
+        ("frame_every", t.frame_every >= 0, "must be >= 0 (0 = up to 50 frames per run, at least 10 steps apart)"),
         ("frame_scenes", t.frame_scenes > 0, "must be a positive number of test scenes"),
     ):
         if not ok:

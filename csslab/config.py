@@ -54,7 +54,7 @@ class TrainConfig:
     device: str = "cpu"
     threads: int = 0  # torch threads on CPU; 0 = all cores
     eval_batch_size: int = 250
-    frame_every: int = 0  # steps between animation frames; 0 = about 50 frames per run
+    frame_every: int = 0  # steps between animation frames; 0 = up to 50 per run, at least 10 steps apart
     frame_scenes: int = 100  # test scenes evaluated for each frame
     checkpoints: bool = True
 

@@ -22,7 +22,7 @@ from csslab.checkpoints import restore_checkpoint, resume_point, save_checkpoint
 from csslab.checks import validate
 from csslab.config import Config, TrainConfig
 from csslab.evaluation import Evaluator
-from csslab.frames import Frames
+from csslab.frames import Frames, frame_interval
 from csslab.methods import get_method
 from csslab.models import IncrementalSegmenter
 from csslab.progress import Progress
@@ -128,7 +128,7 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
     if out is not None and saved is None:
         atomic_write(out / "config.yaml", Config.from_dict(results["config"]).to_yaml())
     n_tasks = len(s.train_scenario)
-    every = t.frame_every or max(1, sum(task_steps(t, task, s.steps) for task in s.train_scenario) // 50)
+    every = frame_interval(t.frame_every, sum(task_steps(t, task, s.steps) for task in s.train_scenario))
     frames = Frames(s.scenario, s.evaluator, every, t.frame_scenes)
     batch_gen = torch.Generator().manual_seed(config.seed)
     start_time = time.perf_counter()
@@ -143,6 +143,7 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
         images, masks = s.train_scenario.train_set(task)
         data_s, t1 = time.perf_counter() - t0, time.perf_counter()
         n_steps, done = task_steps(t, task, s.steps), sum(entry["steps"] for entry in results.tasks)
+        frames_before = frames.seconds
         try:
             loss = fit_task(s.model, s.method, task, images, masks, t, n_steps, batch_gen,
                             on_step=lambda step, terms: frames.record(s.model, s.method, task, done + step + 1),
@@ -150,11 +151,12 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
         except TrainingError as error:
             kept = f"{len(results.tasks)} completed task(s) kept{' in ' + str(out) if out else ''}"
             raise TrainingError(f"{error} ({kept})") from None
-        train_s, t2 = time.perf_counter() - t1, time.perf_counter()
+        frames_s = frames.seconds - frames_before
+        train_s, t2 = time.perf_counter() - t1 - frames_s, time.perf_counter()
         cm = s.evaluator.evaluate(s.model, task)
         eval_s = time.perf_counter() - t2
         results.add_task(task_entry(task, cm, n_steps, loss, train_s, eval_s, data_s), task.index == n_tasks - 1)
-        results.add_timings(train_s, eval_s, data_s, time.perf_counter() - start_time)
+        results.add_timings(train_s, eval_s, data_s, time.perf_counter() - start_time, frames_s)
         if out is not None:
             frames.save(out)
             if t.checkpoints:

@@ -1,9 +1,12 @@
-"""Progress: a live bar only on a terminal; a redirected log holds lines, no carriage returns."""
+"""Progress and animation frames: a live bar only on a terminal (a redirected log holds no carriage
+returns), and frames a short run is not spent on, timed in results.json."""
 
 import io
+import json
 import subprocess
 import sys
 
+from csslab.frames import frame_interval
 from csslab.progress import Progress
 
 TINY = ["--tasks", "5-5", "--steps", "12", "--no-report", "--set", "scenario.train_scenes=16",
@@ -26,6 +29,10 @@ def test_a_redirected_run_logs_lines_without_carriage_returns(tmp_path):
     for task in (1, 2):  # a line at every quarter of each task, the last at its end
         lines = [line for line in log.splitlines() if line.startswith(f"finetune task {task}/2: step")]
         assert [line.split(",")[0] for line in lines] == [f"finetune task {task}/2: step {s}/12" for s in (3, 6, 9, 12)]
+    timings = json.loads((out / "results.json").read_text())["timings"]
+    assert timings["frames_s"] > 0  # 24 steps: frames at steps 10 and 20
+    parts = timings["train_s"] + timings["eval_s"] + timings["data_s"] + timings["frames_s"]
+    assert parts <= timings["total_s"]  # the parts are apart from one another
 
 
 def test_progress_is_a_live_bar_on_a_terminal_and_silent_without_a_label():
@@ -39,3 +46,9 @@ def test_progress_is_a_live_bar_on_a_terminal_and_silent_without_a_label():
     assert log.getvalue().splitlines() == [f"task 1/1: step {s}/3, loss 0.500" for s in (1, 2, 3)]
     assert quiet.getvalue() == ""
 
+
+def test_frames_are_at_least_ten_steps_apart_unless_asked_for():
+    assert frame_interval(0, 1250) == 25  # the default run: 50 frames, as before
+    assert frame_interval(0, 150) == 10  # --steps 30: 15 frames, not 50
+    assert frame_interval(0, 8) == 10
+    assert frame_interval(1, 150) == 1  # train.frame_every is kept as given
