@@ -18,6 +18,15 @@ from csslab.models import make_backbone
 from csslab.scenarios import Scenario
 
 
+DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice (cores, OMP_NUM_THREADS) before a run sets one
+
+
+def resolve_threads(threads: int) -> int:
+    """The torch threads a run uses: ``train.threads``, or this process's default for 0. A run's saved
+    configuration holds the resolved number: oneDNN's reductions follow it, so it is part of the numbers."""
+    return threads or DEFAULT_THREADS
+
+
 @dataclass(frozen=True)
 class Checked:
     """What a valid configuration trains with."""

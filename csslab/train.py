@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from csslab.checkpoints import restore_checkpoint, resume_point, save_checkpoint
-from csslab.checks import validate
+from csslab.checks import resolve_threads, validate
 from csslab.config import Config, TrainConfig
 from csslab.evaluation import Evaluator
 from csslab.frames import Frames, frame_interval
@@ -93,8 +93,7 @@ def setup(config: Config, device, scenario: Scenario | None = None) -> Setup:
     """The scenario (built from ``config`` unless given), method, model and evaluator of a run, made in the
     order (and after the seeding) whose random numbers its results depend on."""
     scenario = scenario or Scenario.from_config(config.scenario, config.seed)
-    if config.train.threads:
-        torch.set_num_threads(config.train.threads)
+    torch.set_num_threads(resolve_threads(config.train.threads))  # also after a run that set another number
     seed_everything(config.seed)
     method_cls = get_method(config.method)
     method = method_cls(method_cls.make_params(config.params), device=device, seed=config.seed)
