@@ -25,8 +25,8 @@ MIN_STEPS_APART = 10  # ...but no closer, so a short run is not spent on frames 
 
 def frame_interval(frame_every: int, total_steps: int) -> int:
     """Training steps between two frames: ``frame_every``, or for 0 up to ``FRAMES_PER_RUN`` frames at
-    least ``MIN_STEPS_APART`` steps apart over the run's ``total_steps``."""
-    return frame_every or max(MIN_STEPS_APART, total_steps // FRAMES_PER_RUN)
+    least ``MIN_STEPS_APART`` steps apart over the run's ``total_steps`` (a shorter run: its last step)."""
+    return frame_every or max(1, min(total_steps, max(MIN_STEPS_APART, total_steps // FRAMES_PER_RUN)))
 
 
 class Frames:

@@ -50,5 +50,5 @@ def test_progress_is_a_live_bar_on_a_terminal_and_silent_without_a_label():
 def test_frames_are_at_least_ten_steps_apart_unless_asked_for():
     assert frame_interval(0, 1250) == 25  # the default run: 50 frames, as before
     assert frame_interval(0, 150) == 10  # --steps 30: 15 frames, not 50
-    assert frame_interval(0, 8) == 10
+    assert frame_interval(0, 8) == 8  # a run shorter than that: a frame at its last step
     assert frame_interval(1, 150) == 1  # train.frame_every is kept as given
