@@ -18,6 +18,15 @@ from csslab.models import make_backbone
 from csslab.scenarios import Scenario
 
 
+DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice (cores, OMP_NUM_THREADS) before a run sets one
+
+
+def resolve_threads(threads: int) -> int:
+    """The torch threads a run uses: ``train.threads``, or this process's default for 0. A run's saved
+    configuration holds the resolved number: oneDNN's reductions follow it, so it is part of the numbers."""
+    return threads or DEFAULT_THREADS
+
+
 @dataclass(frozen=True)
 class Checked:
     """What a valid configuration trains with."""
@@ -65,7 +74,7 @@ def check_train(t: TrainConfig) -> torch.device:
         ("weight_decay", t.weight_decay >= 0, "must be >= 0"),
         ("eval_batch_size", t.eval_batch_size > 0, "must be positive"),
         ("threads", t.threads >= 0, "must be >= 0 (0 = all cores)"),
-        ("frame_every", t.frame_every >= 0, "must be >= 0 (0 = about 50 frames per run)"),
+        ("frame_every", t.frame_every >= 0, "must be >= 0 (0 = up to 50 frames per run, at least 10 steps apart)"),
         ("frame_scenes", t.frame_scenes > 0, "must be a positive number of test scenes"),
     ):
         if not ok:

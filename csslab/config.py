@@ -52,9 +52,9 @@ class TrainConfig:
     weight_decay: float = 0.0
     schedule: str = "poly"  # learning rate within a task: poly (MiB, PLOP) or constant
     device: str = "cpu"
-    threads: int = 0  # torch threads on CPU; 0 = all cores
+    threads: int = 0  # torch threads on CPU; 0 = torch's default (all cores), saved resolved to the number
     eval_batch_size: int = 250
-    frame_every: int = 0  # steps between animation frames; 0 = about 50 frames per run
+    frame_every: int = 0  # steps between animation frames; 0 = up to 50 per run, at least 10 steps apart
     frame_scenes: int = 100  # test scenes evaluated for each frame
     checkpoints: bool = True
 

@@ -7,6 +7,7 @@ scenes; reports draw the IoU curves over training and the animations from them.
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,14 @@ from csslab.scenarios.labels import eval_lut
 
 N_PREVIEW = 8  # fixed test scenes whose predictions are stored for the report
 KEYS = ("step", "task", "confusion", "pred")
+FRAMES_PER_RUN = 50  # train.frame_every=0: evenly spaced over the run's steps...
+MIN_STEPS_APART = 10  # ...but no closer, so a short run is not spent on frames (README, Speed)
+
+
+def frame_interval(frame_every: int, total_steps: int) -> int:
+    """Training steps between two frames: ``frame_every``, or for 0 up to ``FRAMES_PER_RUN`` frames at
+    least ``MIN_STEPS_APART`` steps apart over the run's ``total_steps`` (a shorter run: its last step)."""
+    return frame_every or max(1, min(total_steps, max(MIN_STEPS_APART, total_steps // FRAMES_PER_RUN)))
 
 
 class Frames:
@@ -29,18 +38,21 @@ class Frames:
         self.raw = raw[:n_scenes]  # N, H, W: digit labels before a task's relabelling
         self.scenario, self.evaluator, self.every = scenario, evaluator, every
         self.data: dict[str, list] = {key: [] for key in KEYS}
+        self.seconds = 0.0  # spent recording frames (results' timings.frames_s)
 
     def record(self, model, method, task, step: int) -> None:
         """At every ``every``-th step of the run: evaluate ``model`` on the subset as labelled after
         ``task``, then give it back to ``method.train_mode``."""
         if step % self.every:
             return
+        start = time.perf_counter()
         model.eval()
         labels = torch.from_numpy(eval_lut(task, self.scenario.setting, self.scenario.class_order)[self.raw])
         cm, pred = self.evaluator.confusion(model, self.images, labels, return_pred=N_PREVIEW)
         method.train_mode(model)
         for key, value in zip(KEYS, (step, task.index, cm, pred)):
             self.data[key].append(value)
+        self.seconds += time.perf_counter() - start
 
     def save(self, out) -> None:
         """Write frames.npz into ``out`` (atomically), with the preview scenes' images and true labels."""

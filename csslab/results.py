@@ -149,7 +149,7 @@ class Results:
         data = {"version": RESULTS_VERSION, "config": json.loads(json.dumps(json_safe(config))),
                 "class_names": list(CLASS_NAMES), "tasks": [], "iou_matrix": [], "acc_matrix": [],
                 "complete": False, "versions": dict(versions),
-                "timings": {"train_s": 0.0, "eval_s": 0.0, "data_s": 0.0, "total_s": 0.0}}
+                "timings": {"train_s": 0.0, "eval_s": 0.0, "data_s": 0.0, "frames_s": 0.0, "total_s": 0.0}}
         return cls(data)
 
     @classmethod
@@ -183,12 +183,15 @@ class Results:
         for key in ("miou_all", "miou_old", "miou_new"):
             self.data[key] = self.final[key]
 
-    def add_timings(self, train_s: float, eval_s: float, data_s: float, total_s: float) -> None:
-        """Add a task's training, evaluation and data seconds; ``total_s``: the run's wall-clock time so far."""
+    def add_timings(self, train_s: float, eval_s: float, data_s: float, total_s: float,
+                    frames_s: float = 0.0) -> None:
+        """Add a task's training, evaluation, data and animation-frame seconds (each apart from the others);
+        ``total_s``: the run's wall-clock time so far."""
         timings = self.data["timings"]
         timings["train_s"] += train_s
         timings["eval_s"] += eval_s
         timings["data_s"] += data_s
+        timings["frames_s"] = timings.get("frames_s", 0.0) + frames_s  # absent from runs saved before it
         timings["total_s"] = total_s
 
     def save(self, run_dir=None) -> None:

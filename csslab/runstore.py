@@ -10,6 +10,7 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
+from csslab.checks import resolve_threads
 from csslab.config import Config
 from csslab.methods import get_method
 from csslab.results import Results
@@ -29,14 +30,17 @@ def resolved(config: Config | dict) -> dict:
     ``Scenario.config()`` writes it (the setting's four switches explicit, its name derived from them)
     and the method's parameters with their defaults. Two configurations train the same run exactly
     when their resolved forms are equal, however they were written (e.g. with the null switches, "the
-    preset's", of runs saved before the setting was saved resolved)."""
+    preset's", of runs saved before the setting was saved resolved). ``train.threads`` 0 ("all cores",
+    as runs were saved before threads were resolved) becomes this process's number (``resolve_threads``)."""
     if isinstance(config, dict):
         config = Config.from_dict(config)
     elif not isinstance(config, Config):  # e.g. a results file without one
         raise TypeError(f"expected a Config or a config dict, not {type(config).__name__}")
     scenario = Scenario.from_config(config.scenario, config.seed).config()
     params = get_method(config.method).make_params(config.params)
-    return json.loads(json.dumps(config.to_dict() | {"scenario": asdict(scenario), "params": vars(params)}))
+    train = asdict(config.train) | {"threads": resolve_threads(config.train.threads)}
+    return json.loads(json.dumps(config.to_dict() | {"scenario": asdict(scenario), "params": vars(params),
+                                                     "train": train}))
 
 
 def same_config(a: Config | dict, b: Config | dict) -> bool:

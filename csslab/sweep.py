@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from csslab.checks import resolve_threads
 from csslab.config import Config, apply_overrides
 from csslab.distributed import run_on_ray
 from csslab.files import atomic_write, write_json
@@ -264,6 +265,8 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
         for config in configs:  # on a small CPU two one-thread runs side by side beat one two-thread run
             if not config.train.threads:
                 config.train.threads = 1
+    for config in configs:  # here, not where it runs: a Ray worker's own default is another number
+        config.train.threads = resolve_threads(config.train.threads)
     claim(out, configs, dirs, grid, overwrite)
     if reuse:
         reuse_runs(configs, dirs, reuse, log)

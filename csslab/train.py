@@ -11,22 +11,21 @@ from __future__ import annotations
 import ctypes
 import platform
 import random
-import sys
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from csslab.checkpoints import restore_checkpoint, resume_point, save_checkpoint
-from csslab.checks import validate
+from csslab.checks import resolve_threads, validate
 from csslab.config import Config, TrainConfig
 from csslab.evaluation import Evaluator
-from csslab.frames import Frames
+from csslab.frames import Frames, frame_interval
 from csslab.methods import Method, get_method
 from csslab.models import IncrementalSegmenter
+from csslab.progress import Progress
 from csslab.files import atomic_write
 from csslab.results import Results, task_entry
 from csslab.runstore import clear_run, resolved as resolved_config
@@ -94,8 +93,7 @@ def setup(config: Config, device, scenario: Scenario | None = None) -> Setup:
     """The scenario (built from ``config`` unless given), method, model and evaluator of a run, made in the
     order (and after the seeding) whose random numbers its results depend on."""
     scenario = scenario or Scenario.from_config(config.scenario, config.seed)
-    if config.train.threads:
-        torch.set_num_threads(config.train.threads)
+    torch.set_num_threads(resolve_threads(config.train.threads))  # also after a run that set another number
     seed_everything(config.seed)
     method_cls = get_method(config.method)
     method = method_cls(method_cls.make_params(config.params), device=device, seed=config.seed)
@@ -131,7 +129,7 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
         clear_run(out)
         atomic_write(out / "config.yaml", Config.from_dict(results["config"]).to_yaml())
     n_tasks = len(s.train_scenario)
-    every = t.frame_every or max(1, sum(task_steps(t, task, s.steps) for task in s.train_scenario) // 50)
+    every = frame_interval(t.frame_every, sum(task_steps(t, task, s.steps) for task in s.train_scenario))
     frames = Frames(s.scenario, s.evaluator, every, t.frame_scenes)
     batch_gen = torch.Generator().manual_seed(config.seed)
     start_time = time.perf_counter()
@@ -146,6 +144,7 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
         images, masks = s.train_scenario.train_set(task)
         data_s, t1 = time.perf_counter() - t0, time.perf_counter()
         n_steps, done = task_steps(t, task, s.steps), sum(entry["steps"] for entry in results.tasks)
+        frames_before = frames.seconds
         try:
             loss = fit_task(s.model, s.method, task, images, masks, t, n_steps, batch_gen,
                             on_step=lambda step, terms: frames.record(s.model, s.method, task, done + step + 1),
@@ -153,11 +152,12 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
         except TrainingError as error:
             kept = f"{len(results.tasks)} completed task(s) kept{' in ' + str(out) if out else ''}"
             raise TrainingError(f"{error} ({kept})") from None
-        train_s, t2 = time.perf_counter() - t1, time.perf_counter()
+        frames_s = frames.seconds - frames_before
+        train_s, t2 = time.perf_counter() - t1 - frames_s, time.perf_counter()
         cm = s.evaluator.evaluate(s.model, task)
         eval_s = time.perf_counter() - t2
         results.add_task(task_entry(task, cm, n_steps, loss, train_s, eval_s, data_s), task.index == n_tasks - 1)
-        results.add_timings(train_s, eval_s, data_s, time.perf_counter() - start_time)
+        results.add_timings(train_s, eval_s, data_s, time.perf_counter() - start_time, frames_s)
         if out is not None:
             frames.save(out)
             if t.checkpoints:
@@ -172,8 +172,9 @@ def fit_task(model, method, task, images, masks, train: TrainConfig, steps: int,
              on_step=None, progress: str = "") -> dict[str, float]:
     """Train ``model`` on ``task``: ``method.add_head``, ``before_task``, ``steps`` optimiser steps on batches
     of ``images`` and ``masks`` (shuffled epochs drawn from ``generator``), ``after_task``. Returns each loss
-    term's mean over the steps. ``on_step(step, terms)`` runs after every step; ``progress``: the label of a
-    progress bar (none if empty). Raises TrainingError on a non-finite loss."""
+    term's mean over the steps. ``on_step(step, terms)`` runs after every step; ``progress``: the label of the
+    progress on stderr (a bar on a terminal, a few lines elsewhere; none if empty). Raises TrainingError on a
+    non-finite loss."""
     method.add_head(model, task)
     method.before_task(task, model, images, masks)
     lr = train.lr_incremental if task.index and train.lr_incremental else train.lr
@@ -182,8 +183,8 @@ def fit_task(model, method, task, images, masks, train: TrainConfig, steps: int,
     method.train_mode(model)
     sums: dict[str, float] = {}
     batches = _batches(len(images), train.batch_size, generator)
-    bar = tqdm(range(steps), desc=progress, disable=not progress, leave=False, file=sys.stderr, dynamic_ncols=True)
-    for step in bar:
+    bar = Progress(steps, progress)
+    for step in range(steps):
         idx = next(batches)
         x, y = method.batch(images[idx], masks[idx].long())
         terms = method.loss(model, x.to(method.device), y.to(method.device))
@@ -197,8 +198,8 @@ def fit_task(model, method, task, images, masks, train: TrainConfig, steps: int,
         scheduler.step()
         for k, v in terms.items():
             sums[k] = sums.get(k, 0.0) + float(v.detach())
-        if step % 10 == 0:
-            bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+        if progress:
+            bar.update(step, float(loss.detach()))
         if on_step:
             on_step(step, terms)
     bar.close()

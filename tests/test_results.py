@@ -32,7 +32,7 @@ def two_tasks() -> Results:
     results.add_timings(1.0, 2.0, 3.0, 6.5)
     second = confusion({(0, 0): 8, (1, 0): 4, (2, 2): 4, (3, 3): 2})  # digit 0 now all background
     results.add_task(task_entry(Task(1, tuple(range(2, 10)), (0, 1)), second, 5, {"ce": 0.25}, 1.0, 2.0, 3.0), complete=True)
-    results.add_timings(1.0, 2.0, 3.0, 13.0)
+    results.add_timings(1.0, 2.0, 3.0, 13.0, frames_s=0.5)
     return results
 
 
@@ -46,7 +46,7 @@ def test_a_record_sums_up_its_tasks_with_none_for_what_is_absent():
     assert results["forgetting"]["2"] is None  # not seen before the last task
     assert results["miou_avg"] == pytest.approx((results.tasks[0]["miou_all"] + results.tasks[1]["miou_all"]) / 2)
     assert results["miou_old"] == pytest.approx(0.5) and results.complete
-    assert results["timings"] == {"train_s": 2.0, "eval_s": 4.0, "data_s": 6.0, "total_s": 13.0}
+    assert results["timings"] == {"train_s": 2.0, "eval_s": 4.0, "data_s": 6.0, "frames_s": 0.5, "total_s": 13.0}
     split = results.split_mious()
     assert split["old"] == pytest.approx(0.5) and split["new"] == 1.0 and split["seconds"] == 13.0
 

@@ -4,8 +4,10 @@ import json
 import pytest
 
 from conftest import saved_as_before
+from csslab.checks import DEFAULT_THREADS
 from csslab.cli import main
 from csslab.results import Results
+from csslab.runstore import same_config
 from csslab.sweep import parse_methods, parse_settings
 
 ARGS = ["benchmark", "--methods", "finetune,joint", "--seeds", "2", "--steps", "2", "--no-report",
@@ -32,6 +34,26 @@ def test_benchmark_table_and_reuse(tmp_path, capsys):
     assert main(ARGS + ["--out", str(out)]) == 0
     assert capsys.readouterr().out.count("(reused)") == 4
     assert stamps == {run: (out / run / "results.json").stat().st_mtime_ns for run in data["runs"]}
+
+
+def test_threads_0_is_saved_resolved_and_runs_saved_with_0_are_still_reused(tmp_path, capsys):
+    out = tmp_path / "bench"
+    args = ARGS[:4] + ["1"] + ARGS[5:] + ["--tasks", "8-2", "--methods", "finetune", "--out", str(out)]
+    assert main(args) == 0
+    run = out / json.loads((out / "benchmark.json").read_text())["runs"][0]
+    saved = json.loads((run / "results.json").read_text())
+    assert saved["config"]["train"]["threads"] == DEFAULT_THREADS > 0
+    assert "threads: 0" not in (run / "config.yaml").read_text()
+    saved["config"]["train"]["threads"] = 0  # as saved before threads were resolved: "all cores" here
+    (run / "results.json").write_text(json.dumps(saved))
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "(reused)" in capsys.readouterr().out
+    assert not same_config(saved["config"], replace_threads(saved["config"], DEFAULT_THREADS + 1))
+
+
+def replace_threads(config: dict, threads: int) -> dict:
+    return config | {"train": config["train"] | {"threads": threads}}
 
 
 def test_method_and_setting_lists():
