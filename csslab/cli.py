@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "--set train.steps_per_class=N gives each task N per class instead)")
     p.add_argument("--backbone", help="fast (default) or seed (the original notebook's network)")
     p.add_argument("--device", help="cpu (default) or cuda")
+    p.add_argument("--protocol", help="fast (default: Adam 2e-3 every task) or paper (MiB's/PLOP's SGD recipe)")
     p.add_argument("--config", type=Path, help="a config.yaml to start from (e.g. a run's own)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override any config value, e.g. --set train.lr=0.001 --set params.lam=5 (repeatable)")
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="optimisation steps per task (default 250; "
                    "--set train.steps_per_class=N gives each task N per class instead)")
     p.add_argument("--data", help="embedded (default), mnist:DIR or fashion:DIR")
+    p.add_argument("--protocol", help="fast (default: Adam 2e-3 every task) or paper (MiB's/PLOP's SGD recipe)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     p.add_argument("--grid", action="append", default=[], metavar="SECTION.KEY=V1,V2,...",
                    help="a hyper-parameter grid, e.g. --grid params.lam=1,10,100 (repeatable: the product is run)")
@@ -113,7 +115,7 @@ def config_from_args(args) -> Config:
     for flag, key in (("method", "method"), ("seed", "seed"), ("tasks", "scenario.tasks"),
                       ("setting", "scenario.setting"), ("class_order", "scenario.class_order"),
                       ("data", "scenario.data"), ("steps", "train.steps"), ("backbone", "model.backbone"),
-                      ("device", "train.device")):
+                      ("device", "train.device"), ("protocol", "train.protocol")):
         value = getattr(args, flag, None)
         if value is not None:
             sets.append(f"{key}={value}")
@@ -122,11 +124,12 @@ def config_from_args(args) -> Config:
 
 def budget(t) -> str:
     """The training budget in words, as ``csslab run`` announces it."""
-    return f"{t.steps_per_class} steps per class of each task" if t.steps_per_class else f"{t.steps} steps per task"
+    steps = f"{t.steps_per_class} steps per class of each task" if t.steps_per_class else f"{t.steps} steps per task"
+    return f"{steps}, protocol {t.protocol} ({t.optimizer} lr {t.lr:g})"
 
 
 RUN_CONFIG_FLAGS = ("method", "tasks", "setting", "class_order", "data", "seed", "steps", "backbone", "device",
-                    "config", "out", "overwrite")
+                    "protocol", "config", "out", "overwrite")
 
 
 def cmd_run(args) -> int:

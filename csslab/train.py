@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from csslab.checkpoints import restore_checkpoint, resume_point, save_checkpoint
 from csslab.checks import validate
-from csslab.config import Config, TrainConfig
+from csslab.config import OPTIMIZERS, Config, TrainConfig
 from csslab.evaluation import Evaluator
 from csslab.frames import Frames
 from csslab.methods import get_method
@@ -175,7 +175,7 @@ def fit_task(model, method, task, images, masks, train: TrainConfig, steps: int,
     method.add_head(model, task)
     method.before_task(task, model, images, masks)
     lr = train.lr_incremental if task.index and train.lr_incremental else train.lr
-    optimizer = torch.optim.Adam(method.parameters(model), lr=lr, weight_decay=train.weight_decay)
+    optimizer = make_optimizer(method.parameters(model), train, lr)
     scheduler = _scheduler(optimizer, train.schedule, steps)
     method.train_mode(model)
     sums: dict[str, float] = {}
@@ -208,6 +208,16 @@ def task_steps(t, task, steps: int) -> int:
     """Optimisation steps of ``task``: ``steps`` (what ``method.prepare`` made of ``train.steps``), or
     ``train.steps_per_class`` times the task's number of classes when that is set."""
     return t.steps_per_class * len(task.classes) if t.steps_per_class else steps
+
+
+def make_optimizer(parameters, train: TrainConfig, lr: float) -> torch.optim.Optimizer:
+    """``train.optimizer`` over ``parameters``: Adam, or SGD with ``train.momentum`` and ``train.nesterov``."""
+    if train.optimizer == "adam":
+        return torch.optim.Adam(parameters, lr=lr, weight_decay=train.weight_decay)
+    if train.optimizer == "sgd":
+        return torch.optim.SGD(parameters, lr=lr, momentum=train.momentum, weight_decay=train.weight_decay,
+                               nesterov=train.nesterov and train.momentum > 0)
+    raise ValueError(f"unknown train.optimizer {train.optimizer!r}: valid optimizers are {', '.join(OPTIMIZERS)}")
 
 
 def _scheduler(optimizer, schedule: str, steps: int):
