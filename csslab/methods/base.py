@@ -47,6 +47,15 @@ def head_channels(task) -> int:
     return len(task.classes) + (1 if task.index == 0 else 0)
 
 
+def freeze_batchnorm(*modules: nn.Module) -> None:
+    """Every BatchNorm layer in ``modules`` in eval mode: it normalises with its running statistics, as a
+    frozen teacher's do, and no longer updates them (PLOP's fix_bn, SSUL's frozen BatchNorm)."""
+    for module in modules:
+        for layer in module.modules():
+            if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+                layer.eval()
+
+
 def set_requires_grad(module: nn.Module, flag: bool) -> None:
     for p in module.parameters():
         p.requires_grad_(flag)

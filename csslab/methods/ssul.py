@@ -7,7 +7,7 @@ from torch import nn
 
 from csslab.constants import BACKGROUND
 from csslab.losses import bce_with_unknown
-from csslab.methods.base import Method, head_channels, set_requires_grad
+from csslab.methods.base import Method, freeze_batchnorm, head_channels, set_requires_grad
 from csslab.methods.memory import Replaying
 
 
@@ -21,6 +21,9 @@ class SSULParams:
     # 1x1 classifier on the frozen features (width 256 = the ASPP's there; the backbone's here).
     # 0 = 1x1 heads. Measured on the default run (seed 0): see the README's SSUL note.
     head_hidden: int = 24
+    # from task 1 on every BatchNorm in eval mode, the new and unknown heads' too (SSUL's code); False: only
+    # the frozen backbone's and old heads' (docs/methods.md#batchnorm)
+    freeze_all_bn: bool = False
 
 
 class SSUL(Replaying, Method):
@@ -60,6 +63,8 @@ class SSUL(Replaying, Method):
             model.backbone.eval()  # frozen: normalisation layers, if any, keep their statistics
             for head in model.heads[:-1]:
                 head.eval()
+            if self.params.freeze_all_bn:
+                freeze_batchnorm(model, self.unknown)
 
     def before_task(self, task, model, images, masks):
         super().before_task(task, model, images, masks)
