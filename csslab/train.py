@@ -152,7 +152,7 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
             kept = f"{len(results.tasks)} completed task(s) kept{' in ' + str(out) if out else ''}"
             raise TrainingError(f"{error} ({kept})") from None
         train_s, t2 = time.perf_counter() - t1, time.perf_counter()
-        cm = s.evaluator.evaluate(s.model, task)
+        cm = s.evaluator.evaluate(s.method.eval_model(s.model), task)
         eval_s = time.perf_counter() - t2
         results.add_task(task_entry(task, cm, n_steps, loss, train_s, eval_s, data_s), task.index == n_tasks - 1)
         results.add_timings(train_s, eval_s, data_s, time.perf_counter() - start_time)

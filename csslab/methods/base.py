@@ -113,6 +113,11 @@ class Method(abc.ABC):
         method that freezes layers can keep their normalisation statistics in eval mode."""
         model.train()
 
+    def eval_model(self, model: nn.Module) -> nn.Module:
+        """What evaluation runs (its argmax over channels 0..n_seen is the prediction): ``model``, or a
+        method's module around it (SSUL's unknown head joining background)."""
+        return model
+
     def add_head(self, model: nn.Module, task) -> nn.Module:
         """Append ``task``'s head to ``model``: a 1x1 classifier of ``head_channels(task)`` channels, with
         ``head_init`` from the second task on. Resume rebuilds a saved model's heads through it too."""
