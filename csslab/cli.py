@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local runs in parallel processes, one thread each (e.g. 2 on a 2-core CPU; default 1)")
     p.add_argument("--ray", metavar="ADDRESS", help="run each configuration as a task on a Ray cluster ('local' starts one)")
     p.add_argument("--no-report", action="store_true", help="skip per-run and benchmark reports")
+    p.add_argument("--no-shared-base", action="store_true", help="train every method's first task itself "
+                   "(default: methods whose first task trains alike share it, docs/methods.md#shared-base-model)")
     p.add_argument("--no-run-reports", action="store_true",
                    help="write the benchmark's report but not each run's (csslab report RUN_DIR makes one later)")
     p.add_argument("--reuse", action="append", default=[], type=Path, metavar="DIR",
@@ -198,7 +200,8 @@ def cmd_benchmark(args) -> int:
     for note in sorted({budget_warning(run_budget(c.to_dict())) for c in configs if c.seed == 0} - {None}):
         print(note)
     rows = benchmark(config, methods, range(args.seeds), settings, args.out, ray=args.ray, report=not args.no_report,
-                     grid=grid, workers=args.workers, reuse=args.reuse, run_reports=not args.no_run_reports)
+                     grid=grid, workers=args.workers, reuse=args.reuse, run_reports=not args.no_run_reports,
+                     shared_base=not args.no_shared_base)
     print("\n" + benchmark_markdown(rows))
     print(f"\ntable: {args.out / 'benchmark.md'}, {args.out / 'benchmark.csv'}")
     return 0

@@ -18,7 +18,7 @@ SETTING_SWITCHES = ("old_in_images", "future_in_images", "old_labels", "test_fut
 PROTOCOLS = {
     "fast": {"optimizer": "adam", "lr": 2e-3, "lr_incremental": 0.0, "weight_decay": 0.0, "momentum": 0.9,
              "nesterov": True, "schedule": "poly"},
-    "paper": {"optimizer": "sgd", "lr": 0.05, "lr_incremental": 0.005, "weight_decay": 1e-4, "momentum": 0.9,
+    "paper": {"optimizer": "sgd", "lr": 0.1, "lr_incremental": 0.01, "weight_decay": 1e-4, "momentum": 0.9,
               "nesterov": True, "schedule": "poly"},
 }
 OPTIMIZERS = ("adam", "sgd")

@@ -31,6 +31,7 @@ from csslab.files import atomic_write
 from csslab.results import Results, task_entry
 from csslab.runstore import resolved as resolved_config
 from csslab.scenarios import Scenario
+from csslab.shared_base import base_path, fit_base
 from csslab.version import __version__
 
 
@@ -106,12 +107,13 @@ def setup(config: Config, device, scenario: Scenario | None = None) -> Setup:
 
 
 def run(config: Config | None = None, out=None, progress: bool = True, log=print, resume: bool = False,
-        on_task=None) -> Results:
+        on_task=None, base=None) -> Results:
     """Train ``config.method`` over the scenario, task by task; returns the Results.
 
     With ``out``, writes config.yaml, results.json (after every task), frames.npz and per-task checkpoints
     there. ``resume=True`` continues the run in ``out`` after its last completed task (``config`` defaults
-    to its config.yaml) to the numbers of an uninterrupted run. ``log(message)`` says what happens (None:
+    to its config.yaml) to the numbers of an uninterrupted run. ``base``: a directory of shared base models
+    (``csslab.shared_base``) for the first task. ``log(message)`` says what happens (None:
     nothing), ``on_task(entry, n_tasks)`` gets each task's entry of the results."""
     if resume and out is None:
         raise ValueError("resume needs the run directory (out=...)")
@@ -144,10 +146,17 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
         images, masks = s.train_scenario.train_set(task)
         data_s, t1 = time.perf_counter() - t0, time.perf_counter()
         n_steps, done = task_steps(t, task, s.steps), sum(entry["steps"] for entry in results.tasks)
+        shared = base_path(base, config, s.method) if task.index == 0 else None
         try:
-            loss = fit_task(s.model, s.method, task, images, masks, t, n_steps, batch_gen,
-                            on_step=lambda step, terms: frames.record(s.model, s.method, task, done + step + 1),
-                            progress=f"{config.method} task {task.index + 1}/{n_tasks}" if progress else "")
+            fit = lambda: fit_task(s.model, s.method, task, images, masks, t, n_steps, batch_gen,  # noqa: E731
+                                   on_step=lambda step, terms: frames.record(s.model, s.method, task, done + step + 1),
+                                   progress=f"{config.method} task {task.index + 1}/{n_tasks}" if progress else "",
+                                   after_task=shared is None)
+            if shared is None:
+                loss = fit()
+            else:  # the shared base: trained by the first run that needs it, loaded by the others
+                loss = fit_base(shared, fit, s, task, images, masks, batch_gen, frames)
+                s.method.after_task(task, s.model, images, masks)
         except TrainingError as error:
             kept = f"{len(results.tasks)} completed task(s) kept{' in ' + str(out) if out else ''}"
             raise TrainingError(f"{error} ({kept})") from None
@@ -167,9 +176,9 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
 
 
 def fit_task(model, method, task, images, masks, train: TrainConfig, steps: int, generator: torch.Generator,
-             on_step=None, progress: str = "") -> dict[str, float]:
+             on_step=None, progress: str = "", after_task: bool = True) -> dict[str, float]:
     """Train ``model`` on ``task``: ``method.add_head``, ``before_task``, ``steps`` optimiser steps on batches
-    of ``images`` and ``masks`` (shuffled epochs drawn from ``generator``), ``after_task``. Returns each loss
+    of ``images`` and ``masks`` (shuffled epochs drawn from ``generator``), ``after_task`` (unless False). Returns each loss
     term's mean over the steps. ``on_step(step, terms)`` runs after every step; ``progress``: the label of a
     progress bar (none if empty). Raises TrainingError on a non-finite loss."""
     method.add_head(model, task)
@@ -200,7 +209,8 @@ def fit_task(model, method, task, images, masks, train: TrainConfig, steps: int,
         if on_step:
             on_step(step, terms)
     bar.close()
-    method.after_task(task, model, images, masks)
+    if after_task:  # False: the caller runs it (after saving the shared base)
+        method.after_task(task, model, images, masks)
     return {k: v / steps for k, v in sums.items()}
 
 

@@ -82,6 +82,9 @@ class Method(abc.ABC):
     bound = None  # "lower" (finetune) or "upper" (joint): a reference, not continual; runs on one task too
     memory_param = None  # the Params field sizing a memory of scenes kept across tasks (Replaying's)
     head_init = "random"  # init of the heads added after task 0: "random" or "mib"
+    # how the first task trains when it is trained alike by several methods ("ce": plain cross-entropy over
+    # its labels, nothing else): benchmark trains it once per configuration (csslab.shared_base); None: own
+    base_task = None
 
     def __init__(self, params: Params | None = None, device="cpu", seed: int = 0):
         self.params = params if params is not None else self.Params()

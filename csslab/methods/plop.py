@@ -42,6 +42,7 @@ class PLOP(Method):
     """
 
     name = "plop"
+    base_task = "ce"
     Params = PLOPParams
     head_init = "mib"
 
