@@ -58,7 +58,7 @@ def test_the_budget_names_the_protocol_and_what_a_run_changed_of_it():
     paper = Config.from_dict({"train": {"protocol": "paper"}}).to_dict()
     text = budget_text(run_budget(paper))
     assert "protocol paper: SGD (momentum 0.9) lr 0.1" in text, text
-    changed = Config.from_dict({"train": {"protocol": "paper", "lr": 0.1}}).to_dict()
+    changed = Config.from_dict({"train": {"protocol": "paper", "lr": 0.3}}).to_dict()
     assert run_budget(changed)["protocol"] == "paper (lr changed)"
     assert "protocol fast: Adam lr 0.002" in budget_text(run_budget(Config().to_dict()))
     old = Config().to_dict()
