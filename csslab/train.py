@@ -178,9 +178,10 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
 def fit_task(model, method, task, images, masks, train: TrainConfig, steps: int, generator: torch.Generator,
              on_step=None, progress: str = "", after_task: bool = True) -> dict[str, float]:
     """Train ``model`` on ``task``: ``method.add_head``, ``before_task``, ``steps`` optimiser steps on batches
-    of ``images`` and ``masks`` (shuffled epochs drawn from ``generator``), ``after_task`` (unless False). Returns each loss
-    term's mean over the steps. ``on_step(step, terms)`` runs after every step; ``progress``: the label of a
-    progress bar (none if empty). Raises TrainingError on a non-finite loss."""
+    of ``images`` and ``masks`` (shuffled epochs drawn from ``generator``), ``after_task`` (unless False: the
+    shared base runs it). Returns each loss term's mean over the steps. ``on_step(step, terms)`` runs after
+    every step; ``progress``: the label of a progress bar (none if empty). Raises TrainingError on a
+    non-finite loss."""
     method.add_head(model, task)
     method.before_task(task, model, images, masks)
     lr = train.lr_incremental if task.index and train.lr_incremental else train.lr

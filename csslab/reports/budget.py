@@ -17,7 +17,8 @@ NEEDED_STEPS_PER_CLASS = 125
 
 # the budget's keys, in the order tables and CSV columns show them
 KEYS = ("steps", "steps_per_class", "least_steps_per_class", "batch_size", "train_scenes", "test_scenes", "data",
-        "class_order", "protocol", "optimizer", "momentum", "lr", "lr_incremental", "weight_decay", "schedule", "backbone", "seeds")
+        "class_order", "protocol", "optimizer", "momentum", "lr", "lr_incremental", "weight_decay", "schedule",
+        "backbone", "seeds")
 
 
 def least_steps_per_class(config: dict, tasks: list[dict] | None = None) -> float | None:
@@ -44,7 +45,8 @@ def run_budget(config: dict, tasks: list[dict] | None = None) -> dict:
     budget |= {key: scenario.get(key) for key in ("train_scenes", "test_scenes", "data", "class_order")}
     optimizer = train.get("optimizer", "adam")
     budget |= {"protocol": protocol_label(train), "optimizer": optimizer,
-               "momentum": train.get("momentum", 0.9) if optimizer == "sgd" else None, "backbone": model.get("backbone"),
+               "momentum": train.get("momentum", 0.9) if optimizer == "sgd" else None,
+               "backbone": model.get("backbone"),
                "seeds": [config["seed"]] if "seed" in config else [],
                "least_steps_per_class": least_steps_per_class(config, tasks)}
     return {key: budget[key] for key in KEYS}
