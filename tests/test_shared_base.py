@@ -3,7 +3,6 @@ configuration, with final metrics, losses and frames bit-identical to training t
 
 from __future__ import annotations
 
-
 from conftest import SCRIPTS, load_module
 
 from csslab.config import Config, apply_overrides
