@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from csslab.config import Config, TrainConfig
+from csslab.config import OPTIMIZERS, PROTOCOLS, Config, TrainConfig
 from csslab.data.digits import load_digits
 from csslab.methods import METHODS, get_method
 from csslab.models import make_backbone
@@ -72,6 +72,9 @@ def check_train(t: TrainConfig) -> torch.device:
         ("lr_incremental", t.lr_incremental >= 0 and math.isfinite(t.lr_incremental),
          "must be >= 0 (0 = the same as train.lr)"),
         ("weight_decay", t.weight_decay >= 0, "must be >= 0"),
+        ("protocol", t.protocol in PROTOCOLS, f"valid protocols are {', '.join(PROTOCOLS)}"),
+        ("optimizer", t.optimizer in OPTIMIZERS, f"valid optimizers are {', '.join(OPTIMIZERS)}"),
+        ("momentum", 0 <= t.momentum < 1, "must be in [0, 1)"),
         ("eval_batch_size", t.eval_batch_size > 0, "must be positive"),
         ("threads", t.threads >= 0, "must be >= 0 (0 = all cores)"),
         ("frame_every", t.frame_every >= 0, "must be >= 0 (0 = up to 50 frames per run, at least 10 steps apart)"),

@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "--set train.steps_per_class=N gives each task N per class instead)")
     p.add_argument("--backbone", help="fast (default) or seed (the original notebook's network)")
     p.add_argument("--device", help="cpu (default) or cuda")
+    p.add_argument("--protocol", help="fast (default: Adam 2e-3 every task) or paper (MiB's/PLOP's SGD recipe)")
     p.add_argument("--config", type=Path, help="a config.yaml to start from (e.g. a run's own)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override any config value, e.g. --set train.lr=0.001 --set params.lam=5 (repeatable)")
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="optimisation steps per task (default 250; "
                    "--set train.steps_per_class=N gives each task N per class instead)")
     p.add_argument("--data", help="embedded (default), mnist:DIR or fashion:DIR")
+    p.add_argument("--protocol", help="fast (default: Adam 2e-3 every task) or paper (MiB's/PLOP's SGD recipe)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     p.add_argument("--grid", action="append", default=[], metavar="SECTION.KEY=V1,V2,...",
                    help="a hyper-parameter grid, e.g. --grid params.lam=1,10,100 (repeatable: the product is run)")
@@ -70,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace the runs of another configuration (e.g. another budget) held in --out and "
                         "remove those of configurations no longer in the benchmark (runs of its own are reused)")
     p.add_argument("--no-report", action="store_true", help="skip per-run and benchmark reports")
+    p.add_argument("--no-shared-base", action="store_true", help="train every method's first task itself "
+                   "(default: methods whose first task trains alike share it, docs/methods.md#shared-base-model)")
     p.add_argument("--no-run-reports", action="store_true",
                    help="write the benchmark's report but not each run's (csslab report RUN_DIR makes one later)")
     p.add_argument("--reuse", action="append", default=[], type=Path, metavar="DIR",
@@ -120,7 +124,7 @@ def config_from_args(args) -> Config:
     for flag, key in (("method", "method"), ("seed", "seed"), ("tasks", "scenario.tasks"),
                       ("setting", "scenario.setting"), ("class_order", "scenario.class_order"),
                       ("data", "scenario.data"), ("steps", "train.steps"), ("backbone", "model.backbone"),
-                      ("device", "train.device")):
+                      ("device", "train.device"), ("protocol", "train.protocol")):
         value = getattr(args, flag, None)
         if value is not None:
             sets.append(f"{key}={value}")
@@ -129,11 +133,12 @@ def config_from_args(args) -> Config:
 
 def budget(t) -> str:
     """The training budget in words, as ``csslab run`` announces it."""
-    return f"{t.steps_per_class} steps per class of each task" if t.steps_per_class else f"{t.steps} steps per task"
+    steps = f"{t.steps_per_class} steps per class of each task" if t.steps_per_class else f"{t.steps} steps per task"
+    return f"{steps}, protocol {t.protocol} ({t.optimizer} lr {t.lr:g})"
 
 
 RUN_CONFIG_FLAGS = ("method", "tasks", "setting", "class_order", "data", "seed", "steps", "backbone", "device",
-                    "config", "out", "overwrite")
+                    "protocol", "config", "out", "overwrite")
 
 
 def cmd_run(args) -> int:
@@ -206,7 +211,7 @@ def cmd_benchmark(args) -> int:
         print(note)
     rows = benchmark(config, methods, range(args.seeds), settings, args.out, ray=args.ray, report=not args.no_report,
                      grid=grid, workers=args.workers, reuse=args.reuse, run_reports=not args.no_run_reports,
-                     overwrite=args.overwrite, orders=args.orders)
+                     overwrite=args.overwrite, orders=args.orders, shared_base=not args.no_shared_base)
     print(f"\n{rows}")  # the table, and the ranking per class order when there are several
     print(f"\ntable: {args.out / 'benchmark.md'}, {args.out / 'benchmark.csv'}")
     return 0

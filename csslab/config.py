@@ -11,6 +11,18 @@ import yaml
 
 SETTING_SWITCHES = ("old_in_images", "future_in_images", "old_labels", "test_future")
 
+# train.protocol: a preset of the optimiser fields; setting it (``--set train.protocol=paper``, or in a
+# config file) sets these, and keys written after it override them. paper: MiB's and PLOP's SGD recipe
+# (Nesterov momentum 0.9, weight decay 1e-4, poly, lr/10 after the first task) with the learning rate
+# measured for this budget (docs/methods.md#protocols).
+PROTOCOLS = {
+    "fast": {"optimizer": "adam", "lr": 2e-3, "lr_incremental": 0.0, "weight_decay": 0.0, "momentum": 0.9,
+             "nesterov": True, "schedule": "poly"},
+    "paper": {"optimizer": "sgd", "lr": 0.1, "lr_incremental": 0.01, "weight_decay": 1e-4, "momentum": 0.9,
+              "nesterov": True, "schedule": "poly"},
+}
+OPTIMIZERS = ("adam", "sgd")
+
 
 @dataclass
 class ScenarioConfig:
@@ -47,9 +59,13 @@ class TrainConfig:
     # give a bigger task more iterations (a 6-class task needs it: docs/methods.md#steps-per-class); 0 = `steps`
     steps_per_class: int = 0
     batch_size: int = 32
+    protocol: str = "fast"  # a preset of the fields below to schedule (PROTOCOLS): fast or paper
+    optimizer: str = "adam"  # adam or sgd
     lr: float = 2e-3
     lr_incremental: float = 0.0  # learning rate of tasks after the first (MiB/PLOP use lr/10); 0 = lr
     weight_decay: float = 0.0
+    momentum: float = 0.9  # SGD's
+    nesterov: bool = True  # SGD's (MiB's and PLOP's)
     schedule: str = "poly"  # learning rate within a task: poly (MiB, PLOP) or constant
     device: str = "cpu"
     threads: int = 0  # torch threads on CPU; 0 = torch's default (all cores), saved resolved to the number
@@ -77,7 +93,11 @@ class Config:
         for key, value in (data or {}).items():
             if key in ("scenario", "model", "train"):
                 section = getattr(config, key)
-                for sub, sub_value in (value or {}).items():
+                value = dict(value or {})
+                if key == "train" and "protocol" in value:  # the preset first, the keys written beside it win
+                    _assign(section, "protocol", value.pop("protocol"), "train.protocol")
+                    set_protocol(section)
+                for sub, sub_value in value.items():
                     _assign(section, sub, sub_value, f"{key}.{sub}")
             elif key == "params":
                 config.params = dict(value or {})
@@ -134,6 +154,20 @@ def coerce(value, hint, name):
     return value
 
 
+def set_protocol(train: TrainConfig) -> None:
+    """Set the optimiser fields of ``train`` to its protocol's preset."""
+    if train.protocol not in PROTOCOLS:
+        raise ValueError(f"unknown train.protocol {train.protocol!r}: valid protocols are {', '.join(PROTOCOLS)}")
+    for key, value in PROTOCOLS[train.protocol].items():
+        setattr(train, key, value)
+
+
+def protocol_changes(train: dict) -> list[str]:
+    """The optimiser fields of a (saved) train section that differ from its protocol's preset."""
+    preset = PROTOCOLS.get(train.get("protocol"), {})
+    return [key for key, value in preset.items() if key in train and train[key] != value]
+
+
 def _assign(obj, key, value, name):
     hints = get_type_hints(type(obj))
     if key not in hints or key not in {f.name for f in fields(obj)}:
@@ -168,6 +202,8 @@ def apply_overrides(config: Config, overrides) -> Config:
             config.params[parts[1]] = value
         elif len(parts) == 2 and parts[0] in ("scenario", "model", "train"):
             _assign(getattr(config, parts[0]), parts[1], value, key)
+            if key == "train.protocol":  # the preset's optimiser fields, not those written before it
+                set_protocol(config.train)
             if key == "scenario.setting":  # a new setting means its four switches, not those written before it
                 for switch in SETTING_SWITCHES:
                     setattr(config.scenario, switch, None)

@@ -46,9 +46,9 @@ class Frames:
         if step % self.every:
             return
         start = time.perf_counter()
-        model.eval()
+        evaluated = method.eval_model(model).eval()
         labels = torch.from_numpy(eval_lut(task, self.scenario.setting, self.scenario.class_order)[self.raw])
-        cm, pred = self.evaluator.confusion(model, self.images, labels, return_pred=N_PREVIEW)
+        cm, pred = self.evaluator.confusion(evaluated, self.images, labels, return_pred=N_PREVIEW)
         method.train_mode(model)
         for key, value in zip(KEYS, (step, task.index, cm, pred)):
             self.data[key].append(value)

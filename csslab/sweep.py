@@ -124,9 +124,10 @@ def run_name(config: Config, grid: dict | None = None) -> str:
     return f"{config.method}-{setting}-{config.scenario.tasks}-{label + '-' if label else ''}{order}seed{config.seed}"
 
 
-def run_one(config_dict: dict, run_dir: str, report: bool = True) -> dict:
+def run_one(config_dict: dict, run_dir: str, report: bool = True, base: str | None = None) -> dict:
     """Train one configuration into ``run_dir`` (reusing a completed identical run); returns results data.
-    A plain function of plain data, so it can run in another process or on a Ray worker."""
+    A plain function of plain data, so it can run in another process or on a Ray worker. ``base``: the
+    directory of shared base models (``csslab.shared_base``)."""
     config = Config.from_dict(config_dict)
     run_dir = Path(run_dir)
     saved = saved_run(run_dir, config)  # results.json read once: finished, interrupted, or None
@@ -137,7 +138,7 @@ def run_one(config_dict: dict, run_dir: str, report: bool = True) -> dict:
         except ValueError as error:  # e.g. a corrupt checkpoint: the run is redone from its first task
             warnings.warn(f"cannot resume {run_dir} ({error}); running it again", RuntimeWarning, stacklevel=2)
     if done is None:
-        done = run(config, out=run_dir, progress=False, log=None)
+        done = run(config, out=run_dir, progress=False, log=None, base=base)
     if done is not saved and report:
         write_run_report(run_dir)
     elif done is not saved:  # trained now without a report: one of the run's earlier state shows other numbers
@@ -204,18 +205,18 @@ def progress_line(done: int, total: int, run_dir, data: dict, note: str) -> str:
             f"({note})")
 
 
-def _run_local(configs, dirs, report: bool, workers: int):
+def _run_local(configs, dirs, report: bool, workers: int, base: str | None = None):
     """(config, dir, results data, reused) in order; with workers > 1, runs go to that many processes."""
     reused = [completed(d, c) is not None for c, d in zip(configs, dirs)]
     if workers <= 1:
         for config, run_dir, was in zip(configs, dirs, reused):
-            yield config, run_dir, run_one(config.to_dict(), str(run_dir), report=report), was
+            yield config, run_dir, run_one(config.to_dict(), str(run_dir), report=report, base=base), was
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(run_one, c.to_dict(), str(d), report) for c, d in zip(configs, dirs)]
+        futures = [pool.submit(run_one, c.to_dict(), str(d), report, base) for c, d in zip(configs, dirs)]
         for config, run_dir, future, was in zip(configs, dirs, futures, reused):
             yield config, run_dir, future.result(), was
 
@@ -247,14 +248,17 @@ def claim(out: Path, configs, dirs, grid: dict | None, overwrite: bool) -> None:
 
 def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = None, report: bool = True,
               log=print, grid: dict | None = None, workers: int = 1, reuse=(),
-              run_reports: bool = True, overwrite: bool = False, orders: int = 1) -> BenchmarkRows:
+              run_reports: bool = True, overwrite: bool = False, orders: int = 1,
+              shared_base: bool = True) -> BenchmarkRows:
     """Run every configuration (reusing completed runs, resuming interrupted ones) in this process or, with
     ``ray`` (an address or "local"), as tasks on a Ray cluster; then write benchmark.json/.md/.csv.
     ``reuse``: directories searched for finished runs of the same configurations, copied in instead of
     run again. ``run_reports=False`` writes the benchmark's report but not each run's. ``orders``: class
     orders per method and seed (``class_orders``); the rows average over them, and benchmark.json/.md hold
     the methods' ranking per order. A directory holding runs of another configuration is refused, or with
-    ``overwrite`` cleared first (``claim``). Returns the rows (a list that Jupyter shows as the table)."""
+    ``overwrite`` cleared first (``claim``). ``shared_base``: methods whose first task trains alike
+    (``Method.base_task``) share it, trained once per seed (kept in out/base). Returns the rows (a list that
+    Jupyter shows as the table)."""
     out = Path(out)
     configs = run_configs(base, methods, seeds, settings, grid, orders)
     dirs = [out / "runs" / run_name(c, grid) for c in configs]
@@ -271,6 +275,7 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
     if reuse:
         reuse_runs(configs, dirs, reuse, log)
     start = time.perf_counter()
+    base = str(out / "base") if shared_base else None
     if ray:
         finished = []
 
@@ -279,12 +284,12 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
             if log:
                 log(progress_line(len(finished), len(configs), dirs[i], data, "on Ray"))
 
-        calls = [(c.to_dict(), str(d), report and run_reports) for c, d in zip(configs, dirs)]
+        calls = [(c.to_dict(), str(d), report and run_reports, base) for c, d in zip(configs, dirs)]
         datas = run_on_ray(ray, run_one, calls, on_result=on_result)
     else:
         datas = []
         for i, (config, run_dir, data, reused) in enumerate(_run_local(configs, dirs, report and run_reports,
-                                                                       workers)):
+                                                                       workers, base)):
             datas.append(data)
             if log:
                 note = "reused" if reused else f"{data['timings']['total_s']:.0f} s"

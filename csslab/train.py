@@ -20,7 +20,7 @@ import torch
 
 from csslab.checkpoints import restore_checkpoint, resume_point, save_checkpoint
 from csslab.checks import resolve_threads, validate
-from csslab.config import Config, TrainConfig
+from csslab.config import OPTIMIZERS, Config, TrainConfig
 from csslab.evaluation import Evaluator
 from csslab.frames import Frames, frame_interval
 from csslab.methods import Method, get_method
@@ -30,6 +30,7 @@ from csslab.files import atomic_write
 from csslab.results import Results, task_entry
 from csslab.runstore import clear_run, resolved as resolved_config
 from csslab.scenarios import Scenario
+from csslab.shared_base import base_path, fit_base
 from csslab.version import __version__
 
 
@@ -104,14 +105,12 @@ def setup(config: Config, device, scenario: Scenario | None = None) -> Setup:
 
 
 def run(config: Config | None = None, out=None, progress: bool = True, log=print, resume: bool = False,
-        on_task=None) -> Results:
-    """Train ``config.method`` over the scenario, task by task; returns the Results.
-
-    With ``out``, writes config.yaml, results.json (after every task), frames.npz and per-task checkpoints
-    there, after removing every output of a run it held before (unless resuming it). ``resume=True``
-    continues the run in ``out`` after its last completed task (``config`` defaults to its config.yaml) to
-    the numbers of an uninterrupted run. ``log(message)`` says what happens (None:
-    nothing), ``on_task(entry, n_tasks)`` gets each task's entry of the results."""
+        on_task=None, base=None) -> Results:
+    """Train ``config.method`` over the scenario, task by task; returns the Results. With ``out``, writes
+    config.yaml, results.json (after every task), frames.npz and checkpoints there, first removing a previous
+    run's outputs; ``resume=True`` continues the run in ``out`` to the numbers of an uninterrupted run.
+    ``base``: a directory of shared base models (``shared_base``); ``log(message)`` says what happens,
+    ``on_task(entry, n_tasks)`` gets each task's entry."""
     if resume and out is None:
         raise ValueError("resume needs the run directory (out=...)")
     config = config or (load_run_config(out) if resume else Config())
@@ -145,16 +144,15 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
         data_s, t1 = time.perf_counter() - t0, time.perf_counter()
         n_steps, done = task_steps(t, task, s.steps), sum(entry["steps"] for entry in results.tasks)
         frames_before = frames.seconds
+        label = f"{config.method} task {task.index + 1}/{n_tasks}" if progress else ""
         try:
-            loss = fit_task(s.model, s.method, task, images, masks, t, n_steps, batch_gen,
-                            on_step=lambda step, terms: frames.record(s.model, s.method, task, done + step + 1),
-                            progress=f"{config.method} task {task.index + 1}/{n_tasks}" if progress else "")
+            loss = train_task(s, config, task, images, masks, n_steps, batch_gen, frames, done, label, base)
         except TrainingError as error:
             kept = f"{len(results.tasks)} completed task(s) kept{' in ' + str(out) if out else ''}"
             raise TrainingError(f"{error} ({kept})") from None
         frames_s = frames.seconds - frames_before
         train_s, t2 = time.perf_counter() - t1 - frames_s, time.perf_counter()
-        cm = s.evaluator.evaluate(s.model, task)
+        cm = s.evaluator.evaluate(s.method.eval_model(s.model), task)
         eval_s = time.perf_counter() - t2
         results.add_task(task_entry(task, cm, n_steps, loss, train_s, eval_s, data_s), task.index == n_tasks - 1)
         results.add_timings(train_s, eval_s, data_s, time.perf_counter() - start_time, frames_s)
@@ -168,17 +166,34 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
     return results
 
 
+def train_task(s: Setup, config: Config, task, images, masks, steps: int, generator, frames: Frames, done: int,
+               label: str, base=None) -> dict[str, float]:
+    """``fit_task`` on ``task`` with animation frames recorded, or, for the first task of a method that shares
+    its base (``base`` given), the shared base model: trained by the first run that needs it, loaded by the
+    others (``shared_base.fit_base``); returns each loss term's mean."""
+    shared = base_path(base, config, s.method) if task.index == 0 else None
+    fit = lambda: fit_task(s.model, s.method, task, images, masks, config.train, steps, generator,  # noqa: E731
+                           on_step=lambda step, terms: frames.record(s.model, s.method, task, done + step + 1),
+                           progress=label, after_task=shared is None)
+    if shared is None:
+        return fit()
+    loss = fit_base(shared, fit, s, task, images, masks, generator, frames)
+    s.method.after_task(task, s.model, images, masks)
+    return loss
+
+
 def fit_task(model, method, task, images, masks, train: TrainConfig, steps: int, generator: torch.Generator,
-             on_step=None, progress: str = "") -> dict[str, float]:
+             on_step=None, progress: str = "", after_task: bool = True) -> dict[str, float]:
     """Train ``model`` on ``task``: ``method.add_head``, ``before_task``, ``steps`` optimiser steps on batches
-    of ``images`` and ``masks`` (shuffled epochs drawn from ``generator``), ``after_task``. Returns each loss
-    term's mean over the steps. ``on_step(step, terms)`` runs after every step; ``progress``: the label of the
-    progress on stderr (a bar on a terminal, a few lines elsewhere; none if empty). Raises TrainingError on a
+    of ``images`` and ``masks`` (shuffled epochs drawn from ``generator``), ``after_task`` (unless False: the
+    shared base runs it). Returns each loss term's mean over the steps. ``on_step(step, terms)`` runs after
+    every step; ``progress``: the label of the progress on stderr (a bar on a terminal, a few lines elsewhere;
+    none if empty). Raises TrainingError on a
     non-finite loss."""
     method.add_head(model, task)
     method.before_task(task, model, images, masks)
     lr = train.lr_incremental if task.index and train.lr_incremental else train.lr
-    optimizer = torch.optim.Adam(method.parameters(model), lr=lr, weight_decay=train.weight_decay)
+    optimizer = make_optimizer(method.parameters(model), train, lr)
     scheduler = _scheduler(optimizer, train.schedule, steps)
     method.train_mode(model)
     sums: dict[str, float] = {}
@@ -203,7 +218,8 @@ def fit_task(model, method, task, images, masks, train: TrainConfig, steps: int,
         if on_step:
             on_step(step, terms)
     bar.close()
-    method.after_task(task, model, images, masks)
+    if after_task:  # False: the caller runs it (after saving the shared base)
+        method.after_task(task, model, images, masks)
     return {k: v / steps for k, v in sums.items()}
 
 
@@ -211,6 +227,16 @@ def task_steps(t, task, steps: int) -> int:
     """Optimisation steps of ``task``: ``steps`` (what ``method.prepare`` made of ``train.steps``), or
     ``train.steps_per_class`` times the task's number of classes when that is set."""
     return t.steps_per_class * len(task.classes) if t.steps_per_class else steps
+
+
+def make_optimizer(parameters, train: TrainConfig, lr: float) -> torch.optim.Optimizer:
+    """``train.optimizer`` over ``parameters``: Adam, or SGD with ``train.momentum`` and ``train.nesterov``."""
+    if train.optimizer == "adam":
+        return torch.optim.Adam(parameters, lr=lr, weight_decay=train.weight_decay)
+    if train.optimizer == "sgd":
+        return torch.optim.SGD(parameters, lr=lr, momentum=train.momentum, weight_decay=train.weight_decay,
+                               nesterov=train.nesterov and train.momentum > 0)
+    raise ValueError(f"unknown train.optimizer {train.optimizer!r}: valid optimizers are {', '.join(OPTIMIZERS)}")
 
 
 def _scheduler(optimizer, schedule: str, steps: int):

@@ -93,3 +93,12 @@ def test_reading_reports_does_not_load_torch():
     code = ("import sys, csslab.reports, csslab.reports.tables, csslab.reports.benchmark_table; "
             "assert 'torch' not in sys.modules, 'torch was imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_the_training_loop_reads_in_one_screen():
+    """Issue 15: train.run is setup, then per task fit, evaluate, record; helpers hold the rest."""
+    import inspect
+
+    from csslab import train
+
+    assert len(inspect.getsource(train.run).splitlines()) <= 60

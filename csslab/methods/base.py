@@ -47,6 +47,15 @@ def head_channels(task) -> int:
     return len(task.classes) + (1 if task.index == 0 else 0)
 
 
+def freeze_batchnorm(*modules: nn.Module) -> None:
+    """Every BatchNorm layer in ``modules`` in eval mode: it normalises with its running statistics, as a
+    frozen teacher's do, and no longer updates them (PLOP's fix_bn, SSUL's frozen BatchNorm)."""
+    for module in modules:
+        for layer in module.modules():
+            if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+                layer.eval()
+
+
 def set_requires_grad(module: nn.Module, flag: bool) -> None:
     for p in module.parameters():
         p.requires_grad_(flag)
@@ -73,6 +82,9 @@ class Method(abc.ABC):
     bound = None  # "lower" (finetune) or "upper" (joint): a reference, not continual; runs on one task too
     memory_param = None  # the Params field sizing a memory of scenes kept across tasks (Replaying's)
     head_init = "random"  # init of the heads added after task 0: "random" or "mib"
+    # how the first task trains when it is trained alike by several methods ("ce": plain cross-entropy over
+    # its labels, nothing else): benchmark trains it once per configuration (csslab.shared_base); None: own
+    base_task = None
 
     def __init__(self, params: Params | None = None, device="cpu", seed: int = 0):
         self.params = params if params is not None else self.Params()
@@ -103,6 +115,11 @@ class Method(abc.ABC):
         """Put ``model`` in training mode; the trainer calls it instead of ``model.train()`` so a
         method that freezes layers can keep their normalisation statistics in eval mode."""
         model.train()
+
+    def eval_model(self, model: nn.Module) -> nn.Module:
+        """What evaluation runs (its argmax over channels 0..n_seen is the prediction): ``model``, or a
+        method's module around it (SSUL's unknown head joining background)."""
+        return model
 
     def add_head(self, model: nn.Module, task) -> nn.Module:
         """Append ``task``'s head to ``model``: a 1x1 classifier of ``head_channels(task)`` channels, with

@@ -8,6 +8,7 @@ class FineTune(Method):
     """Trains on each task's labels as given, so old classes labelled background are unlearnt."""
 
     name = "finetune"
+    base_task = "ce"
     bound = "lower"
 
     def loss(self, model, images, masks):

@@ -24,6 +24,7 @@ class ILT(Method):
     """
 
     name = "ilt"
+    base_task = "ce"
     Params = ILTParams
 
     def loss(self, model, images, masks):

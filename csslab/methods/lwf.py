@@ -23,6 +23,7 @@ class LwF(Method):
     """
 
     name = "lwf"
+    base_task = "ce"
     Params = LwFParams
 
     def loss(self, model, images, masks):

@@ -25,6 +25,7 @@ class MiB(Replaying, Method):
     """
 
     name = "mib"
+    base_task = "unbiased_ce"  # its own: unbiased CE is not bit-identical to plain CE
     Params = MiBParams
     head_init = "mib"
 

@@ -7,7 +7,7 @@ import torch
 
 from csslab.losses import (cross_entropy, entropy_pseudo_labels, entropy_thresholds, fold_new_channels,
                            local_pod, pseudo_label_factor)
-from csslab.methods.base import Method
+from csslab.methods.base import Method, freeze_batchnorm
 
 
 @dataclass
@@ -25,6 +25,9 @@ class PLOPParams:
     adaptive_pod: bool = True  # × sqrt(n_seen / n_new), as PLOP's code, more classes to keep
     min_factor: float = 0.0  # floor of the per-image classification factor (PLOP's code: 0)
     min_threshold: float = 0.001  # floor of the per-class entropy thresholds (PLOP's 0.001)
+    # from task 1 on, BatchNorm layers in eval mode, so student and teacher normalise alike (PLOP's --fix_bn;
+    # without it POD sees an offset between identical weights: docs/methods.md#batchnorm)
+    fix_bn: bool = False
 
 
 class PLOP(Method):
@@ -39,6 +42,7 @@ class PLOP(Method):
     """
 
     name = "plop"
+    base_task = "ce"
     Params = PLOPParams
     head_init = "mib"
 
@@ -47,6 +51,11 @@ class PLOP(Method):
         self.maps = [m.strip() for m in self.params.pod_maps.split(",") if m.strip()]
         self.scales = tuple(int(s) for s in self.params.scales.split(","))
         self.thresholds = None
+
+    def train_mode(self, model):
+        super().train_mode(model)
+        if self.params.fix_bn and self.task is not None and self.task.index > 0:
+            freeze_batchnorm(model)
 
     @torch.no_grad()
     def before_task(self, task, model, images, masks):

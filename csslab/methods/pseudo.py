@@ -24,6 +24,7 @@ class Pseudo(Method):
     """
 
     name = "pseudo"
+    base_task = "ce"
     Params = PseudoParams
 
     def loss(self, model, images, masks):

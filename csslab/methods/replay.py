@@ -34,6 +34,7 @@ class Replay(Replaying, Method):
     """
 
     name = "replay"
+    base_task = "ce"
     Params = ReplayParams
 
     def __init__(self, params=None, device="cpu", seed: int = 0):

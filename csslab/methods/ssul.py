@@ -7,7 +7,7 @@ from torch import nn
 
 from csslab.constants import BACKGROUND
 from csslab.losses import bce_with_unknown
-from csslab.methods.base import Method, head_channels, set_requires_grad
+from csslab.methods.base import Method, freeze_batchnorm, head_channels, set_requires_grad
 from csslab.methods.memory import Replaying
 
 
@@ -17,10 +17,11 @@ class SSULParams:
     ink: float = 0.5  # image value from which a pixel is "salient" (the scenes' ink threshold)
     memory_size: int = 0  # SSUL-M keeps scenes in a class-balanced memory (0 = plain SSUL)
     replay_fraction: float = 0.5  # replayed scenes added to each batch (with memory_size > 0)
-    # SSUL's DeepLab gives every task (and the unknown class) its own head: 3x3 conv + BN + ReLU +
-    # 1x1 classifier on the frozen features (width 256 = the ASPP's there; the backbone's here).
-    # 0 = 1x1 heads. Measured on the default run (seed 0): see the README's SSUL note.
+    # SSUL's DeepLab gives every task (and the unknown) its own head: 3x3 conv + BN + ReLU + 1x1 classifier
+    # (width 256 there); 0 = 1x1 heads. Measured on the default run (seed 0): the README's SSUL note.
     head_hidden: int = 24
+    freeze_all_bn: bool = False  # from task 1 every BatchNorm frozen, new heads' too (SSUL): docs/methods.md
+    unknown_to_background: bool = False  # evaluation adds unknown's score to background's (SSUL's main.py)
 
 
 class SSUL(Replaying, Method):
@@ -29,9 +30,9 @@ class SSUL(Replaying, Method):
     Labels per batch: the task's classes keep their label; background pixels where the old model
     gives an old class a sigmoid score >= ``pseudo_threshold`` take that class; remaining
     background pixels that are ink (a free saliency map on MNIST) become *unknown*: digits of
-    past or future classes. The unknown head, a head like the others owned by the method, is applied to
-    the backbone's output beside the model's heads (the model's channels stay 1 + n_seen, so
-    evaluation's argmax never sees it). From task 1 on the backbone and old heads are frozen,
+    past or future classes. The unknown head, owned by the method, is applied beside the model's heads
+    (the model's channels stay 1 + n_seen; evaluation drops it, or adds its score to background's
+    with ``unknown_to_background``). From task 1 on the backbone and old heads are frozen,
     new heads start as copies of the unknown head (weight transfer), and only they and the
     unknown head train.
     References: Cha et al., SSUL: Semantic Segmentation with Unknown Label for Exemplar-based
@@ -56,10 +57,17 @@ class SSUL(Replaying, Method):
 
     def train_mode(self, model):
         model.train()
+        if self.unknown is not None:
+            self.unknown.train()  # evaluation through eval_model put it in eval mode
         if self.task is not None and self.task.index > 0:
             model.backbone.eval()  # frozen: normalisation layers, if any, keep their statistics
             for head in model.heads[:-1]:
                 head.eval()
+            if self.params.freeze_all_bn:
+                freeze_batchnorm(model, self.unknown)
+
+    def eval_model(self, model):
+        return UnknownAsBackground(model, self.unknown) if self.params.unknown_to_background else model
 
     def before_task(self, task, model, images, masks):
         super().before_task(task, model, images, masks)
@@ -99,9 +107,20 @@ class SSUL(Replaying, Method):
         super().load_state_dict(state)
 
 
+class UnknownAsBackground(nn.Module):
+    """SSUL's evaluation: sigmoid scores of background + unknown, then of the seen classes (1 + n_seen)."""
+
+    def __init__(self, model, unknown):
+        super().__init__()
+        self.model, self.unknown = model, unknown
+
+    def forward(self, x):
+        scores = torch.sigmoid(self.model.forward_features(x, [*self.model.heads, self.unknown])[0])
+        return torch.cat([scores[:, :1] + scores[:, -1:], scores[:, 1:-1]], 1)
+
+
 class MLPHead(nn.Sequential):
-    """A head with its own features (SSUL's DeepLab heads): 3x3 conv + BN + ReLU, then the 1x1
-    classifier. With the backbone frozen, each task still learns non-linear features of its own."""
+    """A head with its own features (SSUL's DeepLab heads): 3x3 conv + BN + ReLU, then the 1x1 classifier."""
 
     def __init__(self, c_in: int, hidden: int, n: int):
         super().__init__(nn.Conv2d(c_in, hidden, 3, padding=1, bias=False), nn.BatchNorm2d(hidden),

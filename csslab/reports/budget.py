@@ -8,6 +8,7 @@ budget is below the one the README measured as needed ("A task of many classes n
 
 from __future__ import annotations
 
+from csslab.config import protocol_changes
 from csslab.scenarios.tasks import parse_split
 
 # steps per class a task needs: the README's measurement (250 steps for the default 2-class tasks,
@@ -16,7 +17,8 @@ NEEDED_STEPS_PER_CLASS = 125
 
 # the budget's keys, in the order tables and CSV columns show them
 KEYS = ("steps", "steps_per_class", "least_steps_per_class", "batch_size", "train_scenes", "test_scenes", "data",
-        "class_order", "optimizer", "lr", "lr_incremental", "weight_decay", "schedule", "backbone", "seeds")
+        "class_order", "protocol", "optimizer", "momentum", "lr", "lr_incremental", "weight_decay", "schedule",
+        "backbone", "seeds")
 
 
 def least_steps_per_class(config: dict, tasks: list[dict] | None = None) -> float | None:
@@ -41,10 +43,21 @@ def run_budget(config: dict, tasks: list[dict] | None = None) -> dict:
     budget = {key: train.get(key) for key in ("steps", "steps_per_class", "batch_size", "lr", "lr_incremental",
                                               "weight_decay", "schedule")}
     budget |= {key: scenario.get(key) for key in ("train_scenes", "test_scenes", "data", "class_order")}
-    budget |= {"optimizer": train.get("optimizer", "adam"), "backbone": model.get("backbone"),
+    optimizer = train.get("optimizer", "adam")
+    budget |= {"protocol": protocol_label(train), "optimizer": optimizer,
+               "momentum": train.get("momentum", 0.9) if optimizer == "sgd" else None,
+               "backbone": model.get("backbone"),
                "seeds": [config["seed"]] if "seed" in config else [],
                "least_steps_per_class": least_steps_per_class(config, tasks)}
     return {key: budget[key] for key in KEYS}
+
+
+def protocol_label(train: dict) -> str | None:
+    """The run's train.protocol, "+ its changed fields" where the run changed the preset (None: not recorded)."""
+    if "protocol" not in train:
+        return None
+    changed = protocol_changes(train)
+    return train["protocol"] + (f" ({', '.join(changed)} changed)" if changed else "")
 
 
 def merge(budgets: list[dict]) -> tuple[dict, dict]:
@@ -104,6 +117,14 @@ def _steps(budget: dict) -> str:
     return text + (f" (at least {least:g} per class)" if isinstance(least, (int, float)) else "")
 
 
+def _optimizer(budget: dict) -> str:
+    name = budget.get("optimizer")
+    if isinstance(name, list):
+        return " / ".join(map(str, name))
+    name = {"sgd": "SGD", "adam": "Adam"}.get(name, str(name))
+    return name + (f" (momentum {_number(budget['momentum'])})" if budget.get("momentum") is not None else "")
+
+
 def budget_text(budget: dict) -> str:
     """The budget in one line, e.g. "250 steps per task (...), batch 32, 2000 training scenes per task, ..."."""
     if not budget:
@@ -116,7 +137,8 @@ def budget_text(budget: dict) -> str:
              "test scenes", f"data {budget.get('data')}",
              f"class order{'s' if isinstance(budget.get('class_order'), list) else ''} "
              f"{_number(budget.get('class_order'))}",
-             f"{str(budget.get('optimizer')).capitalize()} {rate}, {budget.get('schedule')} schedule"
+             (f"protocol {_number(budget['protocol'])}: " if budget.get("protocol") else "")
+             + _optimizer(budget) + f" {rate}, {budget.get('schedule')} schedule"
              + (f", weight decay {_number(budget['weight_decay'])}" if budget.get("weight_decay") else ""),
              f"backbone {budget.get('backbone')}",
              (f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}" if seeds else "seed not recorded")]
