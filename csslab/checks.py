@@ -62,11 +62,15 @@ def validate(config: Config) -> Checked:
     return Checked(device, scenario)
 
 
+MAX_STEPS = 10_000_000  # per task: far beyond any useful budget (a default task is 250), within every counter
+
+
 def check_train(t: TrainConfig) -> torch.device:
     """The training options' own checks; returns the device."""
     for name, ok, rule in (
-        ("steps", t.steps > 0, "must be a positive number of steps per task"),
-        ("steps_per_class", t.steps_per_class >= 0, "must be >= 0 (0 = train.steps for every task)"),
+        ("steps", 0 < t.steps <= MAX_STEPS, f"must be a number of steps per task in 1..{MAX_STEPS:,}"),
+        ("steps_per_class", 0 <= t.steps_per_class <= MAX_STEPS,
+         f"must be in 0..{MAX_STEPS:,} (0 = train.steps for every task)"),
         ("batch_size", t.batch_size > 0, "must be positive"),
         ("lr", t.lr > 0 and math.isfinite(t.lr), "must be a positive finite number"),
         ("lr_incremental", t.lr_incremental >= 0 and math.isfinite(t.lr_incremental),

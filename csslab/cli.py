@@ -12,7 +12,7 @@ from csslab.files import check_output, new_run_dir
 
 
 def config_from_args(args) -> Config:
-    config = Config.from_yaml(args.config.read_text()) if getattr(args, "config", None) else Config()
+    config = Config.from_file(args.config) if getattr(args, "config", None) else Config()
     sets = []
     for flag, key in (("method", "method"), ("seed", "seed"), ("tasks", "scenario.tasks"),
                       ("setting", "scenario.setting"), ("class_order", "scenario.class_order"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from dataclasses import asdict, dataclass, field, fields
 from typing import get_type_hints
 
@@ -109,8 +110,28 @@ class Config:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     @classmethod
-    def from_yaml(cls, text: str) -> "Config":
-        return cls.from_dict(yaml.safe_load(text))
+    def from_yaml(cls, text: str, source: str = "the configuration") -> "Config":
+        """A Config from YAML text; malformed YAML or another shape is a one-line ValueError naming ``source``."""
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+            raise ValueError(f"{source} is not valid YAML: {problem}{where}") from None
+        if data is not None and not isinstance(data, dict):
+            raise ValueError(f"{source} holds a YAML {type(data).__name__}, expected a mapping of keys (method, seed) "
+                             "and sections (scenario, model, train, params), as a run's config.yaml")
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_file(cls, path, flag: str = "--config") -> "Config":
+        """A Config from a YAML file (e.g. a run's config.yaml), with one-line errors naming ``flag``."""
+        path = Path(path)
+        if not path.is_file():
+            what = "a directory" if path.is_dir() else "no such file"
+            raise ValueError(f"invalid {flag} {path}: {what}; expected a YAML file such as a run's config.yaml")
+        return cls.from_yaml(path.read_text(), f"{flag} {path}")
 
 
 def coerce(value, hint, name):

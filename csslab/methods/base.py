@@ -95,7 +95,8 @@ class Method(abc.ABC):
 
     @classmethod
     def make_params(cls, values: dict | None = None):
-        """The method's params from a dict, refusing unknown keys and ill-typed values."""
+        """The method's params from a dict, refusing unknown keys, ill-typed values and values outside the
+        ranges its ``Params.RANGES`` declares (``{name: (low, high)}``, None for an open end)."""
         values = dict(values or {})
         known = {f.name: f for f in fields(cls.Params)}
         unknown = sorted(set(values) - set(known))
@@ -103,7 +104,14 @@ class Method(abc.ABC):
             valid = ", ".join(known) or "(none)"
             raise ValueError(f"unknown parameter {unknown[0]!r} for method {cls.name}: valid parameters are {valid}")
         hints = get_type_hints(cls.Params)
-        return cls.Params(**{k: coerce(v, hints[k], f"params.{k}") for k, v in values.items()})
+        params = cls.Params(**{k: coerce(v, hints[k], f"params.{k}") for k, v in values.items()})
+        for name, (low, high) in getattr(cls.Params, "RANGES", {}).items():
+            value = getattr(params, name)
+            if (low is not None and value < low) or (high is not None and value > high):
+                span = f"in [{low}, {high}]" if low is not None and high is not None else (
+                    f">= {low}" if low is not None else f"<= {high}")
+                raise ValueError(f"invalid params.{name}={value} for method {cls.name}: must be {span}")
+        return params
 
     def prepare(self, scenario, steps: int):
         return scenario, steps

@@ -8,6 +8,7 @@ from csslab.methods.base import Method
 
 @dataclass
 class ILTParams:
+    RANGES = {"lam_d": (0, None), "lam_e": (0, None), "alpha": (0, None)}  # checked by Method.make_params
     # MiB's λ_D = λ_E = 100 left new classes unlearnt here; λ_D is LwF's λ and λ_E the largest weight that
     # keeps new classes learnable (measured: docs/methods.md#ilt)
     lam_d: float = 30.0  # weight of the output distillation (kd)

@@ -8,6 +8,7 @@ from csslab.methods.base import Method
 
 @dataclass
 class LwFParams:
+    RANGES = {"lam": (0, None), "alpha": (0, None)}  # checked by Method.make_params
     # weight of the distillation term: the notebook's 10 kept too little, 100 stopped new classes being
     # learnt (measured: docs/methods.md#lwf)
     lam: float = 30.0

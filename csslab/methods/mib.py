@@ -9,6 +9,12 @@ from csslab.methods.memory import Replaying
 
 @dataclass
 class MiBParams:
+    RANGES = {  # checked by Method.make_params
+        "lam": (0, None),
+        "alpha": (0, None),
+        "memory_size": (0, None),
+        "replay_fraction": (0, None),
+    }
     lam: float = 10.0  # weight of the unbiased distillation (MiB's loss_kd=10 on Pascal-VOC)
     alpha: float = 1.0  # teacher temperature factor: softmax(alpha · old_logits)
     memory_size: int = 0  # MiB with a class-balanced memory of scenes, as replay's (0 = plain MiB)

@@ -10,6 +10,11 @@ from csslab.methods.memory import Replaying
 
 @dataclass
 class ReplayParams:
+    RANGES = {  # checked by Method.make_params
+        "memory_size": (0, None),
+        "refresh_threshold": (0, 1),
+        "replay_fraction": (0, None),
+    }
     # scenes kept over all tasks (the original notebook kept 1,000; what each size recalls:
     # docs/methods.md#replay)
     memory_size: int = 100

@@ -13,6 +13,13 @@ from csslab.methods.memory import Replaying
 
 @dataclass
 class SSULParams:
+    RANGES = {  # checked by Method.make_params
+        "pseudo_threshold": (0, 1),
+        "ink": (0, 1),
+        "memory_size": (0, None),
+        "replay_fraction": (0, None),
+        "head_hidden": (0, None),
+    }
     pseudo_threshold: float = 0.7  # sigmoid score an old-class pseudo-label needs (SSUL's 0.7)
     ink: float = 0.5  # image value from which a pixel is "salient" (the scenes' ink threshold)
     memory_size: int = 0  # SSUL-M keeps scenes in a class-balanced memory (0 = plain SSUL)
