@@ -275,7 +275,7 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
     if reuse:
         reuse_runs(configs, dirs, reuse, log)
     start = time.perf_counter()
-    base = str(out / "base") if shared_base else None
+    bases = str(out / "base") if shared_base else None  # the shared base models' directory
     if ray:
         finished = []
 
@@ -284,12 +284,12 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
             if log:
                 log(progress_line(len(finished), len(configs), dirs[i], data, "on Ray"))
 
-        calls = [(c.to_dict(), str(d), report and run_reports, base) for c, d in zip(configs, dirs)]
+        calls = [(c.to_dict(), str(d), report and run_reports, bases) for c, d in zip(configs, dirs)]
         datas = run_on_ray(ray, run_one, calls, on_result=on_result)
     else:
         datas = []
         for i, (config, run_dir, data, reused) in enumerate(_run_local(configs, dirs, report and run_reports,
-                                                                       workers, base)):
+                                                                       workers, bases)):
             datas.append(data)
             if log:
                 note = "reused" if reused else f"{data['timings']['total_s']:.0f} s"
