@@ -95,7 +95,8 @@ def restore_checkpoint(out: Path, tasks, model, method, generator, device) -> No
         if "Unsupported global" in str(error):
             raise ValueError(f"cannot resume from {path}: it holds objects other than tensors and plain data "
                              "(method state_dict() must return tensors, numbers, strings, lists, dicts)") from None
-        raise ValueError(f"corrupt checkpoint {path}: {first_line(error)}; run again without --resume") from None
+        raise ValueError(f"corrupt checkpoint {path} (not a readable checkpoint file): the run cannot continue from "
+                         f"it; train it again with --overwrite") from None
     missing = [k for k in CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
     if missing or state["task"] != index:
         what = f"no {missing[0]!r}" if missing else f"task {state['task']}"

@@ -86,6 +86,7 @@ def test_corrupt_checkpoint_on_resume_is_one_clear_line(interrupted, capsys, dam
     assert main(["run", "--resume", str(interrupted), "--quiet", "--no-report"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and needle in err
+    assert "weights_only" not in err and "without --resume" not in err  # no torch advice, no refused remedy
     assert (interrupted / "results.json").read_bytes() == before  # nothing was overwritten
 
 
@@ -128,6 +129,12 @@ def test_contradictory_options_are_refused_up_front(tmp_path, capsys, extra_meth
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and needle in err, err
     assert not out.exists()  # refused before anything was written
+
+
+def test_scenario_refuses_data_with_a_digit_missing_as_run_does(capsys, half_digits):
+    assert main(["scenario", "--data", f"mnist:{half_digits}", "--train-scenes", "16"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "have none of class 5, 6, 7, 8, 9" in err, err
 
 
 def test_what_methods_need_is_declared_on_their_classes():
