@@ -127,7 +127,7 @@ class IncrementalSegmenter(nn.Module):
         return sum(h.out_channels for h in self.heads)
 
     def add_head(self, n_new: int, init: str = "random", symmetry_noise: float = 1.0, hidden: int = 0,
-                 bias_margin: float = 2.0) -> nn.Module:
+                 bias_margin: float = 4.0) -> nn.Module:
         """Append a head with ``n_new`` channels (the first head includes background).
 
         ``init="mib"`` (MiB): new weights copy the background weights and new biases and the

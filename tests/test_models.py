@@ -83,6 +83,6 @@ def test_mib_init_breaks_the_symmetry_of_new_channels_by_default():
     bound = 1 / math.sqrt(first.weight.shape[1])  # Kaiming-uniform bound of a 1x1 conv head
     assert (new.weight - w_bg).abs().max() <= bound + 1e-6
     assert first.bias[0].item() == pytest.approx(b_bg - math.log(3))
-    assert new.bias.tolist() == pytest.approx([b_bg - math.log(3) - 2.0] * 2)
+    assert new.bias.tolist() == pytest.approx([b_bg - math.log(3) - 4.0] * 2)
     margin = model.add_head(1, init="mib", bias_margin=0.5)
     assert margin.bias.item() == pytest.approx(first.bias[0].item() - 0.5)
