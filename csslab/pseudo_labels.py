@@ -1,6 +1,7 @@
 """PLOP's pseudo-labels: the old model's confident predictions replace the background label.
 
-`entropy_thresholds` computes per-class thresholds before a task, `entropy_pseudo_labels` applies them per batch and `pseudo_label_factor`
+`entropy_thresholds` computes per-class thresholds before a task (the paper's median, or PLOP's
+code's histogram rule), `entropy_pseudo_labels` applies them per batch and `pseudo_label_factor`
 weights each image's cross-entropy by the share of its background that got a confident label.
 Conventions as in `csslab.losses`.
 """
@@ -49,19 +50,23 @@ def _median(values):
 
 
 @torch.no_grad()
-def entropy_thresholds(old_logits, n_old, target=None, min_threshold=1e-3, missing=None):
-    """Per-class thresholds for `entropy_pseudo_labels`: the median normalised entropy of the
-    old model's predictions of each class, computed before training a task (PLOP).
+def entropy_thresholds(old_logits, n_old, target=None, min_threshold=1e-3, missing=None, rule="median",
+                       n_channels=None, n_bins=100):
+    """Per-class thresholds for `entropy_pseudo_labels`, computed from the old model's predictions
+    on a task's scenes before training it (PLOP).
 
     `old_logits`: a tensor [B, n_old, H, W] or an iterable of such batches; `target` (same form,
     optional) restricts the count to BACKGROUND pixels, the ones that get pseudo-labelled, as
-    PLOP does. The median is exact (PLOP approximates it with a 100-bin histogram). A class never
-    predicted gets `missing`, by default the median over all counted pixels (1.0 if none); every
-    threshold is at least `min_threshold` (PLOP's 0.001) so saturated classes stay usable.
-    Returns float32 [n_old].
+    PLOP does. `rule="median"` (the paper): the exact median normalised entropy of the pixels
+    predicted as each class; a class never predicted gets `missing`, by default the median over
+    all counted pixels (1.0 if none); every threshold is at least `min_threshold` (PLOP's 0.001).
+    `rule="histogram"`: PLOP's code, `histogram_thresholds` (needs `n_channels`).
+    Returns float32 [n_old] on the normalised-entropy scale of `entropy_pseudo_labels`.
     References: Douillard et al., PLOP: Learning without Forgetting for Continual Semantic
     Segmentation, CVPR 2021.
     """
+    if rule not in ("median", "histogram"):
+        raise ValueError(f"unknown threshold rule {rule!r}: valid rules are median, histogram")
     if isinstance(old_logits, torch.Tensor):
         old_logits, target = [old_logits], None if target is None else [target]
     if target is None:
@@ -76,6 +81,8 @@ def entropy_thresholds(old_logits, n_old, target=None, min_threshold=1e-3, missi
         entropies.append(normalised_entropy(batch).flatten()[keep])  # N
         predictions.append(batch.argmax(1).flatten()[keep])  # N
     entropy, prediction = torch.cat(entropies), torch.cat(predictions)  # N, N
+    if rule == "histogram":
+        return histogram_thresholds(entropy, prediction, n_old, n_channels, min_threshold, n_bins)
     if missing is None:
         missing = _median(entropy).item() if len(entropy) else 1.0
     thresholds = torch.full((n_old,), float(missing), device=entropy.device)  # n_old
@@ -84,6 +91,51 @@ def entropy_thresholds(old_logits, n_old, target=None, min_threshold=1e-3, missi
         if len(values):
             thresholds[c] = _median(values)
     return thresholds.clamp(min=min_threshold)
+
+
+def histogram_median(counts, n_bins):
+    """The median of a histogram as PLOP's code computes it (`find_median`), bug included: its
+    running sum adds each bin's index (b/n_bins·n_bins, a float) instead of the bin's count, so
+    unless a single bin holds half of the values the loop runs off the end and divides by the
+    count of the last bin, usually 0: +inf when half the total exceeds the sum of the indices,
+    -inf when below. 0.0 for an empty histogram (PLOP's initial value). `counts`: ints [n_bins].
+    """
+    total = sum(int(c) for c in counts)
+    if total <= 0:
+        return 0.0
+    half, running = total / 2, 0.0
+    for b in range(n_bins):
+        lower = b / n_bins
+        index = int(lower * n_bins)  # PLOP's round trip: int(29/100*100) == 28
+        if running <= half <= running + int(counts[index]):
+            break
+        running += lower * n_bins  # a correct histogram median adds counts[index]
+    count = int(counts[index])
+    if count == 0:
+        return math.nan if half == running else math.copysign(math.inf, half - running)
+    return lower + ((half - running) / count) * (1 / n_bins)
+
+
+def histogram_thresholds(entropy, prediction, n_old, n_channels, min_threshold=1e-3, n_bins=100):
+    """PLOP's code's thresholds from flat normalised entropies [N] and old predictions [N].
+
+    PLOP's entropy is −mean_c p_c·log p_c / log(n_old), i.e. ours / n_old, and it is divided once
+    more by log(n_channels) (the new model's channels, background included) before going into
+    `n_bins` bins on [0, 1]. Per class, `histogram_median` of its bins, 0 for a class never
+    predicted, then max(·, min_threshold) with Python's max (NaN and +inf stay). Returned on our
+    scale (× n_old·log(n_channels)): comparing ours with it is PLOP's comparison on its scale.
+    """
+    if n_channels is None or n_channels < 2:
+        raise ValueError(f"the histogram rule needs n_channels >= 2 (the new model's channels), got {n_channels}")
+    scale = n_old * math.log(n_channels)
+    bins = (entropy.float() / scale * n_bins).long().clamp(max=n_bins - 1)  # N
+    counts = torch.zeros(n_old, n_bins, dtype=torch.int64)  # n_old, n_bins
+    counts.index_put_((prediction.cpu(), bins.cpu()), torch.ones_like(bins.cpu()), accumulate=True)
+    thresholds = []
+    for c in range(n_old):
+        median = histogram_median(counts[c].tolist(), n_bins)
+        thresholds.append(median if not min_threshold > median else min_threshold)
+    return torch.tensor(thresholds, dtype=torch.float32, device=entropy.device) * scale
 
 
 def pseudo_label_factor(target, pseudo_target, min_factor=0.0):
