@@ -7,14 +7,15 @@ non-ignored pixels; with no such pixel they return a zero that still has a gradi
 comes from the old model is detached here, so the teacher never receives a gradient.
 """
 
-import itertools
-import math
 from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
 
 from csslab.constants import BACKGROUND, IGNORE
+# PLOP's pseudo-labelling lives in its own module; DESIGN §4 names these functions here
+from csslab.pseudo_labels import (entropy_pseudo_labels, entropy_thresholds, normalised_entropy,  # noqa: F401
+                                  pseudo_label_factor)
 
 
 def _masked_mean(values, valid):
@@ -180,94 +181,6 @@ def fold_new_channels(logits, n_old):
     return torch.cat([bg, logits[:, 1:n_old]], 1)  # B, n_old, H, W
 
 
-def normalised_entropy(logits):
-    """Entropy of softmax(logits) over channels divided by log(C), in [0, 1]: [B, H, W]."""
-    n = logits.shape[1]
-    log_probs = torch.log_softmax(logits.float(), 1)  # B, C, H, W
-    entropy = -(log_probs.exp() * log_probs).sum(1)  # B, H, W
-    return entropy / math.log(n) if n > 1 else torch.zeros_like(entropy)
-
-
-@torch.no_grad()
-def entropy_pseudo_labels(old_logits, target, n_old, thresholds):
-    """PLOP's pseudo-labels: background pixels take the old model's prediction where it is sure.
-
-    A pixel with target == BACKGROUND gets argmax(old_logits) if its normalised entropy
-    (entropy / log n_old) < thresholds[argmax] (the argmax may be 0: it stays background), else
-    IGNORE; other pixels keep their label. `thresholds` [n_old], see `entropy_thresholds`.
-    Returns a new int64 target [B, H, W]. (PLOP's code relabels every target < n_old, which only
-    differs when old classes keep their labels.)
-    References: Douillard et al., PLOP: Learning without Forgetting for Continual Semantic
-    Segmentation, CVPR 2021.
-    """
-    if old_logits.shape[1] != n_old:
-        raise ValueError(f"old_logits has {old_logits.shape[1]} channels, expected n_old={n_old}")
-    prediction = old_logits.argmax(1)  # B, H, W
-    entropy = normalised_entropy(old_logits)  # B, H, W
-    confident = entropy < thresholds.to(entropy)[prediction]  # B, H, W
-    pseudo = torch.where(confident, prediction, IGNORE)  # B, H, W
-    return torch.where(target == BACKGROUND, pseudo, target)  # B, H, W
-
-
-def _median(values):
-    ordered = values.sort().values
-    n = len(ordered)
-    return (ordered[(n - 1) // 2] + ordered[n // 2]) / 2
-
-
-@torch.no_grad()
-def entropy_thresholds(old_logits, n_old, target=None, min_threshold=1e-3, missing=None):
-    """Per-class thresholds for `entropy_pseudo_labels`: the median normalised entropy of the
-    old model's predictions of each class, computed before training a task (PLOP).
-
-    `old_logits`: a tensor [B, n_old, H, W] or an iterable of such batches; `target` (same form,
-    optional) restricts the count to BACKGROUND pixels, the ones that get pseudo-labelled, as
-    PLOP does. The median is exact (PLOP approximates it with a 100-bin histogram). A class never
-    predicted gets `missing`, by default the median over all counted pixels (1.0 if none); every
-    threshold is at least `min_threshold` (PLOP's 0.001) so saturated classes stay usable.
-    Returns float32 [n_old].
-    References: Douillard et al., PLOP: Learning without Forgetting for Continual Semantic
-    Segmentation, CVPR 2021.
-    """
-    if isinstance(old_logits, torch.Tensor):
-        old_logits, target = [old_logits], None if target is None else [target]
-    if target is None:
-        batches = zip(old_logits, itertools.repeat(None))
-    else:
-        batches = zip(old_logits, target, strict=True)
-    entropies, predictions = [], []
-    for i, (batch, batch_target) in enumerate(batches):
-        if batch.shape[1] != n_old:
-            raise ValueError(f"old_logits batch {i} has {batch.shape[1]} channels, expected n_old={n_old}")
-        keep = slice(None) if batch_target is None else (batch_target == BACKGROUND).flatten()
-        entropies.append(normalised_entropy(batch).flatten()[keep])  # N
-        predictions.append(batch.argmax(1).flatten()[keep])  # N
-    entropy, prediction = torch.cat(entropies), torch.cat(predictions)  # N, N
-    if missing is None:
-        missing = _median(entropy).item() if len(entropy) else 1.0
-    thresholds = torch.full((n_old,), float(missing), device=entropy.device)  # n_old
-    for c in range(n_old):
-        values = entropy[prediction == c]
-        if len(values):
-            thresholds[c] = _median(values)
-    return thresholds.clamp(min=min_threshold)
-
-
-def pseudo_label_factor(target, pseudo_target, min_factor=0.0):
-    """PLOP's adaptive classification factor per image [B]: the share of background pixels that
-    received a confident pseudo-label (not IGNORE), clamped below by `min_factor`; 1.0 for an image
-    without background. Multiply the image's CE by it — `cross_entropy(logits, pseudo_target,
-    weight=factor)` — so images whose old knowledge is uncertain weigh less.
-    References: Douillard et al., PLOP: Learning without Forgetting for Continual Semantic
-    Segmentation, CVPR 2021 (`classif_adaptive_factor` in the authors' code).
-    """
-    background = target == BACKGROUND  # B, H, W
-    n_sure = (background & (pseudo_target != IGNORE)).sum((1, 2)).float()  # B
-    n_background = background.sum((1, 2)).float()  # B
-    factor = torch.where(n_background > 0, n_sure / n_background.clamp(min=1), 1.0)  # B
-    return factor.clamp(min=min_factor)
-
-
 def bce_with_unknown(logits, target):
     """Sigmoid binary cross-entropy against one-hot(target, C), mean over non-ignored pixels and
     over channels. SSUL's unknown class is just one of the channels, chosen by the method. (SSUL's
@@ -295,3 +208,30 @@ def ewc_penalty(params, old_params, fisher):
     for p, old, f in zip(params, old_params, fisher, strict=True):
         total = total + (f.detach() * (p - old.detach()).pow(2)).sum()
     return total
+
+
+@torch.no_grad()
+def fisher_step(fisher, grads, decay=0.9):
+    """MiB's online Fisher, after every training step: F ← decay·g² + (1 − decay)·F per parameter.
+    `fisher`, `grads`: dicts by parameter name; a name whose gradient is None keeps its F. Updates
+    `fisher` in place and returns it.
+    References: Chaudhry et al., Riemannian Walk for Incremental Learning (EWC++), ECCV 2018; MiB's code.
+    """
+    for name, grad in grads.items():
+        if grad is not None:
+            fisher[name] = decay * grad.detach().pow(2) + (1 - decay) * fisher[name]
+    return fisher
+
+
+@torch.no_grad()
+def normalise_fisher(fisher, mode="tensor", eps=1e-8):
+    """Fisher values in [0, 1]: `tensor` maps each tensor to (F − min F) / (max F − min F + eps)
+    (MiB's code, so every tensor has weights of importance 1 and 0); `global` divides every tensor
+    by the largest entry over all of them (max at least 1e-12). Returns a new dict.
+    """
+    if mode == "tensor":
+        return {n: (f - f.min()) / (f.max() - f.min() + eps) for n, f in fisher.items()}
+    if mode == "global":
+        top = max((float(f.max()) for f in fisher.values()), default=0.0)
+        return {n: f / max(top, 1e-12) for n, f in fisher.items()}
+    raise ValueError(f"unknown Fisher normalisation {mode!r}: valid values are tensor, global")

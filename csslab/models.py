@@ -98,17 +98,19 @@ class IncrementalSegmenter(nn.Module):
     def n_channels(self) -> int:
         return sum(h.out_channels for h in self.heads)
 
-    def add_head(self, n_new: int, init: str = "random", symmetry_noise: float = 1.0) -> nn.Module:
+    def add_head(self, n_new: int, init: str = "random", symmetry_noise: float = 1.0,
+                 bias_margin: float = 4.0) -> nn.Module:
         """Append a 1x1 conv head with ``n_new`` channels (the first head includes background).
 
         ``init="mib"`` (MiB): new weights copy the background weights and new biases and the
         background bias become ``b_bg - log(n_new + 1)``, so the new model starts out predicting
         what the old one did while the background probability is shared with the new classes.
+        Under Adam identical new channels stay identical (MiB trained with SGD), so
         ``symmetry_noise`` adds that multiple of the head's default random init to the copied
-        weights. MiB trained with SGD, where the new channels' different gradients break their
-        symmetry; under Adam's per-element normalised steps identical channels stay identical
-        (measured: two new channels' logits equal to 2 decimals after 150 steps, new-class IoU 0;
-        with the noise both are learnt). 0 gives MiB's exact init.
+        weights, and ``bias_margin`` lowers the new biases by that much more so that the noise
+        does not lift a new channel above the background: the old argmax is kept and both new
+        classes are learnt (docs/methods.md, MiB, measured on a trained model). With both 0 it
+        is MiB's exact init.
         """
         if n_new <= 0:
             raise ValueError(f"invalid n_new={n_new}: a head needs at least one channel")
@@ -122,7 +124,7 @@ class IncrementalSegmenter(nn.Module):
                 bias = first.bias[0] - math.log(n_new + 1)
                 noise = symmetry_noise * head.weight  # the default (Kaiming-uniform) init
                 head.weight.copy_(first.weight[0:1].expand_as(head.weight) + noise)
-                head.bias.fill_(bias.item())
+                head.bias.fill_(bias.item() - bias_margin)
                 first.bias[0] = bias
         return self.append_head(head)
 

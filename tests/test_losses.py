@@ -295,6 +295,31 @@ def test_ewc_penalty_hand_value():
     assert named.item() == 4.0
 
 
+
+def test_fisher_step_is_a_moving_average_of_squared_gradients():
+    fisher = {"w": torch.tensor([1.0, 1.0]), "b": torch.tensor([4.0])}
+    grads = {"w": torch.tensor([2.0, -1.0]), "b": None}  # no gradient: F unchanged
+    out = losses.fisher_step(fisher, grads, decay=0.9)
+    assert out is fisher
+    assert fisher["w"].tolist() == pytest.approx([0.9 * 4 + 0.1 * 1, 0.9 * 1 + 0.1 * 1])
+    assert fisher["b"].tolist() == [4.0]
+    losses.fisher_step(fisher, {"w": torch.zeros(2)}, decay=0.5)
+    assert fisher["w"].tolist() == pytest.approx([0.5 * 3.7, 0.5 * 1.0])
+
+
+def test_normalise_fisher_per_tensor_and_global():
+    fisher = {"a": torch.tensor([1.0, 3.0, 5.0]), "b": torch.tensor([[0.5, 1.0]])}
+    per_tensor = losses.normalise_fisher(fisher, "tensor")
+    assert per_tensor["a"].tolist() == pytest.approx([0.0, 0.5, 1.0])  # (F - 1) / (5 - 1)
+    assert per_tensor["b"].flatten().tolist() == pytest.approx([0.0, 1.0])
+    glob = losses.normalise_fisher(fisher, "global")
+    assert glob["a"].tolist() == pytest.approx([0.2, 0.6, 1.0])  # F / 5 for every tensor
+    assert glob["b"].flatten().tolist() == pytest.approx([0.1, 0.2])
+    assert fisher["a"].tolist() == [1.0, 3.0, 5.0]  # a new dict
+    assert losses.normalise_fisher({"c": torch.full((2,), 7.0)}, "tensor")["c"].tolist() == [0.0, 0.0]
+    with pytest.raises(ValueError, match="'max'"):
+        losses.normalise_fisher(fisher, "max")
+
 LOSSES_WITH_TEACHER = {
     "kd": lambda x, old, t: losses.kd(x, old),
     "unbiased_kd": lambda x, old, t: losses.unbiased_kd(x, old, alpha=0.5),

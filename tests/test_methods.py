@@ -3,6 +3,7 @@
 import dataclasses
 import inspect
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -216,7 +217,7 @@ CALIBRATED = {
 MEASURED_IN = {  # what the Params' source must say about where the measurement is (test_docs checks the anchors)
     "lwf": "docs/methods.md#lwf",
     "ilt": "docs/methods.md#ilt",
-    "plop": "Measured on the default run",  # still in plop.py's comment, until it moves to docs/methods.md
+    "plop": "docs/methods.md, PLOP",
 }
 
 

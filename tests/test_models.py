@@ -39,7 +39,7 @@ def test_mib_init_values():
     first = model.add_head(3)
     b_bg = first.bias[0].item()
     w_bg = first.weight[0].detach().clone()
-    new = model.add_head(2, init="mib", symmetry_noise=0.0)
+    new = model.add_head(2, init="mib", symmetry_noise=0.0, bias_margin=0.0)  # MiB's exact init
     expected = b_bg - math.log(3)
     assert new.bias.tolist() == pytest.approx([expected, expected])
     assert first.bias[0].item() == pytest.approx(expected)
@@ -56,7 +56,7 @@ def test_mib_init_keeps_old_predictions():
     x = torch.rand(1, 1, 60, 60)
     with torch.no_grad():
         old = model(x).softmax(1)
-        model.add_head(2, init="mib", symmetry_noise=0.0)
+        model.add_head(2, init="mib", symmetry_noise=0.0, bias_margin=0.0)
         new = model(x).softmax(1)
     assert torch.allclose(new[:, [0, 3, 4]].sum(1), old[:, 0], atol=1e-5)
     assert torch.allclose(new[:, 1:3], old[:, 1:3], atol=1e-5)
@@ -72,13 +72,17 @@ def test_invalid_model_arguments():
 
 
 def test_mib_init_breaks_the_symmetry_of_new_channels_by_default():
-    """Identical new channels stay identical under Adam: the default adds the random init."""
+    """Identical new channels stay identical under Adam: the default adds the random init to the
+    copied weights and lowers the new biases by a margin that keeps them under the background."""
     torch.manual_seed(0)
     model = IncrementalSegmenter()
     first = model.add_head(3)
-    w_bg = first.weight[0].detach().clone()
+    w_bg, b_bg = first.weight[0].detach().clone(), first.bias[0].item()
     new = model.add_head(2, init="mib")
     assert not torch.equal(new.weight[0], new.weight[1])
     bound = 1 / math.sqrt(first.weight.shape[1])  # Kaiming-uniform bound of a 1x1 conv head
     assert (new.weight - w_bg).abs().max() <= bound + 1e-6
-    assert new.bias.tolist() == pytest.approx([first.bias[0].item()] * 2)
+    assert first.bias[0].item() == pytest.approx(b_bg - math.log(3))
+    assert new.bias.tolist() == pytest.approx([b_bg - math.log(3) - 4.0] * 2)
+    margin = model.add_head(1, init="mib", bias_margin=0.5)
+    assert margin.bias.item() == pytest.approx(first.bias[0].item() - 0.5)

@@ -4,25 +4,27 @@ import math
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from csslab.losses import (cross_entropy, entropy_pseudo_labels, entropy_thresholds, fold_new_channels,
                            local_pod, pseudo_label_factor)
 from csslab.methods.base import Method, freeze_batchnorm
 
+CHOICES = {"threshold_rule": ("median", "histogram"), "pod_logits_at": ("image", "head")}
+
 
 @dataclass
 class PLOPParams:
-    # PLOP's code weights POD by 0.01 (features) and 0.0005 (logits) on raw embeddings; ours are
-    # L2-normalised per scale (a distance <= 2 per scale and map), so those weights make POD ~1e-4
-    # of the CE. Measured on the default run (2-2-2-2-2, overlap, 250 steps, seed 0), final mIoU
-    # all / old / new: 1.0 and 0.1 -> 0.201 / 0.15 / 0.10 (new classes barely learnt);
-    # 0.1 and 0.01 -> 0.478 / 0.488 / 0.234; 0.01 and 0.001 -> background and class 0 collapse
-    # by task 3 (IoU 0.73 and 0.04, run stopped there).
+    # weights on L2-normalised embeddings (PLOP's 0.01 / 0.0005 are on raw ones): docs/methods.md, PLOP
     pod_factor: float = 0.1  # weight of Local POD on the backbone maps (PLOP: 0.01, unnormalised)
     pod_logits_factor: float = 0.01  # weight of Local POD on the folded logits (PLOP: 0.0005)
     pod_maps: str = "enc1,encoder,decoder"  # backbone maps distilled
     scales: str = "1,2,4"  # Local POD's s×s regions
-    adaptive_pod: bool = True  # × sqrt(n_seen / n_new), as PLOP's code, more classes to keep
+    adaptive_pod: bool = True  # × sqrt(n_classes / n_new), as PLOP's code, more classes to keep
+    adaptive_background: bool = False  # count background in n_classes (PLOP's code does)
+    pod_preactivation: bool = False  # maps before their last ReLU (PLOP's stages), but "decoder"
+    pod_logits_at: str = "image"  # logits POD at the image's size or the heads' (PLOP: "head")
+    threshold_rule: str = "median"  # "median" (the paper) or "histogram" (PLOP's code, bug included)
     min_factor: float = 0.0  # floor of the per-image classification factor (PLOP's code: 0)
     min_threshold: float = 0.001  # floor of the per-class entropy thresholds (PLOP's 0.001)
     # from task 1 on, BatchNorm layers in eval mode, so student and teacher normalise alike (PLOP's --fix_bn;
@@ -30,12 +32,29 @@ class PLOPParams:
     fix_bn: bool = False
 
 
+def _forward(model, images, preactivation: bool):
+    """Logits, named maps and, with ``preactivation``, every ReLU's input keyed by its output's id."""
+    if not preactivation:
+        return (*model.forward_features(images), {})
+    inputs, outputs = {}, {}
+    relus = [m for m in model.backbone.modules() if isinstance(m, nn.ReLU)]
+    handles = [m.register_forward_pre_hook(lambda m, i: inputs.__setitem__(m, i[0].clone())) for m in relus]
+    handles += [m.register_forward_hook(lambda m, i, o: outputs.__setitem__(m, o)) for m in relus]
+    try:
+        logits, named = model.forward_features(images)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return logits, named, {id(outputs[m]): inputs[m] for m in relus if m in outputs}
+
+
 class PLOP(Method):
     """CE on pseudo-labels (background pixels take the old prediction where its normalised
     entropy is below the class's median, computed by the old model on the task's scenes before
     training; unsure ones are ignored) weighted per image by the share of confident pixels,
     + Local POD between current and old backbone maps and between old and folded new logits.
-    Heads start from the background (``mib`` init).
+    Heads start from the background (``mib`` init). Where csslab differs from PLOP's code, and
+    the options that follow it: docs/methods.md, PLOP.
 
     References: Douillard et al., PLOP: Learning without Forgetting for Continual Semantic
     Segmentation, CVPR 2021.
@@ -48,6 +67,10 @@ class PLOP(Method):
 
     def __init__(self, params=None, device="cpu", seed: int = 0):
         super().__init__(params, device, seed)
+        for key, valid in CHOICES.items():
+            if getattr(self.params, key) not in valid:
+                raise ValueError(f"invalid params.{key}={getattr(self.params, key)!r}: "
+                                 f"valid values are {', '.join(valid)}")
         self.maps = [m.strip() for m in self.params.pod_maps.split(",") if m.strip()]
         self.scales = tuple(int(s) for s in self.params.scales.split(","))
         self.thresholds = None
@@ -66,20 +89,30 @@ class PLOP(Method):
         batches = range(0, len(images), 250)
         old_logits = (self.teacher(images[s:s + 250].to(self.device)) for s in batches)
         targets = [masks[s:s + 250].to(self.device) for s in batches]
-        self.thresholds = entropy_thresholds(old_logits, task.n_old, targets, self.params.min_threshold)
+        self.thresholds = entropy_thresholds(old_logits, task.n_old, targets, self.params.min_threshold,
+                                             rule=self.params.threshold_rule, n_channels=1 + task.n_seen)
+
+    def _pod_inputs(self, model, images):
+        """Logits, the distilled maps and the logits that Local POD compares, for one model."""
+        logits, named, preact = _forward(model, images, self.params.pod_preactivation)
+        maps = {m: named[m] if m == "decoder" else preact.get(id(named[m]), named[m]) for m in self.maps}
+        if self.params.pod_logits_at == "head":  # the heads' own resolution, before upsampling
+            return logits, maps, torch.cat([head(named["decoder"]) for head in model.heads], 1)
+        return logits, maps, logits
 
     def loss(self, model, images, masks):
-        logits, features = model.forward_features(images)
         if self.teacher is None:
-            return {"ce": cross_entropy(logits, masks)}
+            return {"ce": cross_entropy(model(images), masks)}
+        logits, maps, pod_logits = self._pod_inputs(model, images)
         with torch.no_grad():
-            old_logits, old_features = self.teacher.forward_features(images)
-        n_old = self.task.n_old
+            old_logits, old_maps, old_pod_logits = self._pod_inputs(self.teacher, images)
+        n_old, task = self.task.n_old, self.task
         pseudo = entropy_pseudo_labels(old_logits, masks, n_old, self.thresholds)  # B, H, W
         factor = pseudo_label_factor(masks, pseudo, self.params.min_factor)  # B
-        adaptive = math.sqrt(self.task.n_seen / len(self.task.classes)) if self.params.adaptive_pod else 1.0
-        pod = local_pod({m: features[m] for m in self.maps}, old_features, self.scales)
-        pod_logits = local_pod(fold_new_channels(logits, n_old), old_logits, self.scales)
+        n_classes = task.n_seen + (1 if self.params.adaptive_background else 0)
+        adaptive = math.sqrt(n_classes / len(task.classes)) if self.params.adaptive_pod else 1.0
+        pod = local_pod(maps, old_maps, self.scales)
+        pod_logits = local_pod(fold_new_channels(pod_logits, n_old), old_pod_logits, self.scales)
         return {
             "ce": cross_entropy(logits, pseudo, weight=factor),
             "pod": adaptive * self.params.pod_factor * pod,
