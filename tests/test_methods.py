@@ -3,7 +3,6 @@
 import dataclasses
 import inspect
 import math
-from pathlib import Path
 
 import pytest
 import torch
