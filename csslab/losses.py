@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from csslab.constants import BACKGROUND, IGNORE
 # PLOP's pseudo-labelling lives in its own module; DESIGN §4 names these functions here
-from csslab.pseudo_labels import (entropy_pseudo_labels, entropy_thresholds, normalised_entropy,  # noqa: F401  # noqa: F401  (the pure losses are named here, DESIGN §4)
+from csslab.pseudo_labels import (entropy_pseudo_labels, entropy_thresholds, normalised_entropy,  # noqa: F401
                                   pseudo_label_factor)
 
 
