@@ -56,3 +56,51 @@ def saved_as_before(run_dir) -> None:
     data = json.loads((run_dir / "results.json").read_text())
     data["config"] = old(data["config"])
     (run_dir / "results.json").write_text(json.dumps(data))
+
+
+TINY_TASKS = None  # set below: two tasks of two classes, for method tests on random scenes
+
+
+def make_method(name: str, **params):
+    """A registered method with ``params`` (checked as the CLI checks them), seed 0."""
+    from csslab.methods import get_method
+
+    cls = get_method(name)
+    return cls(cls.make_params(params), seed=0)
+
+
+def tiny_data(task, n=6, size=24):
+    """``n`` random scenes with random labels of ``task``'s channels (seeded by the task)."""
+    import torch
+
+    g = torch.Generator().manual_seed(task.index)
+    images = torch.rand(n, 1, size, size, generator=g)
+    masks = torch.randint(0, task.n_old + len(task.classes), (n, size, size), generator=g).to(torch.uint8)
+    return images, masks
+
+
+def train_tiny(method, steps=3, tasks=None):
+    """``method`` over ``tasks`` on ``tiny_data`` through the trainer's own ``fit_task`` (batch 4, Adam 1e-3):
+    no test keeps a copy of the training loop."""
+    import torch
+
+    from csslab.config import TrainConfig
+    from csslab.models import IncrementalSegmenter
+    from csslab.train import fit_task
+
+    torch.manual_seed(0)
+    model = IncrementalSegmenter()
+    train = TrainConfig(batch_size=4, lr=1e-3)
+    for task in tasks or TINY_TASKS:
+        images, masks = tiny_data(task)
+        fit_task(model, method, task, images, masks, train, steps, torch.Generator().manual_seed(task.index))
+    return model
+
+
+def _tiny_tasks():
+    from csslab.scenarios.tasks import Task
+
+    return [Task(0, (0, 1), ()), Task(1, (2, 3), (0, 1))]
+
+
+TINY_TASKS = _tiny_tasks()

@@ -2,45 +2,12 @@
 
 import pytest
 import torch
+from conftest import TINY_TASKS, make_method, train_tiny
 
 from csslab import losses
-from csslab.methods import get_method
 from csslab.methods.ewc import _with_gradients
-from csslab.models import IncrementalSegmenter
-from csslab.scenarios.tasks import Task
 
-TASKS = [Task(0, (0, 1), ()), Task(1, (2, 3), (0, 1))]
-
-
-def make(name, **params):
-    cls = get_method(name)
-    return cls(cls.make_params(params), seed=0)
-
-
-def data(task, n=6, size=24):
-    g = torch.Generator().manual_seed(task.index)
-    images = torch.rand(n, 1, size, size, generator=g)
-    masks = torch.randint(0, task.n_old + len(task.classes), (n, size, size), generator=g).to(torch.uint8)
-    return images, masks
-
-
-def train(method, steps=3, tasks=TASKS):
-    """The trainer's lifecycle (loss -> zero_grad -> backward -> step) over ``tasks``."""
-    torch.manual_seed(0)
-    model = IncrementalSegmenter()
-    for task in tasks:
-        images, masks = data(task)
-        model.add_head(len(task.classes) + (task.index == 0), init=method.head_init if task.index else "random")
-        method.before_task(task, model, images, masks)
-        optimizer = torch.optim.Adam(method.parameters(model), lr=1e-3)
-        method.train_mode(model)
-        for _ in range(steps):
-            terms = method.loss(model, images[:4], masks[:4].long())
-            optimizer.zero_grad(set_to_none=True)
-            sum(terms.values()).backward()
-            optimizer.step()
-        method.after_task(task, model, images, masks)
-    return model
+TASKS = TINY_TASKS
 
 
 def test_with_gradients_has_the_loss_value_and_its_gradient():
@@ -54,7 +21,7 @@ def test_with_gradients_has_the_loss_value_and_its_gradient():
 
 
 def test_ewc_fisher_is_a_moving_average_over_steps_normalised_per_tensor(monkeypatch):
-    method = make("ewc")
+    method = make_method("ewc")
     seen = []
 
     def spy(fisher, grads, decay):
@@ -62,7 +29,7 @@ def test_ewc_fisher_is_a_moving_average_over_steps_normalised_per_tensor(monkeyp
         return losses.fisher_step(fisher, grads, decay)
 
     monkeypatch.setattr("csslab.methods.ewc.fisher_step", spy)
-    model = train(method, steps=3, tasks=TASKS[:1])
+    model = train_tiny(method, steps=3, tasks=TASKS[:1])
     assert len(seen) == 3  # one update per training step
     name = "backbone.enc1.0.weight"
     expected = torch.ones_like(seen[0][name])  # a new parameter starts at F = 1 (MiB's code)
@@ -77,21 +44,21 @@ def test_ewc_fisher_is_a_moving_average_over_steps_normalised_per_tensor(monkeyp
 
 
 def test_ewc_penalty_leaves_the_fisher_alone_and_survives_a_checkpoint():
-    method = make("ewc")
-    train(method, steps=2)
+    method = make_method("ewc")
+    train_tiny(method, steps=2)
     state = method.state_dict()
-    restored = make("ewc")
+    restored = make_method("ewc")
     restored.load_state_dict(state)
     assert set(restored.running) == set(method.running) and set(restored.fisher) == set(method.fisher)
     with pytest.raises(ValueError, match="params.fisher='online'"):
-        make("ewc", fisher="online")
+        make_method("ewc", fisher="online")
     with pytest.raises(ValueError, match="params.normalise='max'"):
-        make("ewc", normalise="max")
+        make_method("ewc", normalise="max")
 
 
 def test_ewc_after_and_steps_give_different_fisher():
-    steps, after = make("ewc"), make("ewc", fisher="after", normalise="global")
-    train(steps, steps=2), train(after, steps=2)
+    steps, after = make_method("ewc"), make_method("ewc", fisher="after", normalise="global")
+    train_tiny(steps, steps=2), train_tiny(after, steps=2)
     assert set(steps.fisher) == set(after.fisher)
     name = "backbone.enc1.0.weight"
     assert after.fisher[name].max() <= 1.0 and not torch.allclose(steps.fisher[name], after.fisher[name])

@@ -4,44 +4,12 @@ import math
 
 import pytest
 import torch
+from conftest import TINY_TASKS, make_method, tiny_data, train_tiny
 
-from csslab.methods import get_method
 from csslab.methods.plop import _forward
 from csslab.models import IncrementalSegmenter
-from csslab.scenarios.tasks import Task
 
-TASKS = [Task(0, (0, 1), ()), Task(1, (2, 3), (0, 1))]
-
-
-def make(name, **params):
-    cls = get_method(name)
-    return cls(cls.make_params(params), seed=0)
-
-
-def data(task, n=6, size=24):
-    g = torch.Generator().manual_seed(task.index)
-    images = torch.rand(n, 1, size, size, generator=g)
-    masks = torch.randint(0, task.n_old + len(task.classes), (n, size, size), generator=g).to(torch.uint8)
-    return images, masks
-
-
-def train(method, steps=3, tasks=TASKS):
-    """The trainer's lifecycle (loss -> zero_grad -> backward -> step) over ``tasks``."""
-    torch.manual_seed(0)
-    model = IncrementalSegmenter()
-    for task in tasks:
-        images, masks = data(task)
-        model.add_head(len(task.classes) + (task.index == 0), init=method.head_init if task.index else "random")
-        method.before_task(task, model, images, masks)
-        optimizer = torch.optim.Adam(method.parameters(model), lr=1e-3)
-        method.train_mode(model)
-        for _ in range(steps):
-            terms = method.loss(model, images[:4], masks[:4].long())
-            optimizer.zero_grad(set_to_none=True)
-            sum(terms.values()).backward()
-            optimizer.step()
-        method.after_task(task, model, images, masks)
-    return model
+TASKS = TINY_TASKS
 
 
 def test_plop_preactivation_maps_are_the_relu_inputs_of_every_map_but_the_heads_input():
@@ -53,7 +21,7 @@ def test_plop_preactivation_maps_are_the_relu_inputs_of_every_map_but_the_heads_
     assert torch.equal(logits, model.forward_features(x)[0])
     for name, value in named.items():
         assert torch.equal(torch.relu(pre[id(value)]), value) and (pre[id(value)] < 0).any(), name
-    method = make("plop", pod_preactivation=True)
+    method = make_method("plop", pod_preactivation=True)
     method.task = TASKS[1]
     _, maps, _ = method._pod_inputs(model, x)
     assert (maps["enc1"] < 0).any() and (maps["encoder"] < 0).any()
@@ -65,7 +33,7 @@ def test_plop_logits_pod_at_the_heads_resolution():
     model = IncrementalSegmenter()
     model.add_head(3)
     x = torch.rand(2, 1, 24, 24)
-    logits, _, small = make("plop", pod_logits_at="head")._pod_inputs(model, x)
+    logits, _, small = make_method("plop", pod_logits_at="head")._pod_inputs(model, x)
     assert logits.shape[-2:] == (24, 24) and small.shape == (2, 3, 12, 12)  # the fast backbone's stride 2
     assert torch.allclose(torch.nn.functional.interpolate(small, size=(24, 24), mode="bilinear"), logits)
 
@@ -75,8 +43,8 @@ def test_plop_logits_pod_at_the_heads_resolution():
     {"adaptive_background": True},
 ])
 def test_plop_options_train_with_finite_terms(options):
-    method = make("plop", **options)
-    train(method, steps=2)
+    method = make_method("plop", **options)
+    train_tiny(method, steps=2)
     assert method.thresholds is not None and len(method.thresholds) == TASKS[1].n_old
     terms = method.loss(*_batch(method))
     assert {"ce", "pod", "pod_logits"} == set(terms) and all(torch.isfinite(v) for v in terms.values())
@@ -87,17 +55,17 @@ def _batch(method):
     model = IncrementalSegmenter()
     model.add_head(3)
     model.add_head(2, init="mib")
-    method.before_task(TASKS[1], model, *data(TASKS[1]))
-    images, masks = data(TASKS[1])
+    method.before_task(TASKS[1], model, *tiny_data(TASKS[1]))
+    images, masks = tiny_data(TASKS[1])
     return model, images[:2], masks[:2].long()
 
 
 def test_plop_adaptive_factor_counts_background_only_when_asked():
     terms = {}
     for flag in (False, True):
-        method = make("plop", adaptive_background=flag)
+        method = make_method("plop", adaptive_background=flag)
         terms[flag] = method.loss(*_batch(method))
     ratio = (terms[True]["pod"] / terms[False]["pod"]).item()
     assert ratio == pytest.approx(math.sqrt(5 / 2) / math.sqrt(4 / 2), rel=1e-5)  # task 1 of 2-2: 4 classes
     with pytest.raises(ValueError, match="params.threshold_rule='mean'"):
-        make("plop", threshold_rule="mean")
+        make_method("plop", threshold_rule="mean")
