@@ -183,14 +183,15 @@ def train_task(s: Setup, config: Config, task, images, masks, steps: int, genera
 
 
 def fit_task(model, method, task, images, masks, train: TrainConfig, steps: int, generator: torch.Generator,
-             on_step=None, progress: str = "", after_task: bool = True) -> dict[str, float]:
-    """Train ``model`` on ``task``: ``method.add_head``, ``before_task``, ``steps`` optimiser steps on batches
-    of ``images`` and ``masks`` (shuffled epochs drawn from ``generator``), ``after_task`` (unless False: the
-    shared base runs it). Returns each loss term's mean over the steps. ``on_step(step, terms)`` runs after
-    every step; ``progress``: the label of the progress on stderr (a bar on a terminal, a few lines elsewhere;
-    none if empty). Raises TrainingError on a
-    non-finite loss."""
-    method.add_head(model, task)
+             on_step=None, progress: str = "", after_task: bool = True, add_head: bool = True) -> dict[str, float]:
+    """Train ``model`` on ``task``: ``method.add_head`` (unless False: the model has the task's head already, e.g.
+    a measurement's own init), ``before_task``, ``steps`` optimiser steps on batches of ``images`` and ``masks``
+    (shuffled epochs drawn from ``generator``), ``after_task`` (unless False: the shared base runs it). Returns
+    each loss term's mean over the steps. ``on_step(step, terms)`` runs after every step; ``progress``: the
+    label of the progress on stderr (a bar on a terminal, a few lines elsewhere; none if empty). Raises
+    TrainingError on a non-finite loss."""
+    if add_head:
+        method.add_head(model, task)
     method.before_task(task, model, images, masks)
     lr = train.lr_incremental if task.index and train.lr_incremental else train.lr
     optimizer = make_optimizer(method.parameters(model), train, lr)
