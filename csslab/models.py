@@ -76,6 +76,14 @@ class FastBackbone(nn.Module):
 
 
 BACKBONES = {"fast": FastBackbone, "seed": SeedBackbone}
+MIB_BIAS_MARGIN = 4.0  # add_head's default: new biases this far below the background's (docs/methods.md, MiB)
+
+
+def mib_background_shift(n_new: int, bias_margin: float = MIB_BIAS_MARGIN) -> float:
+    """How far ``add_head(init="mib")`` lowers the background bias: log(1 + n_new·e^-margin), so that the
+    background and ``n_new`` copies of it, ``margin`` lower, together keep the old background's probability
+    (log(n_new + 1) with margin 0: MiB's exact init)."""
+    return math.log1p(n_new * math.exp(-bias_margin))
 
 
 def make_backbone(name: str) -> nn.Module:
@@ -99,7 +107,7 @@ class IncrementalSegmenter(nn.Module):
         return sum(h.out_channels for h in self.heads)
 
     def add_head(self, n_new: int, init: str = "random", symmetry_noise: float = 1.0,
-                 bias_margin: float = 4.0) -> nn.Module:
+                 bias_margin: float = MIB_BIAS_MARGIN) -> nn.Module:
         """Append a 1x1 conv head with ``n_new`` channels (the first head includes background).
 
         ``init="mib"`` (MiB): new weights copy the background weights and new biases and the
@@ -108,9 +116,10 @@ class IncrementalSegmenter(nn.Module):
         Under Adam identical new channels stay identical (MiB trained with SGD), so
         ``symmetry_noise`` adds that multiple of the head's default random init to the copied
         weights, and ``bias_margin`` lowers the new biases by that much more so that the noise
-        does not lift a new channel above the background: the old argmax is kept and both new
-        classes are learnt (docs/methods.md, MiB, measured on a trained model). With both 0 it
-        is MiB's exact init.
+        does not lift a new channel above the background; the background bias is lowered by
+        ``mib_background_shift`` so that background and new channels still sum to the old
+        background's probability. The old argmax is kept and both new classes are learnt
+        (docs/methods.md, MiB, measured on a trained model). With both 0 it is MiB's exact init.
         """
         if n_new <= 0:
             raise ValueError(f"invalid n_new={n_new}: a head needs at least one channel")
@@ -121,7 +130,7 @@ class IncrementalSegmenter(nn.Module):
         head = head.to(next(self.backbone.parameters()).device)
         if init == "mib" and first is not None:
             with torch.no_grad():
-                bias = first.bias[0] - math.log(n_new + 1)
+                bias = first.bias[0] - mib_background_shift(n_new, bias_margin)
                 noise = symmetry_noise * head.weight  # the default (Kaiming-uniform) init
                 head.weight.copy_(first.weight[0:1].expand_as(head.weight) + noise)
                 head.bias.fill_(bias.item() - bias_margin)

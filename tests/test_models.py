@@ -62,6 +62,23 @@ def test_mib_init_keeps_old_predictions():
     assert torch.allclose(new[:, 1:3], old[:, 1:3], atol=1e-5)
 
 
+@pytest.mark.parametrize("margin", [0.0, 2.0, 4.0])
+def test_mib_init_with_a_margin_keeps_the_old_background_mass(margin):
+    """Without noise, background + new channels sum to the old background's probability for any margin,
+    and the new channels take e^-margin of the background's share each."""
+    torch.manual_seed(0)
+    model = IncrementalSegmenter()
+    model.add_head(3)
+    x = torch.rand(1, 1, 60, 60)
+    with torch.no_grad():
+        old = model(x).softmax(1)
+        model.add_head(2, init="mib", symmetry_noise=0.0, bias_margin=margin)
+        new = model(x).softmax(1)
+    assert torch.allclose(new[:, [0, 3, 4]].sum(1), old[:, 0], atol=1e-5)
+    assert torch.allclose(new[:, 1:3], old[:, 1:3], atol=1e-5)
+    assert torch.allclose(new[:, 3] / new[:, 0], torch.full_like(new[:, 0], math.exp(-margin)), rtol=1e-4)
+
+
 def test_invalid_model_arguments():
     with pytest.raises(ValueError, match="'resnet'"):
         IncrementalSegmenter("resnet")
@@ -82,7 +99,8 @@ def test_mib_init_breaks_the_symmetry_of_new_channels_by_default():
     assert not torch.equal(new.weight[0], new.weight[1])
     bound = 1 / math.sqrt(first.weight.shape[1])  # Kaiming-uniform bound of a 1x1 conv head
     assert (new.weight - w_bg).abs().max() <= bound + 1e-6
-    assert first.bias[0].item() == pytest.approx(b_bg - math.log(3))
-    assert new.bias.tolist() == pytest.approx([b_bg - math.log(3) - 4.0] * 2)
+    shift = math.log(1 + 2 * math.exp(-4.0))  # background + two copies 4 lower keep the old background's mass
+    assert first.bias[0].item() == pytest.approx(b_bg - shift)
+    assert new.bias.tolist() == pytest.approx([b_bg - shift - 4.0] * 2)
     margin = model.add_head(1, init="mib", bias_margin=0.5)
     assert margin.bias.item() == pytest.approx(first.bias[0].item() - 0.5)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import abc
 import copy
-import math
 from dataclasses import dataclass, fields
 from typing import get_type_hints
 
@@ -12,6 +11,7 @@ import torch
 from torch import nn
 
 from csslab.config import coerce
+from csslab.models import mib_background_shift
 
 
 @dataclass
@@ -30,13 +30,13 @@ def frozen_copy(model: nn.Module) -> nn.Module:
 def previous_model(model: nn.Module, task, head_init: str = "random") -> nn.Module:
     """The teacher of ``task``: a frozen copy of ``model`` as it was before the task's head was
     added, i.e. without that head and, after ``init="mib"``, with the background bias restored
-    (``add_head`` lowered it by log(n_new + 1)). Its logits have ``task.n_old`` channels."""
+    (``add_head`` lowered it by ``mib_background_shift``). Its logits have ``task.n_old`` channels."""
     teacher = frozen_copy(model)
     n_new = teacher.heads[-1].out_channels
     teacher.heads = teacher.heads[:-1]
     if head_init == "mib":
         with torch.no_grad():
-            teacher.heads[0].bias[0] += math.log(n_new + 1)
+            teacher.heads[0].bias[0] += mib_background_shift(n_new)
     if teacher.n_channels != task.n_old:
         raise ValueError(f"the model has {teacher.n_channels} old channels, task {task.index} expects {task.n_old}")
     return teacher
