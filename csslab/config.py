@@ -36,6 +36,10 @@ class ScenarioConfig:
     data: str = "embedded"
     train_scenes: int = 2000  # scenes per task (the joint bound gets all tasks' scenes)
     test_scenes: int = 500
+    # > 0: validation scenes from training digits held out of every task's scenes (val_fraction of each class),
+    # evaluated after every task beside the test scenes, for tuning without touching the test set; 0 = none
+    val_scenes: int = 0
+    val_fraction: float = 0.1
     old_in_images: bool | None = None  # a switch set here overrides the setting's; None: the setting's value
     future_in_images: bool | None = None
     old_labels: str | None = None

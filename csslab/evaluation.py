@@ -22,11 +22,17 @@ class Evaluator:
         lut[: len(index)] = index
         self.target_lut = lut.to(device)
 
-    def evaluate(self, model, task) -> np.ndarray:
-        """The confusion matrix of ``model`` (put in eval mode) on the test scenes as labelled after ``task``."""
+    def evaluate(self, model, task, split: str = "test") -> np.ndarray:
+        """The confusion matrix of ``model`` (put in eval mode) on the test scenes (``split="val"``: the validation
+        scenes) as labelled after ``task``."""
         model.eval()
-        images, masks = self.scenario.test_set(eval_task(self.scenario, task))
+        scenes = self.scenario.val_set if split == "val" else self.scenario.test_set
+        images, masks = scenes(eval_task(self.scenario, task))
         return self.confusion(model, images, masks)
+
+    def evaluate_task(self, model, task) -> tuple[np.ndarray, np.ndarray | None]:
+        """The test confusion matrix after ``task``, and the validation scenes' (None without a validation set)."""
+        return self.evaluate(model, task), self.evaluate(model, task, "val") if self.scenario.val_scenes else None
 
     @torch.no_grad()
     def predict(self, model, images):

@@ -38,10 +38,17 @@ def nan_for_none(values) -> np.ndarray:
     return np.array(values, dtype=float)  # numpy reads None as NaN
 
 
-def task_entry(task, cm, steps: int, loss: dict, train_s: float, eval_s: float, data_s: float) -> dict:
+def task_entry(task, cm, steps: int, loss: dict, train_s: float, eval_s: float, data_s: float,
+               val_cm=None) -> dict:
     """A task's entry of results.json: its metrics from the test confusion matrix ``cm`` (results' class
-    space), the mean ``loss`` terms of its ``steps`` and its times."""
+    space), the mean ``loss`` terms of its ``steps`` and its times; with ``val_cm`` (the validation scenes'
+    confusion matrix), ``val``: the same mIoUs and per-class IoU on the validation scenes."""
     m = task_metrics(cm, task.classes, task.old_classes)
+    val = {}
+    if val_cm is not None:
+        v = task_metrics(val_cm, task.classes, task.old_classes)
+        val = {"val": {"miou_all": v["miou_all"], "miou_old": v["miou_old"], "miou_new": v["miou_new"],
+                       "iou": per_class(v["iou"])}}
     return {
         "task": task.index,
         "classes": list(task.classes),
@@ -60,6 +67,7 @@ def task_entry(task, cm, steps: int, loss: dict, train_s: float, eval_s: float, 
         "train_s": train_s,
         "eval_s": eval_s,
         "data_s": data_s,
+        **val,
     }
 
 
@@ -68,17 +76,28 @@ def split_mious(data: dict) -> dict:
     so the joint bound (trained as one task) gets the same columns as continual methods."""
     s = data["config"]["scenario"]
     tasks = make_tasks(s["tasks"], None if s["class_order"] == "natural" else s["class_order"])
-    iou = data["tasks"][-1]["iou"]
-    pick = lambda classes: [iou[str(c)] for c in classes if iou[str(c)] is not None]  # noqa: E731
-    old = pick([c for t in tasks[:-1] for c in t.classes])
-    new = pick(tasks[-1].classes)
-    return {
-        "old": float(np.mean(old)) if old else float("nan"),
-        "new": float(np.mean(new)) if new else float("nan"),
-        "all": data["tasks"][-1]["miou_all"],
-        "avg": data["miou_avg"],
-        "seconds": data["timings"]["total_s"],
-    }
+    last = data["tasks"][-1]
+
+    def mean(iou, classes):
+        values = [iou[str(c)] for c in classes if iou[str(c)] is not None]
+        return float(np.mean(values)) if values else float("nan")
+
+    old_classes, new_classes = [c for t in tasks[:-1] for c in t.classes], tasks[-1].classes
+    old, new = mean(last["iou"], old_classes), mean(last["iou"], new_classes)
+    split = {"old": old, "new": new, "hiou": hiou(old, new), "all": last["miou_all"], "avg": data["miou_avg"],
+             "seconds": data["timings"]["total_s"]}
+    val = last.get("val")  # the validation scenes' (runs with scenario.val_scenes > 0)
+    if val is not None:
+        split |= {"val_old": mean(val["iou"], old_classes), "val_new": mean(val["iou"], new_classes),
+                  "val_all": val["miou_all"]}
+    return split
+
+
+def hiou(old: float, new: float) -> float:
+    """The harmonic mean of old and new mIoU (DKD's hIoU): high only when both are; NaN if either is."""
+    if np.isnan(old) or np.isnan(new):
+        return float("nan")
+    return 2 * old * new / (old + new) if old + new > 0 else 0.0
 
 
 def _number(value) -> bool:
@@ -104,8 +123,8 @@ RUN_SHAPE = {"tasks": "a list", "config": "an object", "class_names": "a list", 
                                                                          "miou_avg"), NUMBER)
 TASK_SHAPE = {"task": "an integer", "classes": "a list of integers", "old_classes": "a list of integers",
               "iou": "an object of numbers", "acc": "an object of numbers", "background_shift": "an object of numbers",
-              "confusion": "a list of rows of numbers"} | dict.fromkeys(("miou_all", "miou_old", "miou_new",
-                                                                          "overall_acc", "mean_acc"), NUMBER)
+              "confusion": "a list of rows of numbers", "val": "an object"} | dict.fromkeys(
+                  ("miou_all", "miou_old", "miou_new", "overall_acc", "mean_acc"), NUMBER)
 
 
 def check_shape(data, file: Path) -> None:

@@ -20,7 +20,7 @@ from csslab.files import atomic_write, write_json
 from csslab.methods import METHODS, get_method
 from csslab.reports import remove_benchmark_report, remove_run_report, write_benchmark_report, write_run_report
 from csslab.papers_csv import PLOP_KEYS, plop_averages
-from csslab.reports.benchmark_table import BenchmarkRows, benchmark_csv, benchmark_markdown
+from csslab.reports.benchmark_table import BenchmarkRows, benchmark_csv, benchmark_markdown, selections
 from csslab.reports.budget import benchmark_budget, row_budgets, run_budget
 from csslab.results import split_mious
 from csslab.runstore import completed, foreign_runs, reuse_runs, saved_run, setting_name
@@ -103,14 +103,16 @@ def class_orders(base: Config, n_orders: int = 1) -> list[str]:
     return orders
 
 
-def run_configs(base: Config, methods, seeds, settings, grid: dict | None = None, orders: int = 1) -> list[Config]:
+def run_configs(base: Config, methods, seeds, settings, grid: dict | None = None, orders: int = 1,
+                splits=None) -> list[Config]:
+    """Every run of a benchmark: splits (default: the base's) x settings x methods x grid points x orders x seeds."""
     configs = []
-    for setting in settings:
+    for split, setting in itertools.product(splits or [base.scenario.tasks], settings):
         for method in methods:
             for point, order, seed in itertools.product(_grid_points(grid, method), class_orders(base, orders), seeds):
                 config = apply_overrides(base, point)
                 config.method, config.seed = method, seed
-                config.scenario.class_order = order
+                config.scenario.tasks, config.scenario.class_order = split, order
                 config.scenario = replace(config.scenario, setting=setting.name, **asdict(setting))
                 configs.append(config)
     return configs
@@ -168,8 +170,9 @@ def table_rows(entries: list[tuple[Config, dict, str]], grid: dict | None = None
         row = {"method": method, "variant": label, "setting": setting, "tasks": tasks, "n_runs": len(group),
                "n_seeds": len({c.seed for c, _, _ in group}),
                "n_orders": len({c.scenario.class_order for c, _, _ in group})}
-        for k in ("old", "new", "all", "avg"):
-            _mean_std(row, k, [x[k] for x in values])
+        for k in ("old", "new", "hiou", "all", "avg", "val_old", "val_new", "val_all"):
+            if any(k in x for x in values):  # val_*: runs with a validation set
+                _mean_std(row, k, [x.get(k) for x in values])
         for k in PLOP_KEYS:
             _mean_std(row, f"plop_{k}", [x[k] for x in plop])
         row["seconds_mean"] = float(np.mean([x["seconds"] for x in values]))
@@ -249,7 +252,7 @@ def claim(out: Path, configs, dirs, grid: dict | None, overwrite: bool) -> None:
 def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = None, report: bool = True,
               log=print, grid: dict | None = None, workers: int = 1, reuse=(),
               run_reports: bool = True, overwrite: bool = False, orders: int = 1,
-              shared_base: bool = True) -> BenchmarkRows:
+              shared_base: bool = True, splits=None) -> BenchmarkRows:
     """Run every configuration (reusing completed runs, resuming interrupted ones) in this process or, with
     ``ray`` (an address or "local"), as tasks on a Ray cluster; then write benchmark.json/.md/.csv.
     ``reuse``: directories searched for finished runs of the same configurations, copied in instead of
@@ -258,9 +261,9 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
     the methods' ranking per order. A directory holding runs of another configuration is refused, or with
     ``overwrite`` cleared first (``claim``). ``shared_base``: methods whose first task trains alike
     (``Method.base_task``) share it, trained once per seed (kept in out/base). Returns the rows (a list that
-    Jupyter shows as the table)."""
+    Jupyter shows as the table). ``splits``: several splits (default: the base configuration's)."""
     out = Path(out)
-    configs = run_configs(base, methods, seeds, settings, grid, orders)
+    configs = run_configs(base, methods, seeds, settings, grid, orders, splits)
     dirs = [out / "runs" / run_name(c, grid) for c in configs]
     if len(set(dirs)) != len(dirs):
         raise ValueError("two configurations of the benchmark map to the same run directory: check --grid and "
@@ -301,7 +304,8 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
     rows.rankings = order_rankings(entries, grid)
     write_json(out / "benchmark.json", {"rows": rows, "runs": names, "seconds": time.perf_counter() - start,
                                          "grid": grid or {}, "orders": class_orders(base, orders),
-                                         "order_ranking": rows.rankings, "budget": benchmark_budget(rows)})
+                                         "order_ranking": rows.rankings, "budget": benchmark_budget(rows),
+                                         "selected_on_validation": selections(rows)})
     atomic_write(out / "benchmark.md", benchmark_markdown(rows, rows.rankings) + "\n")
     atomic_write(out / "benchmark.csv", benchmark_csv(rows))
     if report:

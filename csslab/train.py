@@ -152,9 +152,9 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
             raise TrainingError(f"{error} ({kept})") from None
         frames_s = frames.seconds - frames_before
         train_s, t2 = time.perf_counter() - t1 - frames_s, time.perf_counter()
-        cm = s.evaluator.evaluate(s.method.eval_model(s.model), task)
+        cm, val_cm = s.evaluator.evaluate_task(s.method.eval_model(s.model), task)
         eval_s = time.perf_counter() - t2
-        results.add_task(task_entry(task, cm, n_steps, loss, train_s, eval_s, data_s), task.index == n_tasks - 1)
+        results.add_task(task_entry(task, cm, n_steps, loss, train_s, eval_s, data_s, val_cm), task.index + 1 == n_tasks)
         results.add_timings(train_s, eval_s, data_s, time.perf_counter() - start_time, frames_s)
         if out is not None:
             frames.save(out)

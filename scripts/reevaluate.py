@@ -40,9 +40,9 @@ def reevaluate(run_dir: Path) -> dict:
         state = torch.load(run_dir / "checkpoints" / f"task-{task.index}.pt", map_location="cpu", weights_only=True)
         model = IncrementalSegmenter(config.model.backbone)
         load_model(model, s.method, s.train_scenario[:task.index + 1], state)
-        cm = s.evaluator.evaluate(model, task)
-        results.add_task(task_entry(task, cm, old["steps"], old["loss"], old["train_s"], old["eval_s"], old["data_s"]),
-                         before.complete)
+        cm, val_cm = s.evaluator.evaluate_task(model, task)
+        results.add_task(task_entry(task, cm, old["steps"], old["loss"], old["train_s"], old["eval_s"], old["data_s"],
+                                    val_cm), before.complete)
     results.add_timings(**before["timings"])
     results.save(run_dir)
     (run_dir / "frames.npz").unlink(missing_ok=True)

@@ -21,7 +21,8 @@ from csslab.papers_csv import PLOP_KEYS
 from csslab.reports.budget import KEYS as BUDGET_KEYS, benchmark_lines
 from csslab.reports.cells import MISSING, fmt, table
 
-METRICS = (("old", "mIoU old"), ("new", "mIoU new"), ("all", "mIoU all"), ("avg", "mIoU avg"))
+METRICS = (("old", "mIoU old"), ("new", "mIoU new"), ("hiou", "hIoU"), ("all", "mIoU all"), ("avg", "mIoU avg"))
+VAL_METRICS = (("val_old", "val old"), ("val_new", "val new"), ("val_all", "val all"))  # runs with val_scenes > 0
 
 
 def n_runs(row: dict) -> int:
@@ -53,6 +54,7 @@ class Column:
     head: str | None  # the heading of human tables; None: a column of the CSV only
     keys: tuple[str, ...]  # the row's data it shows: the CSV's columns
     cell: Callable[[dict], str] | None = None  # the human cell
+    optional: bool = False  # shown to people only when a row has it (the validation columns)
 
 
 COLUMNS = (
@@ -63,6 +65,8 @@ COLUMNS = (
     Column("seeds", ("n_seeds",), _text("n_seeds")),
     Column(None, ("n_runs",)),
     *(Column(head, (f"{key}_mean", f"{key}_std"), lambda row, key=key: mean_std(row, key)) for key, head in METRICS),
+    *(Column(head, (f"{key}_mean", f"{key}_std"), lambda row, key=key: mean_std(row, key), optional=True)
+      for key, head in VAL_METRICS),
     Column("s / run", ("seconds_mean",), lambda row: fmt(row.get("seconds_mean"), 0)),
     *(Column(None, (f"plop_{key}_mean", f"plop_{key}_std")) for key in PLOP_KEYS),
 )
@@ -78,7 +82,8 @@ def benchmark_table(rows: list[dict], data: bool = False) -> tuple[list[str], li
         cells = [[row.get(key) for key in head]
                  + [_budget_cell((row.get("budget") or {}).get(key)) for key in BUDGET_KEYS] for row in rows]
         return head + list(BUDGET_KEYS), cells
-    return [c.head for c in HUMAN], [[c.cell(row) for c in HUMAN] for row in rows]
+    shown = [c for c in HUMAN if not c.optional or any(row.get(c.keys[0]) is not None for row in rows)]
+    return [c.head for c in shown], [[c.cell(row) for c in shown] for row in rows]
 
 
 def _budget_cell(value):
@@ -91,8 +96,36 @@ def benchmark_markdown(rows: list[dict], rankings: list[dict] | None = None) -> 
     order when ``rankings`` has several orders: as printed by ``csslab benchmark`` and written to benchmark.md."""
     lines = benchmark_lines(rows)  # paragraphs of their own, before the table
     ranking = ranking_markdown(rankings or [])
+    chosen = [f"- {line}" for line in selection_lines(rows)]
     return "\n".join((["\n\n".join(lines), ""] if lines else []) + _markdown(*benchmark_table(rows))
+                     + (["", "Selected on the validation scenes (mIoU all):", *chosen] if chosen else [])
                      + (["", ranking] if ranking else []))
+
+
+def selections(rows: list[dict]) -> list[dict]:
+    """Per method, setting and split with several grid variants measured on validation scenes: the variant with
+    the best validation mIoU all (what a sweep may select on), and the one the test scenes would have picked."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        if row.get("val_all_mean") is not None:
+            groups.setdefault((row.get("method"), row.get("setting"), row.get("tasks")), []).append(row)
+    chosen = []
+    for (method, setting, tasks), group in groups.items():
+        if len(group) > 1:
+            best = max(group, key=lambda row: row["val_all_mean"])
+            by_test = max(group, key=lambda row: -1.0 if row.get("all_mean") is None else row["all_mean"])
+            chosen.append({"method": method, "setting": setting, "tasks": tasks, "variant": best.get("variant"),
+                           "val_all": best["val_all_mean"], "test_all": best.get("all_mean"),
+                           "test_would_pick": by_test.get("variant")})
+    return chosen
+
+
+def selection_lines(rows: list[dict]) -> list[str]:
+    """One line per ``selections`` entry, e.g. ``lwf (overlap, 2-2-2-2-2): lam=30, val 0.41, test 0.39``."""
+    return [f"{c['method']} ({c['setting']}, {c['tasks']}): {c['variant']}, val {fmt(c['val_all'])}, test "
+            f"{fmt(c['test_all'])}" + ("" if c["test_would_pick"] == c["variant"] else
+                                      f"; the test scenes would have picked {c['test_would_pick']}")
+            for c in selections(rows)]
 
 
 def _markdown(head, cells) -> list[str]:
@@ -156,6 +189,10 @@ class BenchmarkRows(list):
     def _repr_html_(self) -> str:
         parts = [f"<p>{html.escape(line)}</p>" for line in benchmark_lines(self)]
         parts.append(table(*benchmark_table(self), left=3))
+        chosen = selection_lines(self)
+        if chosen:
+            parts.append("<p>Selected on the validation scenes (mIoU all):</p><ul>"
+                         + "".join(f"<li>{html.escape(line)}</li>" for line in chosen) + "</ul>")
         if several_orders(self.rankings):
             parts += [f"<p>Ranking per class order. {html.escape(ranking_summary(self.rankings))}</p>",
                       table(*ranking_table(self.rankings), left=5)]

@@ -55,6 +55,8 @@ class Scenario:
     train_scenes: int = 2000
     test_scenes: int = 500
     test_seed: int = 0
+    val_scenes: int = 0  # > 0: scenes of held-out training digits (val_set), and those digits leave every task
+    val_fraction: float = 0.1  # of each class's training digits held out when val_scenes > 0
     scene: SceneConfig = field(default_factory=SceneConfig)
     split: str = ""
     cache_dir: object = None
@@ -63,6 +65,12 @@ class Scenario:
         for name in ("train_scenes", "test_scenes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"invalid {name}={getattr(self, name)}: must be a positive number of scenes")
+        if self.val_scenes < 0:
+            raise ValueError(f"invalid val_scenes={self.val_scenes}: must be 0 (no validation set) or a number of "
+                             "scenes")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"invalid val_fraction={self.val_fraction}: must be in (0, 1), the share of each class's "
+                             "training digits held out for validation")
 
     @classmethod
     def from_config(cls, config: ScenarioConfig, seed: int = 0, cache_dir=None) -> "Scenario":
@@ -70,6 +78,7 @@ class Scenario:
         return make_scenario(
             tasks=config.tasks, setting=config.setting, data=config.data, seed=seed, class_order=config.class_order,
             train_scenes=config.train_scenes, test_scenes=config.test_scenes, cache_dir=cache_dir,
+            val_scenes=config.val_scenes, val_fraction=config.val_fraction,
             scene=SceneConfig(**{key: getattr(config, key) for key in SCENE_KEYS}),
             **{switch: getattr(config, switch) for switch in SETTING_SWITCHES},
         )
@@ -82,7 +91,8 @@ class Scenario:
         return ScenarioConfig(
             tasks=self.split or "-".join(str(len(task.classes)) for task in self.tasks), setting=self.setting.name,
             class_order="natural" if natural else ",".join(map(str, self.class_order)), data=self.data,
-            train_scenes=self.train_scenes, test_scenes=self.test_scenes, **asdict(self.setting), **asdict(self.scene),
+            train_scenes=self.train_scenes, test_scenes=self.test_scenes, val_scenes=self.val_scenes,
+            val_fraction=self.val_fraction, **asdict(self.setting), **asdict(self.scene),
         )
 
     # --- a scenario is a sequence of tasks
@@ -116,6 +126,8 @@ class Scenario:
             train_scenes=self.train_scenes * len(self.tasks),
             test_scenes=self.test_scenes,
             test_seed=self.test_seed,
+            val_scenes=self.val_scenes,
+            val_fraction=self.val_fraction,
             scene=self.scene,
             split=str(self.n_classes),
             cache_dir=self.cache_dir,
@@ -125,16 +137,57 @@ class Scenario:
     def digits(self):
         return load_digits(self.data)
 
+    def held_out(self) -> np.ndarray:
+        """bool per training digit: held out for the validation scenes (none when ``val_scenes`` is 0). Per class,
+        ``val_fraction`` of its digits (at least one), drawn with a fixed seed: the same for every run seed, so a
+        sweep over seeds is validated on one set of digits, never seen in training."""
+        labels = self.digits().train_labels
+        held = np.zeros(len(labels), dtype=bool)
+        if not self.val_scenes:
+            return held
+        rng = np.random.default_rng(_stream_seed("validation digits", self.test_seed))
+        for digit in np.unique(labels):
+            index = np.flatnonzero(labels == digit)
+            held[rng.choice(index, max(1, round(self.val_fraction * len(index))), replace=False)] = True
+        return held
+
+    def train_digits(self, task: Task):
+        """The training digits ``task``'s scenes are built from (images, labels): all, less the held-out ones."""
+        digits = self.digits()
+        keep = ~self.held_out()
+        if keep.all():  # no validation set: the arrays themselves, so scenes (and their cache) are as before
+            return digits.train_images, digits.train_labels
+        return digits.train_images[keep], digits.train_labels[keep]
+
     def train_raw(self, task: Task):
         """Training scenes of ``task`` with digit masks (0 = background, d+1 = digit d)."""
         digits = self.digits()
         allowed = allowed_digits(task, self.setting, self.class_order)
+        images, labels = self.train_digits(task)
         return make_scenes(
-            digits.train_images, digits.train_labels, self.train_scenes, self.scene,
+            images, labels, self.train_scenes, self.scene,
             allowed=allowed, required=task.classes,
             seed=_stream_seed("train", self.seed, task.index, allowed, task.classes),
             cache_dir=self.cache_dir, source_key=f"{digits.name}:train",
         )
+
+    def val_raw(self):
+        """The validation scenes over all classes, from the held-out training digits, with digit masks."""
+        if not self.val_scenes:
+            raise ValueError("this scenario has no validation set: set scenario.val_scenes to a number of scenes")
+        digits = self.digits()
+        held = self.held_out()
+        return make_scenes(
+            digits.train_images[held], digits.train_labels[held], self.val_scenes, self.scene,
+            allowed=None, required=None, seed=_stream_seed("validation", self.test_seed),
+            cache_dir=self.cache_dir, source_key=f"{digits.name}:validation",
+        )
+
+    def val_set(self, task: Task):
+        """The validation scenes labelled for evaluation after ``task``, as ``test_set``."""
+        images, masks = self.val_raw()
+        lut = eval_lut(task, self.setting, self.class_order)
+        return _tensors(images[:, None], lut[masks])
 
     def test_raw(self):
         """The fixed test scenes over all classes, with digit masks."""
@@ -167,6 +220,8 @@ def make_scenario(
     train_scenes: int = 2000,
     test_scenes: int = 500,
     scene: SceneConfig | None = None,
+    val_scenes: int = 0,
+    val_fraction: float = 0.1,
     cache_dir=None,
     **switches,
 ) -> Scenario:
@@ -181,6 +236,8 @@ def make_scenario(
         seed=int(seed),
         train_scenes=int(train_scenes),
         test_scenes=int(test_scenes),
+        val_scenes=int(val_scenes),
+        val_fraction=float(val_fraction),
         scene=scene or SceneConfig(),
         split=str(tasks),
         cache_dir=cache_dir,
