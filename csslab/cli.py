@@ -80,31 +80,43 @@ def cmd_run(args) -> int:
 
 def cmd_benchmark(args) -> int:
     from csslab.reports.budget import budget_warning, run_budget
+    from csslab.suites import get_suite, parse_splits
     from csslab.sweep import benchmark, class_orders, parse_grid, parse_methods, parse_settings, run_configs
 
     check_output(args.out, "--out")
-    methods = parse_methods(args.methods)
+    suite = get_suite(args.suite) if args.suite else None
+    if suite:  # the suite's defaults; a flag given on the command line wins
+        args.methods, args.seeds = args.methods or suite.methods, args.seeds or suite.seeds
+        args.tasks, args.settings = args.tasks or ",".join(suite.tasks), args.settings or suite.settings
+        args.overrides = list(suite.overrides) + args.overrides
+    methods = parse_methods(args.methods or "all")
+    args.seeds = 3 if args.seeds is None else args.seeds
     if args.workers <= 0:
         raise ValueError(f"invalid --workers {args.workers}: must be a positive number of processes")
     if args.seeds <= 0:
         raise ValueError(f"invalid --seeds {args.seeds}: must be a positive number of seeds")
+    splits = parse_splits(args.tasks) if args.tasks else None
+    args.tasks = None  # the splits are an axis of the benchmark, not one configuration's value
     config = config_from_args(args)
     settings = parse_settings(args.settings or config.scenario.setting)
     grid = parse_grid(args.grid, methods)
     orders = class_orders(config, args.orders)
-    configs = run_configs(config, methods, range(args.seeds), settings, grid, args.orders)
+    configs = run_configs(config, methods, range(args.seeds), settings, grid, args.orders, splits)
     for c in configs:  # every method x setting x order x grid point (seeds do not change validity), before any run
         if c.seed == 0:
             validate(c)
     axes = f"{len(orders)} class orders ({', '.join(orders)}) x " if len(orders) > 1 else ""
-    print(f"csslab benchmark: {len(configs)} runs ({', '.join(methods)} x {args.seeds} seeds x {axes}"
-          f"{len(settings)} setting(s){' x grid ' + ' '.join(args.grid) if grid else ''}) -> {args.out}"
+    print(f"csslab benchmark{' --suite ' + suite.name if suite else ''}: {len(configs)} runs ({', '.join(methods)} x "
+          f"{args.seeds} seeds x {axes}{len(settings)} setting(s)"
+          f"{' x splits ' + ','.join(splits) if splits and len(splits) > 1 else ''}"
+          f"{' x grid ' + ' '.join(args.grid) if grid else ''}) -> {args.out}"
           + (f" on Ray ({args.ray})" if args.ray else ""))
     for note in sorted({budget_warning(run_budget(c.to_dict())) for c in configs if c.seed == 0} - {None}):
         print(note)
     rows = benchmark(config, methods, range(args.seeds), settings, args.out, ray=args.ray, report=not args.no_report,
                      grid=grid, workers=args.workers, reuse=args.reuse, run_reports=not args.no_run_reports,
-                     overwrite=args.overwrite, orders=args.orders, shared_base=not args.no_shared_base)
+                     overwrite=args.overwrite, orders=args.orders, shared_base=not args.no_shared_base,
+                     splits=splits)
     print(f"\n{rows}")  # the table, and the ranking per class order when there are several
     print(f"\ntable: {args.out / 'benchmark.md'}, {args.out / 'benchmark.csv'}")
     return 0

@@ -43,12 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-report", action="store_true", help="skip report.md/report.html, plots and GIFs")
 
     p = sub.add_parser("benchmark", help="methods x seeds x settings -> the papers' old/new/all/avg table")
-    p.add_argument("--methods", default="all", help="comma-separated names or 'all' (default)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per method (default 3)")
+    p.add_argument("--suite", help="a named suite's splits, settings, methods, seeds and budget (flags given here win): "
+                   "papers = the published protocols' analogues (docs/papers.md)")
+    p.add_argument("--methods", help="comma-separated names or 'all' (default, or the suite's)")
+    p.add_argument("--seeds", type=int, help="seeds 0..N-1 per method (default 3, or the suite's)")
     p.add_argument("--orders", type=int, default=1,
                    help="class orders per method and seed (default 1): order 0 is the configured one (natural), "
                         "order k is random:k; rows average over orders x seeds and the ranking per order is shown")
-    p.add_argument("--tasks", help="split (default 2-2-2-2-2)")
+    p.add_argument("--tasks", help="split(s), comma-separated, e.g. 6-1,6-4 (default 2-2-2-2-2)")
     p.add_argument("--setting", dest="settings", default=None,
                    help="preset(s), comma-separated, or 'all' for every combination of the switches")
     p.add_argument("--settings", dest="settings", help="alias of --setting")
