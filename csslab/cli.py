@@ -165,12 +165,20 @@ def cmd_scenario(args) -> int:
 def cmd_methods(args) -> int:
     from dataclasses import fields
 
+    from csslab.config import PROTOCOLS, TrainConfig
     from csslab.methods import METHODS
 
+    train = TrainConfig()
+    paper = PROTOCOLS["paper"]
+    print(f"Every method trains with train.protocol={train.protocol} by default ({train.optimizer} lr {train.lr:g} for "
+          f"every task, {train.schedule} schedule); --protocol paper gives MiB's and PLOP's recipe ({paper['optimizer']} "
+          f"lr {paper['lr']:g}, then {paper['lr_incremental']:g} after the first task): docs/methods.md#protocols.\n")
     for name, cls in METHODS.items():
         params = ", ".join(f"{f.name}={f.default!r}" for f in fields(cls.Params))
         doc = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())  # the first paragraph
-        print(f"{name:10s} {doc}" + (f"\n{'':10s} params: {params}" if params else ""))
+        base = f"shared ({cls.base_task})" if cls.base_task else "its own"
+        trains = f"protocol {train.protocol}, new heads {cls.head_init} init, first task: {base}"
+        print(f"{name:10s} {doc}\n{'':10s} trains: {trains}" + (f"\n{'':10s} params: {params}" if params else ""))
     return 0
 
 

@@ -137,3 +137,15 @@ def test_shift_figure_shows_a_scene_with_digits_of_three_tasks(tmp_path, capsys)
     assert index == shift_scene(scenario) and len(tasks) >= 3
     code, _, err = run_cli(["scenario", "--train-scenes", "20", "--save-shift", str(png), "--scene", "5000"], capsys)
     assert code == 2 and "invalid --scene 5000" in err
+
+
+def test_methods_lists_every_method_with_its_protocol_and_base_task(capsys):
+    from csslab.methods import METHODS
+
+    assert main(["methods"]) == 0
+    out = capsys.readouterr().out
+    assert "train.protocol=fast by default" in out and "--protocol paper" in out
+    for name, cls in METHODS.items():
+        block = out.split(f"\n{name:10s} ", 1)[1].split("\n", 2)
+        assert block[1].strip().startswith("trains: protocol fast"), name
+        assert (f"shared ({cls.base_task})" if cls.base_task else "its own") in block[1], name
