@@ -28,6 +28,7 @@ from csslab.sweep import setting_name
 MARKER = re.compile(r"(<!-- make_docs: (?P<name>[\w:-]+) -->\n)(?P<body>.*?)(<!-- /make_docs -->)", re.S)
 BLOCKS = ("budget", "scenario:overlap", "scenario:disjoint", "scenario:sequential", "scenario:clean", "settings",
           "memory-size", "memory-refresh", "memory-recall", "memory-mib", "methods", "claims")
+OTHER_PAGES = {"papers.md": "scripts/papers_doc.py"}  # pages another script fills, from the papers' suite
 
 
 def fill(text: str, blocks: dict) -> str:
@@ -210,6 +211,8 @@ def main(argv=None) -> int:
 
     assert set(blocks) == set(BLOCKS), sorted(set(blocks) ^ set(BLOCKS))
     for page in sorted(docs.glob("*.md")):
+        if page.name in OTHER_PAGES:
+            continue
         text = page.read_text()
         new = fill(text, blocks)
         if new != text:

@@ -1,0 +1,189 @@
+"""docs/papers.md from the papers' suite: each published finding beside its analogue on the toy, checked.
+
+Reads the benchmark directories of ``csslab benchmark --suite papers`` (overlap: every split; disjoint: at
+least 6-1), fills the page's generated blocks (``<!-- make_docs: papers-* -->``) and checks every claim the
+page's prose makes (the script exits 1, naming the claim, when a number contradicts one).
+
+    python scripts/papers_doc.py SUITE_DIR [SUITE_DIR ...] --page docs/papers.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from csslab.files import atomic_write
+from csslab.reports.benchmark_table import benchmark_markdown
+
+
+BLOCKS = ("papers-suite", "papers-findings", "papers-summary", "papers-claims")  # the page's generated parts
+
+
+def _docs_tables():
+    spec = importlib.util.spec_from_file_location("docs_tables", Path(__file__).with_name("docs_tables.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Rows:
+    """The suite's rows by (method, split, setting): mean and std of old / new / hIoU / all / avg."""
+
+    def __init__(self, rows: list[dict]):
+        self.rows = {(r["method"], r["tasks"], r["setting"]): r for r in rows if not r.get("variant")}
+
+    def has(self, method, tasks, setting="overlap") -> bool:
+        return (method, tasks, setting) in self.rows
+
+    def get(self, method, tasks, key, setting="overlap") -> float:
+        return self.rows[(method, tasks, setting)][f"{key}_mean"]
+
+    def text(self, method, tasks, key, setting="overlap") -> str:
+        row = self.rows[(method, tasks, setting)]
+        mean, std = row[f"{key}_mean"], row.get(f"{key}_std")
+        return f"{mean:.2f}" + (f" ± {std:.2f}" if std is not None and row.get("n_runs", 1) > 1 else "")
+
+
+@dataclass(frozen=True)
+class Finding:
+    paper: str  # and where in it
+    claim: str  # the published finding, in words
+    theirs: str  # their numbers (mIoU %, Pascal-VOC), as printed
+    toy: Callable[[Rows], tuple[str, bool]]  # the toy analogue's numbers (mIoU, 0-1) and whether they agree
+    needs: tuple[tuple[str, str, str], ...]  # (method, split, setting) rows the analogue reads
+
+
+def _all(r: Rows, method, tasks, setting="overlap"):
+    return f"{method} {r.text(method, tasks, 'all', setting)}"
+
+
+FINDINGS = [
+    Finding("MiB, Tab. 1 (15-1, both settings)", "Fine-tuning forgets the old classes on a long split",
+            "FT old 0.2, new 1.8, all 0.6",
+            lambda r: (f"6-1: finetune old {r.text('finetune', '6-1', 'old')}, new {r.text('finetune', '6-1', 'new')}",
+                       r.get("finetune", "6-1", "old") < 0.05),
+            (("finetune", "6-1", "overlap"),)),
+    Finding("MiB, Tab. 1 (15-5)", "Fine-tuning forgets even after one big step, while it learns the new classes",
+            "FT old 2.1, new 33.1 (overlapped)",
+            lambda r: (f"6-4: finetune old {r.text('finetune', '6-4', 'old')}, new {r.text('finetune', '6-4', 'new')}",
+                       r.get("finetune", "6-4", "old") < 0.05 and r.get("finetune", "6-4", "new") > 0.3),
+            (("finetune", "6-4", "overlap"),)),
+    Finding("MiB, Tab. 1 (15-1)", "MiB is far ahead of output distillation without a background model (LwF)",
+            "overlapped all: MiB 29.7, LwF 1.8 (disjoint 37.9 vs 1.5)",
+            lambda r: (f"6-1: {_all(r, 'mib', '6-1')}, {_all(r, 'lwf', '6-1')}",
+                       r.get("mib", "6-1", "all") > r.get("lwf", "6-1", "all") + 0.1),
+            (("mib", "6-1", "overlap"), ("lwf", "6-1", "overlap"))),
+    Finding("MiB, Tab. 1; PLOP, Tab. 1", "15-5 (one big step) is easier than 15-1 (five steps) for every method",
+            "all, overlapped: MiB 69.0 vs 29.7; PLOP 70.09 vs 54.64",
+            lambda r: ("all 6-4 vs 6-1: " + ", ".join(
+                f"{m} {r.get(m, '6-4', 'all'):.2f} vs {r.get(m, '6-1', 'all'):.2f}" for m in ("finetune", "lwf", "mib", "plop", "ssul")),
+                all(r.get(m, "6-4", "all") > r.get(m, "6-1", "all") for m in ("finetune", "lwf", "mib", "plop", "ssul"))),
+            tuple((m, s, "overlap") for m in ("finetune", "lwf", "mib", "plop", "ssul") for s in ("6-1", "6-4"))),
+    Finding("PLOP, Tab. 1 (15-1)", "PLOP beats MiB on a long split, on old and on new classes",
+            "all 54.64 vs 29.29; old 65.12 vs 34.22; new 21.11 vs 13.50",
+            lambda r: (f"6-1: {_all(r, 'plop', '6-1')}, {_all(r, 'mib', '6-1')}",
+                       r.get("plop", "6-1", "all") > r.get("mib", "6-1", "all")),
+            (("plop", "6-1", "overlap"), ("mib", "6-1", "overlap"))),
+    Finding("PLOP, Tab. 1 (15-5)", "PLOP and MiB tie on a short split", "all 70.09 vs 70.08",
+            lambda r: (f"6-4: {_all(r, 'plop', '6-4')}, {_all(r, 'mib', '6-4')}",
+                       abs(r.get("plop", "6-4", "all") - r.get("mib", "6-4", "all")) < 0.03),
+            (("plop", "6-4", "overlap"), ("mib", "6-4", "overlap"))),
+    Finding("SSUL README (2-1, 5-3)", "With a small base, PLOP falls below MiB", "2-1 all: PLOP 4.47, MiB 9.88 "
+            "(5-3: 18.68 vs 46.71)",
+            lambda r: (f"2-1: {_all(r, 'plop', '2-1')}, {_all(r, 'mib', '2-1')}",
+                       r.get("plop", "2-1", "all") < r.get("mib", "2-1", "all")),
+            (("plop", "2-1", "overlap"), ("mib", "2-1", "overlap"))),
+    Finding("SSUL README (15-1, 2-1)", "SSUL beats PLOP and MiB on long splits", "15-1 all: SSUL 67.61, PLOP 54.64, "
+            "MiB 29.29; 2-1: 38.32, 4.47, 9.88",
+            lambda r: (f"6-1: {_all(r, 'ssul', '6-1')}, {_all(r, 'plop', '6-1')}; 2-1: {_all(r, 'ssul', '2-1')}, "
+                       f"{_all(r, 'plop', '2-1')}",
+                       all(r.get("ssul", s, "all") > max(r.get("plop", s, "all"), r.get("mib", s, "all"))
+                           for s in ("6-1", "2-1"))),
+            tuple((m, s, "overlap") for m in ("ssul", "plop", "mib") for s in ("6-1", "2-1"))),
+    Finding("SSUL README (19-1 to 2-1)", "Longer sequences with smaller bases degrade MiB", "all: 15-1 29.29, "
+            "10-1 12.65, 2-1 9.88",
+            lambda r: (f"mib all 6-4 {r.text('mib', '6-4', 'all')}, 6-1 {r.text('mib', '6-1', 'all')}, 2-1 "
+                       f"{r.text('mib', '2-1', 'all')}",
+                       r.get("mib", "6-4", "all") > r.get("mib", "6-1", "all") > r.get("mib", "2-1", "all")),
+            tuple(("mib", s, "overlap") for s in ("6-4", "6-1", "2-1"))),
+    Finding("MiB, Tab. 1; PLOP, Tab. 1 (15-1)", "New classes are the weak part, even for the best methods",
+            "new: MiB 13.5, PLOP 21.11 against joint 72.6",
+            lambda r: (f"6-1 new: " + ", ".join(f"{m} {r.text(m, '6-1', 'new')}" for m in ("mib", "plop", "ssul"))
+                       + f"; joint {r.text('joint', '6-1', 'new')}",
+                       max(r.get(m, "6-1", "new") for m in ("mib", "plop", "ssul")) < r.get("joint", "6-1", "new") - 0.2),
+            tuple((m, "6-1", "overlap") for m in ("mib", "plop", "ssul", "joint"))),
+    Finding("MiB, Tab. 1 (15-1)", "MiB does better in disjoint than in overlapped on a long split",
+            "MiB all 37.9 disjoint vs 29.7 overlapped",
+            lambda r: (f"6-1 mib all: disjoint {r.text('mib', '6-1', 'all', 'disjoint')}, overlap "
+                       f"{r.text('mib', '6-1', 'all')}",
+                       r.get("mib", "6-1", "all", "disjoint") > r.get("mib", "6-1", "all")),
+            (("mib", "6-1", "disjoint"), ("mib", "6-1", "overlap"))),
+    Finding("MiB, Tab. 1", "Joint training is the ceiling of every method", "joint 77.4; the best 15-1 method 37.9",
+            lambda r: ("joint all " + ", ".join(f"{s} {r.text('joint', s, 'all')}" for s in ("6-1", "6-4", "2-1")),
+                       all(r.get("joint", s, "all") > max(r.get(m, s, "all") for m in ("finetune", "lwf", "mib", "plop",
+                                                                                         "ssul"))
+                           for s in ("6-1", "6-4", "2-1"))),
+            tuple((m, s, "overlap") for m in ("finetune", "lwf", "mib", "plop", "ssul", "joint")
+                  for s in ("6-1", "6-4", "2-1"))),
+]
+
+
+def findings_table(rows: Rows) -> tuple[str, list[bool]]:
+    lines = ["| # | paper | published finding | their numbers (VOC, mIoU %) | toy analogue (mIoU, mean ± std) | |",
+             "|---|---|---|---|---|---|"]
+    verdicts = []
+    for i, finding in enumerate(FINDINGS, 1):
+        missing = [need for need in finding.needs if not rows.has(*need)]
+        if missing:
+            lines.append(f"| {i} | {finding.paper} | {finding.claim} | {finding.theirs} | not run ({missing[0]}) | X |")
+            verdicts.append(None)
+            continue
+        text, agrees = finding.toy(rows)
+        verdicts.append(agrees)
+        lines.append(f"| {i} | {finding.paper} | {finding.claim} | {finding.theirs} | {text} | "
+                     f"{'agrees' if agrees else '**disagrees**'} |")
+    return "\n".join(lines), verdicts
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("suites", nargs="+", type=Path, help="benchmark directories of the papers' suite")
+    parser.add_argument("--page", type=Path, default=Path("docs/papers.md"))
+    args = parser.parse_args(argv)
+    data = [json.loads((d / "benchmark.json").read_text()) for d in args.suites]
+    all_rows = [row for d in data for row in d["rows"]]
+    rows = Rows(all_rows)
+    table, verdicts = findings_table(rows)
+    expected = PAGE_CLAIMS
+    checked = [(f"finding {i}: {'agrees' if want else 'disagrees'}", verdicts[i - 1] is want)
+               for i, want in expected.items()]
+    checked += [(text, bool(check(rows))) for text, check in PROSE_CLAIMS]
+    agree = sum(v is True for v in verdicts)
+    blocks = {
+        "papers-suite": "\n\n".join(benchmark_markdown(d["rows"]) for d in data),
+        "papers-findings": table,
+        "papers-summary": f"{agree} of the {sum(v is not None for v in verdicts)} findings hold on the toy.",
+        "papers-claims": "\n".join(f"- {'✓' if ok else '✗'} {text}" for text, ok in checked),
+    }
+    assert set(blocks) == set(BLOCKS), sorted(set(blocks) ^ set(BLOCKS))
+    page = args.page.read_text()
+    atomic_write(args.page, _docs_tables().fill(page, blocks))
+    for text, ok in checked:
+        print(("ok    " if ok else "FAILS ") + text)
+    return 0 if all(ok for _, ok in checked) else 1
+
+
+# What the page's prose says of each finding (its number: agrees True / disagrees False): the explanations
+# are written for these verdicts, so a regeneration that changes one fails until the prose is rewritten.
+PAGE_CLAIMS: dict[int, bool] = {}
+# Other numbers the prose states, as (sentence, check on the rows).
+PROSE_CLAIMS: list[tuple[str, Callable[[Rows], bool]]] = []
+
+
+if __name__ == "__main__":
+    sys.exit(main())
