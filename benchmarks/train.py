@@ -136,13 +136,14 @@ def main():
         params = sum(p.numel() for p in rate.model.backbone.parameters())
         achieved = rate.train_gflops()
         print(f"| {name} | {params:,} | {rate.train:.0f} | {rate.eval:.0f} | {rate.train / base.train:.1f}x | "
-              f"{rate.eval / base.eval:.1f}x | {rate.step_gflop():.2f} | {achieved:.1f} | {achieved / fp32_gflops:.0%} |")
+              f"{rate.eval / base.eval:.1f}x | {rate.step_gflop():.2f} | {achieved:.1f} | "
+              f"{achieved / fp32_gflops:.0%} |")
     if not bf16:
         print(f"bf16: not measured ({bf16_problem(torch.device('cpu'))})")
     else:
         fp32, low = rates[("fast", "fp32")], rates[("fast", "bf16")]
         joint = {p: joint_miou(p, args.joint_steps) for p in ("fp32", "bf16")} if args.joint_steps else {}
-        print(f"\n`fast` in bf16 autocast against fp32 (same rounds)"
+        print("\n`fast` in bf16 autocast against fp32 (same rounds)"
               + (f"; joint bound at {args.joint_steps} steps per task, seed 0" if joint else ""))
         print("| precision | train images/s | eval images/s | train vs fp32 | eval vs fp32 |"
               + (" joint mIoU | joint train s |" if joint else ""))

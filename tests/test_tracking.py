@@ -11,8 +11,8 @@ from csslab.config import Config
 from csslab.runstore import same_config
 from csslab.tracking import parse_log
 
-TINY = ["--no-report", "--quiet", "--steps", "4", "--tasks", "5-5", "--method", "lwf", "--set", "scenario.train_scenes=40",
-        "--set", "scenario.test_scenes=30", "--set", "train.threads=1"]
+TINY = ["--no-report", "--quiet", "--steps", "4", "--tasks", "5-5", "--method", "lwf",
+        "--set", "scenario.train_scenes=40", "--set", "scenario.test_scenes=30", "--set", "train.threads=1"]
 
 
 def rows(path):
@@ -35,7 +35,8 @@ def test_csv_sink_holds_every_step_and_the_results(tmp_path, capsys):
         mine = steps[4 * task:4 * task + 4]
         for term, mean in entry["loss"].items():  # results.json keeps each term's mean over the task
             assert sum(float(r[term]) for r in mine) / 4 == pytest.approx(mean, rel=1e-6)
-        assert [float(r["loss"]) for r in mine] == pytest.approx([sum(float(r[t]) for t in entry["loss"]) for r in mine])
+        totals = [sum(float(r[term]) for term in entry["loss"]) for r in mine]
+        assert [float(r["loss"]) for r in mine] == pytest.approx(totals)
         assert [float(r["lr"]) for r in mine] == pytest.approx([poly(2e-3, k, 4) for k in range(4)])
     metrics = rows(out / "metrics.csv")
     assert [int(r["step"]) for r in metrics] == [4, 8]
@@ -78,8 +79,8 @@ def test_tensorboard_events_read_back_by_tensorboard(tmp_path, capsys):
 def test_resume_keeps_the_completed_tasks_logs_only(tmp_path, capsys):
     from csslab.train import run
 
-    config = Config.from_dict({"method": "finetune", "scenario": {"tasks": "5-5", "train_scenes": 40, "test_scenes": 30},
-                               "train": {"steps": 3, "threads": 1}})
+    config = Config.from_dict({"method": "finetune", "train": {"steps": 3, "threads": 1},
+                               "scenario": {"tasks": "5-5", "train_scenes": 40, "test_scenes": 30}})
     out = tmp_path / "r"
     run(config, out=out, progress=False, log=None)
     whole = (out / "steps.csv").read_text(), (out / "metrics.csv").read_text()
@@ -113,7 +114,8 @@ def test_missing_tensorboard_is_one_line(tmp_path, capsys, monkeypatch):
     import importlib.util
 
     find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else find_spec(name, *a))
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorboard" else find_spec(name, *a))
     assert main(["run", "--out", str(tmp_path / "r"), *TINY, "--log", "tensorboard"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and 'pip install -e ".[tensorboard]"' in err
