@@ -119,3 +119,13 @@ def test_missing_tensorboard_is_one_line(tmp_path, capsys, monkeypatch):
     assert main(["run", "--out", str(tmp_path / "r"), *TINY, "--log", "tensorboard"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and 'pip install -e ".[tensorboard]"' in err
+
+
+def test_benchmark_and_run_take_the_flags_into_the_configuration():
+    from csslab.cli import config_from_args
+    from csslab.cli_parser import build_parser
+
+    for command in ("run", "benchmark"):
+        config = config_from_args(build_parser().parse_args([command, "--log", "tensorboard", "--precision", "bf16"]))
+        assert (config.train.log, config.train.precision) == ("tensorboard", "bf16")
+    assert config_from_args(build_parser().parse_args(["benchmark"])).train.log == "csv"
