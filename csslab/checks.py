@@ -15,7 +15,9 @@ from csslab.config import OPTIMIZERS, PROTOCOLS, Config, TrainConfig
 from csslab.data.digits import load_digits
 from csslab.methods import METHODS, get_method
 from csslab.models import make_backbone
+from csslab.precision import PRECISIONS, bf16_problem
 from csslab.scenarios import Scenario
+from csslab.tracking import check_log
 
 
 DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice (cores, OMP_NUM_THREADS) before a run sets one
@@ -83,6 +85,7 @@ def check_train(t: TrainConfig) -> torch.device:
         ("threads", t.threads >= 0, "must be >= 0 (0 = all cores)"),
         ("frame_every", t.frame_every >= 0, "must be >= 0 (0 = up to 50 frames per run, at least 10 steps apart)"),
         ("frame_scenes", t.frame_scenes > 0, "must be a positive number of test scenes"),
+        ("precision", t.precision in PRECISIONS, f"valid values are {', '.join(PRECISIONS)}"),
     ):
         if not ok:
             raise ValueError(f"invalid {name} {getattr(t, name)} (train.{name}): {rule}")
@@ -96,6 +99,9 @@ def check_train(t: TrainConfig) -> torch.device:
         raise ValueError(f"invalid device {t.device!r}: CUDA is not available here (valid: cpu)")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise ValueError(f"invalid device {t.device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if t.precision == "bf16" and (problem := bf16_problem(device)):
+        raise ValueError(f"invalid precision 'bf16' (train.precision) on {device}: {problem}; valid here: fp32")
+    check_log(t.log)
     return device
 
 

@@ -17,7 +17,8 @@ def config_from_args(args) -> Config:
     for flag, key in (("method", "method"), ("seed", "seed"), ("tasks", "scenario.tasks"),
                       ("setting", "scenario.setting"), ("class_order", "scenario.class_order"),
                       ("data", "scenario.data"), ("steps", "train.steps"), ("backbone", "model.backbone"),
-                      ("device", "train.device"), ("protocol", "train.protocol")):
+                      ("device", "train.device"), ("protocol", "train.protocol"), ("log", "train.log"),
+                      ("precision", "train.precision")):
         value = getattr(args, flag, None)
         if value is not None:
             sets.append(f"{key}={value}")
@@ -31,7 +32,7 @@ def budget(t) -> str:
 
 
 RUN_CONFIG_FLAGS = ("method", "tasks", "setting", "class_order", "data", "seed", "steps", "backbone", "device",
-                    "protocol", "config", "out", "overwrite")
+                    "protocol", "log", "precision", "config", "out", "overwrite")
 
 
 def cmd_run(args) -> int:

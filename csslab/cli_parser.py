@@ -19,6 +19,14 @@ def _add_scenario_args(p, defaults=True):
     p.add_argument("--seed", type=int, help="seed of scenes, initialisation and batches (default 0)")
 
 
+def _add_tracking_args(p):
+    p.add_argument("--log", help="per-step losses and learning rate, per-task mIoUs and IoUs into each run directory: "
+                   "csv (default: steps.csv, metrics.csv), tensorboard (events in tensorboard/, with prediction "
+                   "images), csv,tensorboard or none (train.log)")
+    p.add_argument("--precision", help="fp32 (default) or bf16 (autocast; CUDA or a CPU with AVX512-BF16/AMX; "
+                   "train.precision)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="csslab", description="Continual semantic segmentation on MNIST-digit scenes.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -31,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backbone", help="fast (default) or seed (the original notebook's network)")
     p.add_argument("--device", help="cpu (default) or cuda")
     p.add_argument("--protocol", help="fast (default: Adam 2e-3 every task) or paper (MiB's/PLOP's SGD recipe)")
+    _add_tracking_args(p)
     p.add_argument("--config", type=Path, help="a config.yaml to start from (e.g. a run's own)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override any config value, e.g. --set train.lr=0.001 --set params.lam=5 (repeatable)")
@@ -58,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "--set train.steps_per_class=N gives each task N per class instead)")
     p.add_argument("--data", help="embedded (default), mnist:DIR or fashion:DIR")
     p.add_argument("--protocol", help="fast (default: Adam 2e-3 every task) or paper (MiB's/PLOP's SGD recipe)")
+    _add_tracking_args(p)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     p.add_argument("--grid", action="append", default=[], metavar="SECTION.KEY=V1,V2,...",
                    help="a hyper-parameter grid, e.g. --grid params.lam=1,10,100 (repeatable: the product is run)")

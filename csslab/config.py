@@ -78,6 +78,8 @@ class TrainConfig:
     frame_every: int = 0  # steps between animation frames; 0 = up to 50 per run, at least 10 steps apart
     frame_scenes: int = 100  # test scenes evaluated for each frame
     checkpoints: bool = True
+    precision: str = "fp32"  # fp32, or bf16 (autocast; csslab/precision.py): part of the numbers
+    log: str = "csv"  # sinks of per-step losses and per-task metrics (csslab/tracking.py): csv, tensorboard, none
 
 
 @dataclass

@@ -7,13 +7,14 @@ import torch
 
 from csslab.constants import CLASS_NAMES, IGNORE
 from csslab.metrics import ConfusionMeter
+from csslab.precision import autocast
 
 
 class Evaluator:
     """Confusion matrices in results' class space (0 = background, d+1 = digit d)."""
 
-    def __init__(self, scenario, device, batch_size: int):
-        self.scenario = scenario
+    def __init__(self, scenario, device, batch_size: int, precision: str = "fp32"):
+        self.scenario, self.precision = scenario, precision
         self.device = device
         self.batch_size = batch_size
         index = torch.as_tensor(scenario.digit_index)
@@ -39,7 +40,8 @@ class Evaluator:
         out = []
         for start in range(0, len(images), self.batch_size):
             x = images[start:start + self.batch_size].to(self.device)
-            out.append(self.pred_lut[model(x).argmax(1)])
+            with autocast(self.device, self.precision):
+                out.append(self.pred_lut[model(x).argmax(1)])
         return torch.cat(out)  # N, H, W in results' class space
 
     @torch.no_grad()
@@ -49,7 +51,8 @@ class Evaluator:
         for start in range(0, len(images), self.batch_size):
             x = images[start:start + self.batch_size].to(self.device)
             y = self.target_lut[masks[start:start + self.batch_size].to(self.device).long()]
-            pred = self.pred_lut[model(x).argmax(1)]
+            with autocast(self.device, self.precision):
+                pred = self.pred_lut[model(x).argmax(1)]
             meter.update(pred, y)
             if start < return_pred:
                 preds.append(pred[: return_pred - start])

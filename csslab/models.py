@@ -152,6 +152,8 @@ class IncrementalSegmenter(nn.Module):
         logits = torch.cat([head(features) for head in (self.heads if heads is None else heads)], 1)  # B, C, h, w
         if logits.shape[-2:] != x.shape[-2:]:
             logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        if logits.dtype != x.dtype:  # bf16 autocast (train.precision): the losses take float32, as CUDA's autocast
+            logits, named = logits.to(x.dtype), {name: f.to(x.dtype) for name, f in named.items()}
         return logits, named
 
     def forward(self, x):

@@ -15,6 +15,7 @@ from csslab.config import Config
 from csslab.methods import get_method
 from csslab.results import Results
 from csslab.scenarios import Scenario
+from csslab.tracking import LOG_FILES, TENSORBOARD_DIR
 
 RUN_FILES = ("config.yaml", "results.json", "frames.npz")  # beside checkpoints/task-N.pt and the report
 
@@ -43,10 +44,25 @@ def resolved(config: Config | dict) -> dict:
                                                      "train": train}))
 
 
+# keys of a configuration that change no number: a run is the same run whatever they say (a finished run is
+# not trained again to get other logs: csslab/tracking.py)
+NOT_NUMBERS = ("train.log",)
+
+
+def numbers_key(config: Config | dict) -> dict:
+    """``resolved(config)`` without the keys that change no number (``NOT_NUMBERS``): equal exactly when two
+    configurations give the same numbers."""
+    data = resolved(config)
+    for key in NOT_NUMBERS:
+        section, name = key.split(".")
+        data[section].pop(name, None)
+    return data
+
+
 def same_config(a: Config | dict, b: Config | dict) -> bool:
     """Whether two configurations (a Config, or a saved config dict) train the same run."""
     try:
-        return resolved(a) == resolved(b)
+        return numbers_key(a) == numbers_key(b)
     except (KeyError, TypeError, ValueError):  # a results file of another version or a since-renamed method
         return False
 
@@ -73,7 +89,7 @@ def first_difference(a: Config | dict, b: Config | dict, ignore=()) -> tuple[str
 
     fa, fb = flat(a), flat(b)
     for key in list(fa) + [k for k in fb if k not in fa]:
-        if any(key == i or key.startswith(f"{i}.") for i in ignore):
+        if any(key == i or key.startswith(f"{i}.") for i in (*ignore, *NOT_NUMBERS)):
             continue
         if key not in fa or key not in fb or fa[key] != fb[key]:
             return key, fa.get(key), fb.get(key)
@@ -118,8 +134,9 @@ def clear_run(run_dir: Path) -> None:
     from csslab.reports import remove_run_report
 
     run_dir = Path(run_dir)
-    for name in RUN_FILES:
+    for name in RUN_FILES + LOG_FILES:
         (run_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(run_dir / TENSORBOARD_DIR, ignore_errors=True)
     for checkpoint in run_dir.glob("checkpoints/task-*.pt"):
         checkpoint.unlink()
     if (run_dir / "checkpoints").is_dir() and not any((run_dir / "checkpoints").iterdir()):
@@ -190,7 +207,7 @@ def completed_runs(roots) -> dict[str, Path]:
         for path in sorted(root.rglob("results.json")):
             try:
                 results = Results.load(path.parent)
-                key = json.dumps(resolved(results["config"]), sort_keys=True) if results.complete else None
+                key = json.dumps(numbers_key(results["config"]), sort_keys=True) if results.complete else None
             except (FileNotFoundError, KeyError, TypeError, ValueError):
                 continue
             if key is not None:
@@ -218,7 +235,7 @@ def reuse_runs(configs, dirs, roots, log=print) -> None:
     the directory already holds one."""
     found = completed_runs(roots)
     for config, run_dir in zip(configs, dirs):
-        source = found.get(json.dumps(resolved(config), sort_keys=True))
+        source = found.get(json.dumps(numbers_key(config), sort_keys=True))
         if source is not None and source.resolve() != run_dir.resolve() and completed(run_dir, config) is None:
             copy_run(source, run_dir)
             if log:

@@ -18,14 +18,14 @@ import torch
 from csslab.checkpoints import rng_state, set_rng_state
 from csslab.files import atomic_write
 from csslab.frames import KEYS
-from csslab.runstore import resolved
+from csslab.runstore import numbers_key
 
 
 def base_path(base_dir, config, method) -> Path | None:
     """Where the base of ``config``'s first task is kept under ``base_dir`` (None: the method trains its own)."""
     if base_dir is None or not method.base_task:
         return None
-    key = {k: v for k, v in resolved(config).items() if k not in ("method", "params")} | {"base": method.base_task}
+    key = {k: v for k, v in numbers_key(config).items() if k not in ("method", "params")} | {"base": method.base_task}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return Path(base_dir) / f"{method.base_task}-seed{config.seed}-{digest}.pt"
 

@@ -25,12 +25,14 @@ from csslab.evaluation import Evaluator
 from csslab.frames import Frames, frame_interval
 from csslab.methods import Method, get_method
 from csslab.models import IncrementalSegmenter
+from csslab.precision import autocast
 from csslab.progress import Progress
 from csslab.files import atomic_write
 from csslab.results import Results, task_entry
 from csslab.runstore import clear_run, resolved as resolved_config
 from csslab.scenarios import Scenario
 from csslab.shared_base import base_path, fit_base
+from csslab.tracking import Tracker
 from csslab.version import __version__
 
 
@@ -101,7 +103,7 @@ def setup(config: Config, device, scenario: Scenario | None = None) -> Setup:
     train_scenario, steps = method.prepare(scenario, config.train.steps)
     model = IncrementalSegmenter(config.model.backbone).to(device)
     return Setup(scenario, train_scenario, steps, method, model,
-                 Evaluator(scenario, device, config.train.eval_batch_size))
+                 Evaluator(scenario, device, config.train.eval_batch_size, config.train.precision))
 
 
 def run(config: Config | None = None, out=None, progress: bool = True, log=print, resume: bool = False,
@@ -133,48 +135,58 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
     batch_gen = torch.Generator().manual_seed(config.seed)
     start_time = time.perf_counter()
     if saved is not None:  # continue after the last completed task, in the state it left everything
-        results = saved
-        frames.load(out, len(results.tasks))
-        restore_checkpoint(out, s.train_scenario[:len(results.tasks)], s.model, s.method, batch_gen, checked.device)
-        start_time -= results["timings"]["total_s"]
-        log(f"resuming {out} after task {len(results.tasks)}/{n_tasks}")
-    for task in s.train_scenario[len(results.tasks):]:
-        t0 = time.perf_counter()
-        images, masks = s.train_scenario.train_set(task)
-        data_s, t1 = time.perf_counter() - t0, time.perf_counter()
-        n_steps, done = task_steps(t, task, s.steps), sum(entry["steps"] for entry in results.tasks)
-        frames_before = frames.seconds
-        label = f"{config.method} task {task.index + 1}/{n_tasks}" if progress else ""
-        try:
-            loss = train_task(s, config, task, images, masks, n_steps, batch_gen, frames, done, label, base)
-        except TrainingError as error:
-            kept = f"{len(results.tasks)} completed task(s) kept{' in ' + str(out) if out else ''}"
-            raise TrainingError(f"{error} ({kept})") from None
-        frames_s = frames.seconds - frames_before
-        train_s, t2 = time.perf_counter() - t1 - frames_s, time.perf_counter()
-        cm, val_cm = s.evaluator.evaluate_task(s.method.eval_model(s.model), task)
-        eval_s = time.perf_counter() - t2
-        results.add_task(task_entry(task, cm, n_steps, loss, train_s, eval_s, data_s, val_cm), task.index + 1 == n_tasks)
-        results.add_timings(train_s, eval_s, data_s, time.perf_counter() - start_time, frames_s)
-        if out is not None:
-            frames.save(out)
-            if t.checkpoints:
-                save_checkpoint(out, task, s.model, s.method, batch_gen)
-            results.save(out)
-        if on_task:
-            on_task(results.final, n_tasks)
+        results, start_time = saved, start_time - _restore(saved, out, s, frames, batch_gen, checked.device, log)
+    with Tracker(t.log, out, frames, s.evaluator, sum(entry["steps"] for entry in results.tasks)) as tracker:
+        for task in s.train_scenario[len(results.tasks):]:
+            t0 = time.perf_counter()
+            images, masks = s.train_scenario.train_set(task)
+            data_s, t1 = time.perf_counter() - t0, time.perf_counter()
+            n_steps, done = task_steps(t, task, s.steps), sum(entry["steps"] for entry in results.tasks)
+            frames_before = frames.seconds
+            label = f"{config.method} task {task.index + 1}/{n_tasks}" if progress else ""
+            try:
+                loss = train_task(s, config, task, images, masks, n_steps, batch_gen, (frames, tracker), done, label,
+                                  base)
+            except TrainingError as error:
+                kept = f"{len(results.tasks)} completed task(s) kept{' in ' + str(out) if out else ''}"
+                raise TrainingError(f"{error} ({kept})") from None
+            frames_s = frames.seconds - frames_before
+            train_s, t2 = time.perf_counter() - t1 - frames_s, time.perf_counter()
+            cm, val_cm = s.evaluator.evaluate_task(s.method.eval_model(s.model), task)
+            eval_s = time.perf_counter() - t2
+            results.add_task(task_entry(task, cm, n_steps, loss, train_s, eval_s, data_s, val_cm),
+                             task.index == n_tasks - 1)
+            tracker.end_task(task, results.final, done + n_steps, s.method.eval_model(s.model))
+            results.add_timings(train_s, eval_s, data_s, time.perf_counter() - start_time, frames_s)
+            if out is not None:
+                frames.save(out)
+                if t.checkpoints:
+                    save_checkpoint(out, task, s.model, s.method, batch_gen)
+                results.save(out)
+            if on_task:
+                on_task(results.final, n_tasks)
     return results
 
 
-def train_task(s: Setup, config: Config, task, images, masks, steps: int, generator, frames: Frames, done: int,
-               label: str, base=None) -> dict[str, float]:
-    """``fit_task`` on ``task`` with animation frames recorded, or, for the first task of a method that shares
-    its base (``base`` given), the shared base model: trained by the first run that needs it, loaded by the
-    others (``shared_base.fit_base``); returns each loss term's mean."""
-    shared = base_path(base, config, s.method) if task.index == 0 else None
+def _restore(saved: Results, out: Path, s: Setup, frames: Frames, batch_gen, device, log) -> float:
+    """Put everything in the state the completed tasks of ``saved`` left it; returns their seconds."""
+    frames.load(out, len(saved.tasks))
+    restore_checkpoint(out, s.train_scenario[:len(saved.tasks)], s.model, s.method, batch_gen, device)
+    log(f"resuming {out} after task {len(saved.tasks)}/{len(s.train_scenario)}")
+    return saved["timings"]["total_s"]
+
+
+def train_task(s: Setup, config: Config, task, images, masks, steps: int, generator, recorders: tuple[Frames, Tracker],
+               done: int, label: str, base=None) -> dict[str, float]:
+    """``fit_task`` on ``task`` with animation frames and the tracker's per-step logs recorded, or, for the first
+    task of a method that shares its base (``base`` given), the shared base model: trained by the first run that
+    needs it, loaded by the others (``shared_base.fit_base``; a loaded base logs no steps); returns each loss
+    term's mean."""
+    (frames, tracker), shared = recorders, base_path(base, config, s.method) if task.index == 0 else None
     fit = lambda: fit_task(s.model, s.method, task, images, masks, config.train, steps, generator,  # noqa: E731
                            on_step=lambda step, terms: frames.record(s.model, s.method, task, done + step + 1),
-                           progress=label, after_task=shared is None)
+                           progress=label, after_task=shared is None,
+                           log_step=lambda step, values, lr: tracker.step(task, done + step + 1, values, lr))
     if shared is None:
         return fit()
     loss = fit_base(shared, fit, s, task, images, masks, generator, frames)
@@ -183,13 +195,15 @@ def train_task(s: Setup, config: Config, task, images, masks, steps: int, genera
 
 
 def fit_task(model, method, task, images, masks, train: TrainConfig, steps: int, generator: torch.Generator,
-             on_step=None, progress: str = "", after_task: bool = True, add_head: bool = True) -> dict[str, float]:
+             on_step=None, progress: str = "", after_task: bool = True, add_head: bool = True,
+             log_step=None) -> dict[str, float]:
     """Train ``model`` on ``task``: ``method.add_head`` (unless False: the model has the task's head already, e.g.
     a measurement's own init), ``before_task``, ``steps`` optimiser steps on batches of ``images`` and ``masks``
     (shuffled epochs drawn from ``generator``), ``after_task`` (unless False: the shared base runs it). Returns
     each loss term's mean over the steps. ``on_step(step, terms)`` runs after every step; ``progress``: the
     label of the progress on stderr (a bar on a terminal, a few lines elsewhere; none if empty). Raises
-    TrainingError on a non-finite loss."""
+    TrainingError on a non-finite loss. ``log_step(step, {term: value}, lr)`` gets every step's loss terms and the
+    learning rate it used. The forward passes run in ``train.precision`` (``csslab.precision.autocast``)."""
     if add_head:
         method.add_head(model, task)
     method.before_task(task, model, images, masks)
@@ -203,17 +217,22 @@ def fit_task(model, method, task, images, masks, train: TrainConfig, steps: int,
     for step in range(steps):
         idx = next(batches)
         x, y = method.batch(images[idx], masks[idx].long())
-        terms = method.loss(model, x.to(method.device), y.to(method.device))
+        with autocast(method.device, train.precision):
+            terms = method.loss(model, x.to(method.device), y.to(method.device))
         loss = sum(terms.values())
         if not torch.isfinite(loss):
             bad = [f"{k}={float(v.detach()):g}" for k, v in terms.items() if not torch.isfinite(v)]
             raise TrainingError(f"non-finite loss at task {task.index}, step {step}: term {', '.join(bad)}")
+        lr_used = optimizer.param_groups[0]["lr"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
-        for k, v in terms.items():
-            sums[k] = sums.get(k, 0.0) + float(v.detach())
+        values = {k: float(v.detach()) for k, v in terms.items()}
+        for k, v in values.items():
+            sums[k] = sums.get(k, 0.0) + v
+        if log_step:
+            log_step(step, values, lr_used)
         if progress:
             bar.update(step, float(loss.detach()))
         if on_step:

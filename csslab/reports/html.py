@@ -110,7 +110,7 @@ def run_html(run: RunData, images: dict, notes: list[str], config_text: str | No
     fig("miou_per_task", "Mean IoU after each task over all seen classes, over the old ones and over the new ones "
         "(the axis starts below 0, so a line at 0 shows).", "mean IoU per task")
     fig("losses", "Each loss term's mean over each task's training steps: what results.json records of training "
-        "(it holds no per-step loss).", "training loss per task")
+        "(every step's terms are in steps.csv, written by the default --log csv).", "training loss per task")
     body.append("</div>")
     fig("background_shift", "Where test pixels went after each task. Left: pixels of old classes, still right, "
         "taken for another old class, for a new class, or for background (background shift). Right: background "

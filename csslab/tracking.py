@@ -1,0 +1,144 @@
+"""Experiment tracking (``train.log``, ``--log``): every loss term and the learning rate per step, each task's
+mIoU all/old/new and per-class IoU, and (TensorBoard) the predictions on a few test scenes, into a run directory:
+
+    steps.csv     task, step (of the run), task_step, lr, loss (the sum), then one column per loss term
+    metrics.csv   task, step, miou_all, miou_old, miou_new, then iou_<class> (empty: a class not seen yet)
+    tensorboard/  events: loss/<term>, loss/total and lr per step; miou/all|old|new and iou/<class> per task
+                  (at the task's last step); predictions per task (rows: scene, every digit, prediction)
+
+The CSV files are rewritten atomically after every task, so after a crash they hold the completed tasks, as
+results.json does; TensorBoard's events are flushed then too. Nothing here changes a number, so the sinks are
+not part of what makes two runs the same (``runstore.same_config``). tensorboard is an optional dependency,
+imported only when a run logs to it.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+from pathlib import Path
+
+import numpy as np
+
+from csslab.constants import CLASS_NAMES
+from csslab.files import atomic_write
+from csslab.reports.colors import colorize
+
+SINKS = ("csv", "tensorboard")
+STEPS_CSV, METRICS_CSV, TENSORBOARD_DIR = "steps.csv", "metrics.csv", "tensorboard"
+LOG_FILES = (STEPS_CSV, METRICS_CSV)  # beside the directory TENSORBOARD_DIR
+N_IMAGES = 8  # test scenes (the frames' first) whose predictions TensorBoard shows after each task
+INSTALL = 'pip install -e ".[tensorboard]"'
+
+
+def parse_log(text: str) -> tuple[str, ...]:
+    """The sinks of ``train.log``: ``csv``, ``tensorboard``, both comma-separated, or ``none``."""
+    names = [name.strip() for name in str(text).split(",") if name.strip()]
+    if names == ["none"]:
+        return ()
+    if not names or any(name not in SINKS for name in names):
+        raise ValueError(f"invalid log {text!r} (train.log, --log): valid values are csv, tensorboard, "
+                         "csv,tensorboard, none")
+    return tuple(dict.fromkeys(names))
+
+
+def check_log(text: str) -> None:
+    """``train.log`` names known sinks, and tensorboard is installed if it names it (before any training)."""
+    if "tensorboard" in parse_log(text) and importlib.util.find_spec("tensorboard") is None:
+        raise ValueError(f"--log tensorboard needs the tensorboard package, not installed here: {INSTALL}")
+
+
+def _cell(value) -> str:
+    return "" if value is None else repr(float(value)) if isinstance(value, float) else str(value)
+
+
+def _csv_text(rows: list[dict], first: tuple[str, ...]) -> str:
+    """Rows as CSV under a header of ``first`` and then every other key in the order it appeared."""
+    columns = list(first) + [k for k in dict.fromkeys(k for row in rows for k in row) if k not in first]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([_cell(row.get(column)) for column in columns] for row in rows)
+    return buffer.getvalue()
+
+
+def _read_rows(path: Path, last_step: int) -> list[dict]:
+    """The rows of a CSV this module wrote up to step ``last_step`` (a resumed run's completed tasks)."""
+    if not path.is_file():
+        return []
+    with path.open(newline="") as file:
+        rows = [{k: (None if v == "" else int(v) if k in ("task", "step", "task_step") else float(v))
+                 for k, v in row.items()} for row in csv.DictReader(file)]
+    return [{k: v for k, v in row.items() if v is not None} for row in rows if row["step"] <= last_step]
+
+
+def prediction_grid(images: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """One picture [3, 3H, N*W] uint8: the scenes (grey), every digit in its class colour, the prediction
+    (masks in results' class space)."""
+    grey = np.repeat((np.clip(images, 0, 1) * 255).astype(np.uint8)[..., None], 3, axis=-1)  # N, H, W, 3
+    rows = [np.concatenate(list(picture), axis=1) for picture in (grey, colorize(truth), colorize(pred))]
+    return np.concatenate(rows, axis=0).transpose(2, 0, 1)
+
+
+class Tracker:
+    """The sinks of one run: ``step`` after every optimiser step, ``end_task`` after each task's evaluation.
+    ``done_steps``: the steps of the tasks completed before (a resumed run keeps their logs and drops those of
+    the interrupted task). Without ``out`` (``csslab.run`` without a directory) it records nothing."""
+
+    def __init__(self, log: str, out, frames, evaluator, done_steps: int = 0):
+        sinks = parse_log(log) if out is not None else ()
+        self.out, self.frames, self.evaluator = (Path(out) if out is not None else None), frames, evaluator
+        self.csv = "csv" in sinks
+        self.steps = _read_rows(self.out / STEPS_CSV, done_steps) if self.csv and done_steps else []
+        self.metrics = _read_rows(self.out / METRICS_CSV, done_steps) if self.csv and done_steps else []
+        self.writer = None
+        if "tensorboard" in sinks:
+            from torch.utils.tensorboard import SummaryWriter  # only here: the package is optional
+
+            self.writer = SummaryWriter(str(self.out / TENSORBOARD_DIR), purge_step=done_steps + 1 if done_steps
+                                        else None)
+
+    def step(self, task, step: int, values: dict[str, float], lr: float) -> None:
+        """After the run's ``step``-th optimiser step (1-based): its loss terms and the learning rate it used."""
+        total = sum(values.values())
+        if self.csv:
+            self.steps.append({"task": task.index, "step": step, "lr": lr, "loss": total} | values)
+        if self.writer is not None:
+            for name, value in values.items():
+                self.writer.add_scalar(f"loss/{name}", value, step)
+            self.writer.add_scalar("loss/total", total, step)
+            self.writer.add_scalar("lr", lr, step)
+
+    def end_task(self, task, entry: dict, step: int, model) -> None:
+        """After ``task`` was evaluated (``entry``: its results.json entry), at the run's ``step``; ``model``
+        (in eval mode) predicts the TensorBoard images."""
+        mious = {key: entry[f"miou_{key}"] for key in ("all", "old", "new")}
+        ious = {name: entry["iou"].get(name) for name in CLASS_NAMES}
+        if self.csv:
+            self.metrics.append({"task": task.index, "step": step} | {f"miou_{k}": v for k, v in mious.items()}
+                                | {f"iou_{name}": v for name, v in ious.items()})
+            atomic_write(self.out / STEPS_CSV, _csv_text(self.steps, ("task", "step", "lr", "loss")))
+            atomic_write(self.out / METRICS_CSV, _csv_text(
+                self.metrics, ("task", "step", "miou_all", "miou_old", "miou_new",
+                               *(f"iou_{name}" for name in CLASS_NAMES))))
+        if self.writer is not None:
+            for tag, values in (("miou", mious), ("iou", ious)):
+                for name, value in values.items():
+                    if value is not None:
+                        self.writer.add_scalar(f"{tag}/{name}", value, step)
+            images = self.frames.images[:N_IMAGES]
+            pred = self.evaluator.predict(model, images).cpu().numpy()
+            grid = prediction_grid(images[:, 0].numpy(), self.frames.raw[:N_IMAGES], pred)
+            self.writer.add_image("predictions", grid, step)
+            self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+    def __enter__(self) -> "Tracker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
