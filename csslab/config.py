@@ -53,7 +53,7 @@ class ScenarioConfig:
 class ModelConfig:
     backbone: str = "fast"
     pretrain: str = "none"  # PRETRAINS; shapes: trained once, cached, loaded before task 0 (docs/methods.md)
-    pretrain_steps: int = 1000  # the pretraining's optimiser steps (a fresh batch of shapes each)
+    pretrain_steps: int = 300  # the pretraining's optimiser steps (a fresh batch of shapes each)
 
 
 @dataclass
