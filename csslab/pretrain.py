@@ -77,13 +77,13 @@ def pretrained_backbone(model: ModelConfig, device, threads: int, progress: bool
         return None
     key = pretrain_key(model, device, threads)
     state = _read(path, key, model.backbone)
-    if state is None:
+    trained = state is None
+    if trained:
         state = train_backbone(model, device, threads, progress) | {"key": key}
         _write(path, state)
     if log:
-        done = "loaded" if "trained_now" not in state else "trained"
-        log(f"pretrained backbone {done}: {model.pretrain}, {model.pretrain_steps} steps in "
-            f"{state['seconds']:.0f} s, held-out mIoU {state['miou']:.3f} ({path})")
+        log(f"pretrained backbone {'trained' if trained else 'loaded'}: {model.pretrain}, {model.pretrain_steps} "
+            f"steps in {state['seconds']:.0f} s, held-out mIoU {state['miou']:.3f} ({path})")
     return state["backbone"]
 
 
@@ -146,7 +146,7 @@ def train_backbone(model: ModelConfig, device, threads: int, progress: bool = Fa
         miou = _held_out_miou(net, device)
     backbone = {k: v.detach().cpu().clone() for k, v in net.backbone.state_dict().items()}
     return {"backbone": backbone, "seconds": seconds, "loss": float(np.mean(losses[-max(1, steps // 4):])),
-            "miou": miou, "trained_now": True}
+            "miou": miou}
 
 
 @torch.no_grad()
@@ -181,7 +181,7 @@ def _read(path: Path, key: dict, backbone: str) -> dict | None:
 
 def _write(path: Path, state: dict) -> None:
     buffer = io.BytesIO()
-    torch.save({k: v for k, v in state.items() if k != "trained_now"}, buffer)
+    torch.save(state, buffer)
     try:
         atomic_write(path, buffer.getvalue())
     except OSError as error:  # a read-only or full disk costs the cache, not the run
