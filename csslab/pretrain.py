@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from csslab.checks import check_model
+from csslab.checks import check_model, resolve_threads
 from csslab.config import ModelConfig
 from csslab.data.cache import pretrained_dir
 from csslab.data.shapes import SHAPE_CLASSES, SHAPES_VERSION, make_shapes
@@ -93,9 +93,10 @@ def pretrain_once(configs, log=None, progress: bool = False) -> None:
     them."""
     done = set()
     for config in configs:
-        path = pretrained_file(config.model, config.train.device, config.train.threads)
+        threads = resolve_threads(config.train.threads)
+        path = pretrained_file(config.model, config.train.device, threads)
         if path is not None and path not in done:
-            pretrained_backbone(config.model, config.train.device, config.train.threads, progress, log)
+            pretrained_backbone(config.model, config.train.device, threads, progress, log)
             done.add(path)
 
 
