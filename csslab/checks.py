@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from csslab.config import OPTIMIZERS, PROTOCOLS, Config, TrainConfig
+from csslab.config import OPTIMIZERS, PRETRAINS, PROTOCOLS, Config, ModelConfig, TrainConfig
 from csslab.data.digits import load_digits
 from csslab.methods import METHODS, get_method
 from csslab.models import make_backbone
@@ -42,7 +42,7 @@ def validate(config: Config) -> Checked:
     what the method needs of the scenario, the digits); raise ValueError at the first problem."""
     method = get_method(config.method)
     params = method.make_params(config.params)
-    make_backbone(config.model.backbone)
+    check_model(config.model)
     device = check_train(config.train)
     scenario = Scenario.from_config(config.scenario, config.seed)  # the split, class order, setting, scenes
     s, n_tasks = config.scenario, len(scenario)
@@ -65,6 +65,16 @@ def validate(config: Config) -> Checked:
 
 
 MAX_STEPS = 10_000_000  # per task: far beyond any useful budget (a default task is 250), within every counter
+
+
+def check_model(m: ModelConfig) -> None:
+    """The model options' own checks: the backbone and its pretraining (``csslab.pretrain``)."""
+    make_backbone(m.backbone)
+    if m.pretrain not in PRETRAINS:
+        raise ValueError(f"invalid model.pretrain {m.pretrain!r}: valid values are {', '.join(PRETRAINS)}")
+    if not 0 < m.pretrain_steps <= MAX_STEPS:
+        raise ValueError(f"invalid model.pretrain_steps {m.pretrain_steps}: must be a number of steps in "
+                         f"1..{MAX_STEPS:,}")
 
 
 def check_train(t: TrainConfig) -> torch.device:

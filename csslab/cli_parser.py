@@ -114,12 +114,15 @@ def build_parser() -> argparse.ArgumentParser:
     d = data_sub.add_parser("path", help="print the cache directory of a dataset (what --data NAME reads)")
     d.add_argument("name", choices=("mnist", "fashion"))
 
-    p = sub.add_parser("cache", help="list or clear what csslab keeps in its cache: generated scenes, downloads")
+    p = sub.add_parser("cache", help="list or clear what csslab keeps in its cache: generated scenes, "
+                                     "pretrained backbones, downloads")
     cache_sub = p.add_subparsers(dest="cache_command", required=True, parser_class=_Parser)
     cache_sub.add_parser("list", help="the cache's folders with their files and sizes, and the total")
-    c = cache_sub.add_parser("clear", help="remove the generated scenes (rebuilt when needed); downloads are kept")
+    c = cache_sub.add_parser("clear", help="remove the generated scenes and pretrained backbones (rebuilt when "
+                                           "needed); downloads are kept")
     which = c.add_mutually_exclusive_group()
-    which.add_argument("--scenes", action="store_true", help="only the generated scenes (the default)")
+    which.add_argument("--scenes", action="store_true", help="only the generated files: scenes, pretrained backbones "
+                                                              "(the default)")
     which.add_argument("--all", action="store_true",
                        help="the downloaded datasets too (`csslab data download` fetches them again)")
     return parser

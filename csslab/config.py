@@ -23,6 +23,7 @@ PROTOCOLS = {
               "nesterov": True, "schedule": "poly"},
 }
 OPTIMIZERS = ("adam", "sgd")
+PRETRAINS = ("none", "shapes")  # model.pretrain: from scratch, or the backbone pretrained on shapes (csslab.pretrain)
 
 
 @dataclass
@@ -55,6 +56,8 @@ class ScenarioConfig:
 @dataclass
 class ModelConfig:
     backbone: str = "fast"
+    pretrain: str = "none"  # PRETRAINS; shapes: trained once, cached, loaded before task 0 (docs/methods.md)
+    pretrain_steps: int = 300  # the pretraining's optimiser steps (a fresh batch of shapes each)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from csslab.checks import resolve_threads
-from csslab.config import Config
+from csslab.config import Config, ModelConfig
 from csslab.methods import get_method
 from csslab.results import Results
 from csslab.scenarios import Scenario
@@ -32,7 +32,8 @@ def resolved(config: Config | dict) -> dict:
     and the method's parameters with their defaults. Two configurations train the same run exactly
     when their resolved forms are equal, however they were written (e.g. with the null switches, "the
     preset's", of runs saved before the setting was saved resolved). ``train.threads`` 0 ("all cores",
-    as runs were saved before threads were resolved) becomes this process's number (``resolve_threads``)."""
+    as runs were saved before threads were resolved) becomes this process's number (``resolve_threads``); without
+    ``model.pretrain``, its other options are their defaults."""
     if isinstance(config, dict):
         config = Config.from_dict(config)
     elif not isinstance(config, Config):  # e.g. a results file without one
@@ -40,8 +41,11 @@ def resolved(config: Config | dict) -> dict:
     scenario = Scenario.from_config(config.scenario, config.seed).config()
     params = get_method(config.method).make_params(config.params)
     train = asdict(config.train) | {"threads": resolve_threads(config.train.threads)}
+    model = asdict(config.model)
+    if config.model.pretrain == "none":  # the pretraining's options change nothing then
+        model = asdict(ModelConfig(backbone=config.model.backbone))
     return json.loads(json.dumps(config.to_dict() | {"scenario": asdict(scenario), "params": vars(params),
-                                                     "train": train}))
+                                                     "train": train, "model": model}))
 
 
 # keys of a configuration that change no number: a run is the same run whatever they say (a finished run is

@@ -20,6 +20,7 @@ from csslab.files import atomic_write, write_json
 from csslab.methods import METHODS, get_method
 from csslab.reports import remove_benchmark_report, remove_run_report, write_benchmark_report, write_run_report
 from csslab.papers_csv import PLOP_KEYS, plop_averages
+from csslab.pretrain import pretrain_once
 from csslab.reports.benchmark_table import BenchmarkRows, benchmark_csv, benchmark_markdown, selections
 from csslab.reports.budget import benchmark_budget, row_budgets, run_budget
 from csslab.results import split_mious
@@ -260,7 +261,8 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
     orders per method and seed (``class_orders``); the rows average over them, and benchmark.json/.md hold
     the methods' ranking per order. A directory holding runs of another configuration is refused, or with
     ``overwrite`` cleared first (``claim``). ``shared_base``: methods whose first task trains alike
-    (``Method.base_task``) share it, trained once per seed (kept in out/base). Returns the rows (a list that
+    (``Method.base_task``) share it, trained once per seed (kept in out/base). A pretrained backbone
+    (``model.pretrain``) is trained, or found in the cache, before any run starts. Returns the rows (a list that
     Jupyter shows as the table). ``splits``: several splits (default: the base configuration's)."""
     out = Path(out)
     configs = run_configs(base, methods, seeds, settings, grid, orders, splits)
@@ -278,6 +280,8 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
     if reuse:
         reuse_runs(configs, dirs, reuse, log)
     start = time.perf_counter()
+    # model.pretrain: the weights every run loads, trained here once rather than by several workers at once
+    pretrain_once([c for c, d in zip(configs, dirs) if completed(d, c) is None], log, progress=log is not None)
     bases = str(out / "base") if shared_base else None  # the shared base models' directory
     if ray:
         finished = []

@@ -26,6 +26,7 @@ from csslab.frames import Frames, frame_interval
 from csslab.methods import Method, get_method
 from csslab.models import IncrementalSegmenter
 from csslab.precision import autocast
+from csslab.pretrain import pretrained_backbone
 from csslab.progress import Progress
 from csslab.files import atomic_write
 from csslab.results import Results, task_entry
@@ -92,16 +93,21 @@ class Setup(NamedTuple):
     evaluator: Evaluator
 
 
-def setup(config: Config, device, scenario: Scenario | None = None) -> Setup:
+def setup(config: Config, device, scenario: Scenario | None = None, log=None, progress: bool = False) -> Setup:
     """The scenario (built from ``config`` unless given), method, model and evaluator of a run, made in the
-    order (and after the seeding) whose random numbers its results depend on."""
+    order (and after the seeding) whose random numbers its results depend on. With ``model.pretrain``, the
+    backbone starts from the pretrained weights (trained first, with ``progress`` and ``log``, when not cached)."""
     scenario = scenario or Scenario.from_config(config.scenario, config.seed)
-    torch.set_num_threads(resolve_threads(config.train.threads))  # also after a run that set another number
+    threads = resolve_threads(config.train.threads)
+    torch.set_num_threads(threads)  # also after a run that set another number
+    backbone = pretrained_backbone(config.model, device, threads, progress, log)  # its own random numbers
     seed_everything(config.seed)
     method_cls = get_method(config.method)
     method = method_cls(method_cls.make_params(config.params), device=device, seed=config.seed)
     train_scenario, steps = method.prepare(scenario, config.train.steps)
     model = IncrementalSegmenter(config.model.backbone).to(device)
+    if backbone is not None:  # after the model's own init, so that its heads draw what they draw without it
+        model.backbone.load_state_dict(backbone)
     return Setup(scenario, train_scenario, steps, method, model,
                  Evaluator(scenario, device, config.train.eval_batch_size, config.train.precision))
 
@@ -125,7 +131,7 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
     if saved is not None and saved.complete:
         log(f"{out} is complete ({len(saved.tasks)} tasks): nothing to resume")
         return saved
-    s, t = setup(config, checked.device, checked.scenario), config.train
+    s, t = setup(config, checked.device, checked.scenario, log, progress), config.train
     if out is not None and saved is None:  # a new run: nothing of what ``out`` held may survive beside it
         clear_run(out)
         atomic_write(out / "config.yaml", Config.from_dict(results["config"]).to_yaml())

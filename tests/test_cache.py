@@ -41,7 +41,7 @@ def test_list_shows_each_entry_and_the_total(filled, capsys):
     assert rows["scenes"] == (3, round(scene_bytes / 1e6, 1))
     assert rows["data/mnist"] == (1, 0.0)
     assert rows["total"][0] == 4
-    assert [e.size for e in cache.entries()] == [scene_bytes, 3000]
+    assert [e.size for e in cache.entries()] == [scene_bytes, 0, 3000]  # scenes, pretrained, data/mnist
 
 
 def test_clear_removes_the_scenes_and_keeps_downloads_and_other_files(filled, capsys):

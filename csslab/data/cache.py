@@ -1,4 +1,5 @@
-"""Where csslab keeps what it can rebuild or fetch again: generated scenes and downloaded digits.
+"""Where csslab keeps what it can rebuild or fetch again: generated scenes, pretrained backbones
+(``csslab.pretrain``) and downloaded digits.
 
 One root, ``$CSSLAB_CACHE`` when set, else ``~/.cache/csslab``; each kind of file has its folder in it.
 A scene file stores a digest of its arrays and is used only when they match it. ``entries`` and
@@ -18,6 +19,7 @@ import numpy as np
 from csslab.files import atomic_open
 
 SCENE_FILES = ("scenes-*.npz", ".scenes-*.npz.*.tmp")  # a cache file; what a killed write left beside it
+PRETRAINED_FILES = ("pretrained-*.pt", ".pretrained-*.pt.*.tmp")  # a backbone's weights; a killed write's
 DOWNLOAD_FILES = ("*-ubyte.gz", ".*-ubyte.gz.*.tmp")  # the IDX files of a download; a killed download's part
 
 
@@ -30,6 +32,11 @@ def cache_root() -> Path:
 def scenes_dir() -> Path:
     """The generated scenes' cache: <root>/scenes."""
     return cache_root() / "scenes"
+
+
+def pretrained_dir() -> Path:
+    """The pretrained backbones' cache (``model.pretrain``): <root>/pretrained."""
+    return cache_root() / "pretrained"
 
 
 def download_dir(name: str) -> Path:
@@ -89,7 +96,7 @@ def write_scenes(path: Path, levels: np.ndarray, masks: np.ndarray) -> None:
 class Entry:
     """One folder of the cache: what it is and the csslab files in it."""
 
-    name: str  # "scenes" or "data/NAME"
+    name: str  # "scenes", "pretrained" or "data/NAME"
     folder: Path
     files: tuple[Path, ...]
     download: bool  # fetched from the network (cleared only on request), else rebuilt when needed
@@ -106,8 +113,10 @@ def _matching(folder: Path, patterns) -> tuple[Path, ...]:
 
 
 def entries() -> list[Entry]:
-    """The scene cache and each downloaded dataset's folder, with their files (empty ones too)."""
-    found = [Entry("scenes", scenes_dir(), _matching(scenes_dir(), SCENE_FILES), download=False)]
+    """The scene cache, the pretrained backbones and each downloaded dataset's folder, with their files (empty
+    ones too)."""
+    found = [Entry("scenes", scenes_dir(), _matching(scenes_dir(), SCENE_FILES), download=False),
+             Entry("pretrained", pretrained_dir(), _matching(pretrained_dir(), PRETRAINED_FILES), download=False)]
     data = cache_root() / "data"
     for folder in sorted(p for p in data.iterdir() if p.is_dir()) if data.is_dir() else ():
         found.append(Entry(f"data/{folder.name}", folder, _matching(folder, DOWNLOAD_FILES), download=True))
@@ -115,8 +124,8 @@ def entries() -> list[Entry]:
 
 
 def clear(downloads: bool = False) -> list[tuple[Entry, int]]:
-    """Delete the generated scenes (and, with ``downloads``, the downloaded files); returns each
-    emptied entry with the bytes it held. Only csslab's own files go, by their names, so a cache root
+    """Delete the generated scenes and pretrained backbones (and, with ``downloads``, the downloaded files);
+    returns each emptied entry with the bytes it held. Only csslab's own files go, by their names, so a cache root
     that holds other files too is safe; a folder left empty is removed."""
     removed = []
     for entry in entries():

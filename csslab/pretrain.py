@@ -1,0 +1,189 @@
+"""``model.pretrain``: the backbone pretrained on a task that shares no class with the digits, as every CSS
+paper starts from an ImageNet-pretrained network (docs/methods.md#pretrained-backbone).
+
+``shapes``: segmentation of procedurally generated strokes, ellipses and polygons (``csslab.data.shapes``),
+a fresh seeded batch every step, Adam with poly decay. The backbone's weights (its BatchNorm statistics too;
+the pretraining head is dropped) are trained once and cached by what they depend on: the pretraining options,
+the generator, the backbone, and the device and threads they are computed with (oneDNN's reductions follow
+the threads). Never by a run's seed or method: every run of a benchmark starts from the same weights, which
+``csslab benchmark`` trains before it dispatches its runs (``pretrain_once``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from csslab.checks import check_model, resolve_threads
+from csslab.config import ModelConfig
+from csslab.data.cache import pretrained_dir
+from csslab.data.shapes import SHAPE_CLASSES, SHAPES_VERSION, make_shapes
+from csslab.files import atomic_write
+from csslab.metrics import confusion_matrix, iou
+from csslab.models import IncrementalSegmenter, make_backbone
+from csslab.progress import Progress
+
+SEED = 0  # the pretraining's own seed: the same weights for every run's seed
+BATCH = 32
+LR = 2e-3  # Adam with poly decay, the fast protocol's recipe
+EVAL_SEED, EVAL_CANVASES = 1_000_003, 200  # held-out canvases (training batches are seeded (SEED, step))
+
+
+def _code_digest() -> str:
+    """This module's and the generator's source: an edit that changes the weights cannot serve cached ones."""
+    digest = hashlib.blake2b(digest_size=8)
+    for path in (Path(__file__), Path(__file__).parent / "data" / "shapes.py"):
+        try:
+            digest.update(path.read_bytes())
+        except OSError:  # no readable source (e.g. a zipped install): the versions alone key the cache
+            pass
+    return digest.hexdigest()
+
+
+CODE_DIGEST = _code_digest()
+
+
+def pretrain_key(model: ModelConfig, device, threads: int) -> dict:
+    """What the pretrained weights of ``model`` depend on, as JSON data (never the run's seed or method)."""
+    device = torch.device(device)
+    return {"pretrain": model.pretrain, "steps": model.pretrain_steps, "backbone": model.backbone,
+            "generator": SHAPES_VERSION, "code": CODE_DIGEST, "batch": BATCH, "lr": LR, "seed": SEED,
+            "device": device.type, "threads": threads if device.type == "cpu" else None}
+
+
+def pretrained_file(model: ModelConfig, device, threads: int) -> Path | None:
+    """The cache file of ``model``'s pretrained backbone (None for ``pretrain=none``)."""
+    check_model(model)
+    if model.pretrain == "none":
+        return None
+    digest = hashlib.sha256(json.dumps(pretrain_key(model, device, threads), sort_keys=True).encode()).hexdigest()
+    return pretrained_dir() / f"pretrained-{model.pretrain}-{model.backbone}-{digest[:16]}.pt"
+
+
+def pretrained_backbone(model: ModelConfig, device, threads: int, progress: bool = False, log=None) -> dict | None:
+    """The backbone's pretrained state dict for ``model`` (None for ``pretrain=none``): the cached one, or
+    trained now (a progress bar with ``progress``; ``log(message)`` says which) and cached atomically."""
+    path = pretrained_file(model, device, threads)
+    if path is None:
+        return None
+    key = pretrain_key(model, device, threads)
+    state = _read(path, key, model.backbone)
+    trained = state is None
+    if trained:
+        state = train_backbone(model, device, threads, progress) | {"key": key}
+        _write(path, state)
+    if log:
+        log(f"pretrained backbone {'trained' if trained else 'loaded'}: {model.pretrain}, {model.pretrain_steps} "
+            f"steps in {state['seconds']:.0f} s, held-out mIoU {state['miou']:.3f} ({path})")
+    return state["backbone"]
+
+
+def pretrain_once(configs, log=None, progress: bool = False) -> None:
+    """The pretrained backbone of each configuration that has one, trained (or found) once per cache file:
+    what a benchmark runs before it dispatches runs, so that workers load the weights instead of each training
+    them."""
+    done = set()
+    for config in configs:
+        threads = resolve_threads(config.train.threads)
+        path = pretrained_file(config.model, config.train.device, threads)
+        if path is not None and path not in done:
+            pretrained_backbone(config.model, config.train.device, threads, progress, log)
+            done.add(path)
+
+
+@contextlib.contextmanager
+def _own_random_numbers(device, threads: int):
+    """Pretraining draws no number of the run's generators and runs on ``threads`` torch threads."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    devices = [device.index or 0] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(SEED)
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def train_backbone(model: ModelConfig, device, threads: int, progress: bool = False) -> dict:
+    """Pretrain ``model.backbone`` with a head of SHAPE_CLASSES on fresh shapes for ``model.pretrain_steps``
+    steps; returns its state dict (on the CPU), the seconds, the mean loss of the last quarter of steps and
+    the mIoU on held-out canvases."""
+    device = torch.device(device)
+    with _own_random_numbers(device, threads):
+        start = time.perf_counter()
+        net = IncrementalSegmenter(model.backbone).to(device)
+        net.add_head(len(SHAPE_CLASSES))
+        steps = model.pretrain_steps
+        optimizer = torch.optim.Adam(net.parameters(), lr=LR)
+        poly = lambda step: (1 - min(step, steps - 1) / steps) ** 0.9  # noqa: E731 (train.py's schedule)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, poly)
+        bar = Progress(steps, f"pretrain {model.pretrain} ({model.backbone})" if progress else "")
+        losses = []
+        net.train()
+        for step in range(steps):
+            images, masks = make_shapes(BATCH, seed=(SEED, step))
+            logits = net(torch.from_numpy(images).to(device))  # B, 4, H, W
+            loss = F.cross_entropy(logits, torch.from_numpy(masks).to(device).long())
+            if not torch.isfinite(loss):
+                raise RuntimeError(f"non-finite loss {float(loss):g} at step {step} of pretraining {model.pretrain}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            losses.append(float(loss.detach()))
+            bar.update(step, losses[-1])
+        bar.close()
+        seconds = time.perf_counter() - start
+        miou = _held_out_miou(net, device)
+    backbone = {k: v.detach().cpu().clone() for k, v in net.backbone.state_dict().items()}
+    return {"backbone": backbone, "seconds": seconds, "loss": float(np.mean(losses[-max(1, steps // 4):])),
+            "miou": miou}
+
+
+@torch.no_grad()
+def _held_out_miou(net, device) -> float:
+    """Mean IoU (background and the three shapes) of ``net`` on canvases no training step drew."""
+    images, masks = make_shapes(EVAL_CANVASES, seed=EVAL_SEED)
+    net.eval()
+    pred = net(torch.from_numpy(images).to(device)).argmax(1).cpu().numpy()
+    return float(np.nanmean(iou(confusion_matrix(pred, masks, len(SHAPE_CLASSES)))))
+
+
+def _read(path: Path, key: dict, backbone: str) -> dict | None:
+    """The cached state at ``path``, or None when absent or not this key's (a warning says why; it is retrained)."""
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        with torch.random.fork_rng(devices=[]):  # its init draws no number of the run's
+            expected = make_backbone(backbone).state_dict()
+        if state.get("key") != key:
+            why = "written for other options"
+        elif {k: tuple(v.shape) for k, v in state["backbone"].items()} != {k: tuple(v.shape) for k, v in
+                                                                           expected.items()}:
+            why = f"not the weights of backbone {backbone!r}"
+        else:
+            return state
+    except Exception as error:  # a truncated or foreign file fails in zipfile or torch's unpickler
+        why = f"unreadable ({' '.join(str(error).split())[:200]})"
+    warnings.warn(f"pretraining again: cached backbone {path} is {why}", RuntimeWarning, stacklevel=3)
+    return None
+
+
+def _write(path: Path, state: dict) -> None:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    try:
+        atomic_write(path, buffer.getvalue())
+    except OSError as error:  # a read-only or full disk costs the cache, not the run
+        warnings.warn(f"pretrained backbone not cached in {path}: {error}", RuntimeWarning, stacklevel=3)
