@@ -9,13 +9,15 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import TINY_TASKS, make_method, tiny_data, train_tiny
+from conftest import SCRIPTS, TINY_TASKS, load_module, make_method, tiny_data, train_tiny
+from csslab.config import Config, apply_overrides
 from csslab.constants import IGNORE
 from csslab.losses import all_negative_bce, decompose_logits, new_class_bce, sigmoid_kd
 from csslab.methods import METHODS
 from csslab.methods.dkd import ThresholdBackground, class_weights, outputs
 from csslab.methods.ewf import fuse_weights, fusion_weight
 from csslab.models import IncrementalSegmenter
+from csslab.train import run
 
 LN3 = math.log(3.0)  # sigmoid(ln 3) = 3/4
 
@@ -196,3 +198,22 @@ def test_ewf_freezes_old_heads_then_evaluates_the_fused_model():
             assert torch.equal(value, seen["trained"][name]), name
     assert not torch.equal(model.backbone.stem[0].weight, seen["trained"]["backbone.stem.0.weight"])
     assert METHODS["ewf"].base_task == METHODS["mib"].base_task  # task 0 is MiB's: their base is shared
+
+
+@pytest.mark.parametrize("first,second", [("dkd", "dkd-m"), ("mib", "ewf")])
+def test_a_base_shared_with_another_method_gives_the_results_of_training_it_again(tmp_path, first, second):
+    """dkd-m trains on the base dkd saved (their first tasks are alike: the memory is empty), ewf on mib's."""
+    small = ["scenario.tasks=5-5", "scenario.train_scenes=16", "scenario.test_scenes=20", "train.steps=3",
+             "train.batch_size=8", "train.frame_every=2", "train.frame_scenes=10"]
+    memory = {"dkd-m": ["params.memory_size=4"]}  # at most the 16 scenes it is filled from
+
+    def config(method):
+        return apply_overrides(Config(), [f"method={method}", *small, *memory.get(method, [])])
+
+    compare = load_module(SCRIPTS / "compare_runs.py").compare
+    base = tmp_path / "base"
+    run(config(first), out=tmp_path / first, progress=False, log=None, base=base)
+    run(config(second), out=tmp_path / "shared", progress=False, log=None, base=base)
+    run(config(second), out=tmp_path / "own", progress=False, log=None)
+    assert len(list(base.glob("*.pt"))) == 1  # trained once, by the first method
+    assert compare(tmp_path / "own", tmp_path / "shared") is None
