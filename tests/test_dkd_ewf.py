@@ -217,3 +217,15 @@ def test_a_base_shared_with_another_method_gives_the_results_of_training_it_agai
     run(config(second), out=tmp_path / "own", progress=False, log=None)
     assert len(list(base.glob("*.pt"))) == 1  # trained once, by the first method
     assert compare(tmp_path / "own", tmp_path / "shared") is None
+
+
+@pytest.mark.parametrize("name,first,later", [("dkd", {"bce", "ac"}, {"bce", "ac", "kd", "dkd_pos", "dkd_neg"}),
+                                              ("ewf", {"ce"}, {"ce", "kd"})])
+def test_distillation_terms_start_with_task_1(name, first, later):
+    method, model = make_method(name), IncrementalSegmenter()
+    for task, expected in zip(TINY_TASKS, (first, later)):
+        images, masks = tiny_data(task)
+        method.add_head(model, task)
+        method.before_task(task, model, images, masks)
+        method.train_mode(model)
+        assert set(method.loss(model, images[:2], masks[:2].long())) == expected
