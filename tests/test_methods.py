@@ -230,7 +230,7 @@ def test_params_defaults_are_the_papers_or_documented_calibrations(name):
 
 
 def test_head_inits():
-    assert {n for n, cls in METHODS.items() if cls.head_init == "mib"} == {"mib", "plop"}
+    assert {n for n, cls in METHODS.items() if cls.head_init == "mib"} == {"mib", "plop", "ewf"}
 
 
 def test_unknown_params_are_refused_with_the_valid_ones():

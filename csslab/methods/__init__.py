@@ -4,7 +4,9 @@ import dataclasses
 import re
 
 from csslab.methods.base import Method, frozen_copy, previous_model
+from csslab.methods.dkd import DKD, DKDM
 from csslab.methods.ewc import EWC
+from csslab.methods.ewf import EWF
 from csslab.methods.finetune import FineTune
 from csslab.methods.ilt import ILT
 from csslab.methods.joint import Joint
@@ -26,6 +28,9 @@ METHODS = {
     "ssul": SSUL,
     "pseudo": Pseudo,
     "ewc": EWC,
+    "dkd": DKD,
+    "dkd-m": DKDM,
+    "ewf": EWF,
 }
 
 
