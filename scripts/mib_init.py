@@ -5,9 +5,11 @@ plain cross-entropy), adds task 1's head with ``init="mib"`` and, per variant, p
 channels' copied weights with one Kaiming-uniform draw ``k`` (the head's default init):
 
 - ``S:M``: ``+ S·k``, and the new biases ``M`` below the shared background bias (``add_head``'s
-  ``symmetry_noise`` and ``bias_margin``; its default is ``1:4``; ``0:0`` is MiB's exact init);
+  ``symmetry_noise`` and ``bias_margin``, with the background bias lowered by log 3 as in MiB; ``0:0`` is MiB's exact init);
 - ``neg:S``: ``- S·|k|`` (a new channel can only fall below the background, the input being >= 0);
-- ``max:S``: ``+ S·(k - max over the new channels of k)`` (as ``neg``, with the differences of ``S:0``).
+- ``max:S``: ``+ S·(k - max over the new channels of k)`` (as ``neg``, with the differences of ``S:0``);
+- ``default``: ``add_head``'s own default init (noise 1, margin 4, the background bias lowered by
+  ``mib_background_shift``: log(1 + 2·e^-4) instead of the ``S:M`` variants' log 3).
 
 For each it prints the share of test pixels whose argmax changes right after the head is added
 (and of those that go to a new class) and, with ``--steps N``, the test IoU of background, the two
@@ -28,6 +30,9 @@ def perturb(model, variant: str):
     import torch
 
     torch.manual_seed(0)
+    if variant == "default":
+        model.add_head(2, init="mib")
+        return model
     kind, _, scale = variant.partition(":")
     head = model.add_head(2, init="mib", symmetry_noise=0.0, bias_margin=0.0)
     k = torch.nn.Conv2d(head.weight.shape[1], 2, 1).weight.detach()  # a Kaiming-uniform draw
@@ -89,7 +94,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir")
     parser.add_argument("--steps", type=int, default=0, help="MiB steps on task 1 after the init (0: none)")
-    parser.add_argument("--variants", default="0:0,1:0,1:4,neg:1,max:1")
+    parser.add_argument("--variants", default="0:0,1:0,1:4,neg:1,max:1,default")
     args = parser.parse_args(argv)
     measure(args.run_dir, args.variants.split(","), args.steps)
     return 0
