@@ -13,6 +13,7 @@ from csslab.methods.mib import MiB
 from csslab.methods.plop import PLOP
 from csslab.methods.pseudo import Pseudo
 from csslab.methods.replay import Replay
+from csslab.methods.sdr import SDR
 from csslab.methods.ssul import SSUL
 
 METHODS = {
@@ -26,6 +27,7 @@ METHODS = {
     "ssul": SSUL,
     "pseudo": Pseudo,
     "ewc": EWC,
+    "sdr": SDR,
 }
 
 
