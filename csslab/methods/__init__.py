@@ -9,6 +9,7 @@ from csslab.methods.finetune import FineTune
 from csslab.methods.ilt import ILT
 from csslab.methods.joint import Joint
 from csslab.methods.lwf import LwF
+from csslab.methods.microseg import MicroSeg
 from csslab.methods.mib import MiB
 from csslab.methods.plop import PLOP
 from csslab.methods.pseudo import Pseudo
@@ -28,6 +29,7 @@ METHODS = {
     "pseudo": Pseudo,
     "ewc": EWC,
     "sdr": SDR,
+    "microseg": MicroSeg,
 }
 
 
