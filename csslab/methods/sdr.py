@@ -16,7 +16,8 @@ class SDRParams:
               "lam_sep": (0, None), "alpha": (0, None)}  # checked by Method.make_params
     # SDR's code (--method SDR): loss_kd 100, loss_de_prototypes 0.01, loss_featspars 1e-3, loss_fc and
     # lfc_sep_clust 1e-3; MiB's unbiased CE and KD, random init of new heads (no init_balanced)
-    lam_kd: float = 100.0  # unbiased distillation of the outputs
+    # λ_kd: SDR's README kick-start (and MiB's); its code's 100 left new classes unlearnt (docs/methods.md#sdr)
+    lam_kd: float = 10.0  # unbiased distillation of the outputs
     lam_pm: float = 0.01  # prototype matching of the old classes
     lam_fs: float = 1e-3  # feature sparsification
     lam_fc: float = 1e-3  # attraction of the current classes' features to their prototypes
@@ -30,7 +31,7 @@ class SDR(Method):
     Later tasks: ``unbiased_ce`` + λ_kd·``unbiased_kd`` (MiB) + λ_pm·``prototype_matching`` of old classes
     (pixels the old model calls an old class, in the background) + λ_fs·``feature_sparsity`` +
     λ_fc·``feature_attraction`` of the new classes to their running prototypes + λ_sep·``feature_repulsion``
-    between the classes of the batch. Where csslab differs from SDR's code: docs/methods.md, SDR.
+    between the classes of the batch. Where csslab differs from SDR's code: docs/methods.md#sdr.
 
     References: Michieli & Zanuttigh, Continual Semantic Segmentation via Repulsion-Attraction of Sparse and
     Disentangled Latent Representations, CVPR 2021.
