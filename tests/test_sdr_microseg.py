@@ -203,3 +203,8 @@ def test_defaults_are_the_papers_code_or_measured_with_a_pointer():
     assert not microseg["unknown_to_background"] and not microseg["freeze_all_bn"]
     assert "docs/methods.md#microseg" in inspect.getsource(METHODS["microseg"].Params)
     assert METHODS["sdr"].base_task == "ce" and METHODS["microseg"].base_task is None
+
+
+def test_sdr_refuses_an_unknown_feature_map_naming_the_valid_ones():
+    with pytest.raises(ValueError, match="valid maps are enc1, encoder, decoder"):
+        train_tiny(make_method("sdr", feature="bottleneck"), steps=1)

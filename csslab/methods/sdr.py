@@ -58,7 +58,7 @@ class SDR(Method):
         if self.teacher is None:
             return {"ce": cross_entropy(logits, masks)}
         task, p = self.task, self.params
-        features = named[p.feature]  # B, D, h, w
+        features = self._latent(named)  # B, D, h, w
         labels = labels_at(masks, features.shape[-2:])  # B, h, w
         self._grow(1 + task.n_seen, features.shape[1])
         new = torch.arange(task.n_old, 1 + task.n_seen, device=features.device)
@@ -76,6 +76,11 @@ class SDR(Method):
             "fc": p.lam_fc * feature_attraction(features, labels, self.prototypes, known),
             "sep": p.lam_sep * feature_repulsion(features, labels),
         }
+
+    def _latent(self, named):
+        if self.params.feature not in named:
+            raise ValueError(f"invalid params.feature={self.params.feature!r}: valid maps are {', '.join(named)}")
+        return named[self.params.feature]
 
     def _running_mean(self, features, labels, classes):
         """SDR's running prototypes of the task's classes: the mean of every feature of the class seen so far
@@ -97,7 +102,7 @@ class SDR(Method):
         model.eval()
         sums, counts, classes = 0.0, 0.0, torch.arange(task.n_old, 1 + task.n_seen, device=self.device)
         for start in range(0, len(images), 250):
-            features = model.features(images[start:start + 250].to(self.device))[self.params.feature]
+            features = self._latent(model.features(images[start:start + 250].to(self.device)))
             labels = labels_at(masks[start:start + 250].to(self.device).long(), features.shape[-2:])
             n = (labels.reshape(-1, 1) == classes).sum(0).to(features.dtype)  # K
             sums, counts = sums + class_means(features, labels, classes) * n[:, None], counts + n
