@@ -297,3 +297,140 @@ def all_negative_bce(logits):
     References: Baek et al., DKD, NeurIPS 2022 (its ACLoss).
     """
     return F.softplus(logits).mean()
+# --- SDR (Michieli & Zanuttigh, CVPR 2021) ---
+# Latent-space losses on a feature map `features` [B, D, h, w] with `labels` [B, h, w] at its resolution
+# (`labels_at`). `prototypes` [n, D] holds one feature vector per class channel; rows that were never set
+# are ignored through `known` [n] (bool). References for all: Michieli & Zanuttigh, Continual Semantic
+# Segmentation via Repulsion-Attraction of Sparse and Disentangled Latent Representations, CVPR 2021.
+
+def labels_at(target, size):
+    """`target` [B, H, W] resized to `size` (h, w) by nearest neighbour, as SDR's code does for its losses."""
+    return F.interpolate(target[:, None].float(), size=tuple(size), mode="nearest")[:, 0].long()  # B, h, w
+
+
+def class_means(features, labels, classes):
+    """Mean feature vector [len(classes), D] of the pixels of each class in `labels` (classes absent: 0)."""
+    flat = features.permute(0, 2, 3, 1).reshape(-1, features.shape[1])  # B*h*w, D
+    onehot = (labels.reshape(-1, 1) == torch.as_tensor(classes, device=labels.device)).to(flat.dtype)  # N, K
+    return (onehot.T @ flat) / onehot.sum(0).clamp(min=1)[:, None]  # K, D
+
+
+def _present(labels, known):
+    """Classes in `labels` that have a prototype (IGNORE excluded)."""
+    classes = labels.unique()
+    classes = classes[(classes != IGNORE) & (classes < len(known))]
+    return classes[known[classes]]
+
+
+def prototype_matching(features, labels, prototypes, known):
+    """SDR's prototype matching: for each class c in `labels` with a prototype, the squared distance
+    (mean over the D channels) between the mean feature of its pixels and p_c; mean over those classes.
+    `labels` are the old classes' pseudo-labels (old model's argmax on background pixels, 0 elsewhere)."""
+    classes = _present(labels, known)
+    classes = classes[classes != BACKGROUND]
+    if len(classes) == 0:
+        return features.sum() * 0.0
+    means = class_means(features, labels, classes)  # K, D
+    return (means - prototypes[classes].detach()).pow(2).mean(1).mean()
+
+
+def feature_attraction(features, labels, prototypes, known):
+    """SDR's attraction (its features clustering): mean over the pixels of class c and the D channels of
+    (f − p_c)², then mean over the classes in `labels` that have a prototype (SDR's code divides inside its
+    loop instead, so that later classes weigh more: csslab takes the plain mean)."""
+    classes = _present(labels, known)
+    if len(classes) == 0:
+        return features.sum() * 0.0
+    flat = features.permute(0, 2, 3, 1).reshape(-1, features.shape[1])  # N, D
+    flat_labels = labels.reshape(-1)  # N
+    total = 0.0
+    for c in classes:
+        total = total + (flat[flat_labels == c] - prototypes[c].detach()).pow(2).mean()
+    return total / len(classes)
+
+
+def feature_repulsion(features, labels):
+    """SDR's repulsion (separation of clusters): the mean over ordered pairs of different classes in
+    `labels` of 1 / ‖μ_i − μ_j‖₂ between their mean features; 0 with fewer than two classes."""
+    classes = labels.unique()
+    classes = classes[classes != IGNORE]
+    if len(classes) < 2:
+        return features.sum() * 0.0
+    means = class_means(features, labels, classes)  # K, D
+    distance = torch.cdist(means[None], means[None])[0]  # K, K
+    off = ~torch.eye(len(classes), dtype=torch.bool, device=features.device)  # K, K
+    return (1.0 / distance[off]).mean()
+
+
+def feature_sparsity(features, labels, eps=1e-15):
+    """SDR's features sparsification with its code's defaults (normalisation `max_maskedforclass`, shrinking
+    `exponential`, loss `ratio`): each pixel's features are divided by the largest feature of its class in
+    the batch, f̃ = f / max_class f, and the loss is Σ_d exp(f̃_d) / Σ_d f̃_d, mean over non-ignored pixels
+    whose Σ_d f̃_d > 0 (SDR's code keeps those too, where its eps makes the ratio ~1e15)."""
+    scale = torch.ones_like(labels, dtype=features.dtype)  # B, h, w
+    for c in labels.unique():
+        if c != IGNORE:
+            scale = torch.where(labels == c, features.permute(0, 2, 3, 1)[labels == c].max() + eps, scale)
+    normed = features / scale[:, None]  # B, D, h, w
+    total = normed.sum(1)  # B, h, w
+    valid = (labels != IGNORE) & (total > 0)  # B, h, w
+    ratio = torch.exp(normed).sum(1) / torch.where(valid, total, torch.ones_like(total))  # B, h, w
+    return _masked_mean(ratio, valid)
+
+
+# --- MicroSeg (Zhang et al., NeurIPS 2022) ---
+# Proposals and region-level logits, and the loss that spreads the unseen class over K channels.
+# References for all: Zhang et al., Mining Unseen Classes via Regional Objectness: A Simple Baseline for
+# Incremental Segmentation, NeurIPS 2022.
+
+def _max3x3(x):
+    """3×3 maximum filter of x [B, H, W] (zero padding), separably: far faster than max_pool2d on one channel."""
+    rows = F.pad(x, (1, 1))  # B, H, W+2
+    x = torch.maximum(torch.maximum(rows[..., :-2], rows[..., 1:-1]), rows[..., 2:])
+    cols = F.pad(x, (0, 0, 1, 1))  # B, H+2, W
+    return torch.maximum(torch.maximum(cols[:, :-2], cols[:, 1:-1]), cols[:, 2:])
+
+
+@torch.no_grad()
+def ink_regions(images, ink=0.5):
+    """Class-agnostic proposals [B, H, W] int64 of images [B, 1, H, W]: the 8-connected components of ink
+    (intensity ≥ `ink`), each with its own id > 0 (the largest pixel index + 1 in it), and 0 for the rest of
+    the image, one more region. A label is the index of a pixel of the component: each round every pixel takes
+    its neighbours' largest label and hands it to the pixel its own label points to (hooking), then labels
+    jump to their pixel's label; a long stroke takes a few rounds, not one per pixel."""
+    ink_mask = images[:, 0] >= ink  # B, H, W
+    b, h, w = ink_mask.shape
+    index = torch.arange(1, h * w + 1, device=images.device).view(1, h, w)
+    ids = torch.where(ink_mask, index, 0).reshape(b, -1)  # B, HW
+    flat_ink = ink_mask.reshape(b, -1)  # B, HW
+    while True:
+        neighbours = torch.where(flat_ink, _max3x3(ids.view(b, h, w)).reshape(b, -1), 0)  # B, HW
+        spread = torch.maximum(ids, neighbours).scatter_reduce(1, (ids - 1).clamp(min=0), neighbours, "amax")
+        for _ in range(2):
+            spread = torch.maximum(spread, spread.gather(1, (spread - 1).clamp(min=0)) * flat_ink)
+        if torch.equal(spread, ids):
+            return ids.view(b, h, w)
+        ids = spread
+
+
+def region_mean(logits, regions):
+    """Region-level classification: every pixel of `logits` [B, C, H, W] gets the mean over its region of
+    `regions` [B, H, W] (ids per image). For a linear head this equals classifying the region's mean-pooled
+    features (MicroSeg's proposal branch): W·mean(f) + b = mean(W·f + b)."""
+    b, c, h, w = logits.shape
+    keys = regions + torch.arange(b, device=regions.device).view(b, 1, 1) * (h * w + 1)  # B, H, W
+    _, inverse = torch.unique(keys.reshape(-1), return_inverse=True)  # B*H*W
+    flat = logits.permute(0, 2, 3, 1).reshape(-1, c)  # B*H*W, C
+    n = int(inverse.max()) + 1
+    sums = flat.new_zeros(n, c).index_add(0, inverse, flat)  # n, C
+    counts = torch.bincount(inverse, minlength=n).to(flat.dtype)  # n
+    return (sums / counts[:, None])[inverse].view(b, h, w, c).permute(0, 3, 1, 2)  # B, C, H, W
+
+
+def unseen_diversity(unseen):
+    """MicroSeg's loss on the K unseen channels `unseen` [B, K, H, W]: each channel's map, L2-normalised over
+    the pixels, should match itself rather than the others: −log softmax_j(⟨x_i, sg(x_j)⟩)_i, mean over i
+    and images (sg: no gradient, as MicroSeg's code). Minimal when the K maps are disjoint."""
+    x = F.normalize(unseen.flatten(2), dim=2)  # B, K, HW
+    similarity = torch.einsum("bin,bjn->bij", x, x.detach())  # B, K, K
+    return -torch.log_softmax(similarity, 2).diagonal(dim1=1, dim2=2).mean()

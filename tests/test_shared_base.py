@@ -31,6 +31,6 @@ def test_a_shared_base_gives_the_results_of_training_it_again(tmp_path):
 
 def test_only_methods_with_a_plain_first_task_share_it():
     assert {name for name, cls in METHODS.items() if cls.base_task == "ce"} == \
-        {"finetune", "lwf", "ilt", "pseudo", "replay", "plop"}
+        {"finetune", "lwf", "ilt", "pseudo", "replay", "plop", "sdr"}
     assert METHODS["ssul"].base_task is None and METHODS["joint"].base_task is None
     assert METHODS["mib"].base_task not in (None, "ce")  # unbiased CE: a base of its own

@@ -11,10 +11,12 @@ from csslab.methods.finetune import FineTune
 from csslab.methods.ilt import ILT
 from csslab.methods.joint import Joint
 from csslab.methods.lwf import LwF
+from csslab.methods.microseg import MicroSeg
 from csslab.methods.mib import MiB
 from csslab.methods.plop import PLOP
 from csslab.methods.pseudo import Pseudo
 from csslab.methods.replay import Replay
+from csslab.methods.sdr import SDR
 from csslab.methods.ssul import SSUL
 
 METHODS = {
@@ -31,6 +33,8 @@ METHODS = {
     "dkd": DKD,
     "dkd-m": DKDM,
     "ewf": EWF,
+    "sdr": SDR,
+    "microseg": MicroSeg,
 }
 
 
