@@ -39,6 +39,19 @@ def _stream_seed(*parts) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
+def partition(labels, n_parts: int, seed: int) -> list[np.ndarray]:
+    """A seeded, class-stratified partition of digit instances into ``n_parts`` disjoint parts (sorted
+    indices into ``labels``): each class's instances shuffled and split as evenly as possible, so every
+    part holds about 1/n_parts of every class (Kwak et al.'s partitioned scenario, per digit instance)."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    parts = [[] for _ in range(n_parts)]
+    for digit in np.unique(labels):
+        for part, chunk in zip(parts, np.array_split(rng.permutation(np.flatnonzero(labels == digit)), n_parts)):
+            part.append(chunk)
+    return [np.sort(np.concatenate(part)) for part in parts]
+
+
 @dataclass(frozen=True)
 class Scenario:
     """Validated, immutable description of a continual segmentation benchmark.
@@ -75,7 +88,7 @@ class Scenario:
         )
 
     def config(self) -> ScenarioConfig:
-        """The inverse of ``from_config``, resolved: the setting's four switches written out and its name
+        """The inverse of ``from_config``, resolved: the setting's switches written out and its name
         derived from them (a preset's, or the compact one ``make_setting`` reads), the class order
         ``natural`` or the permutation itself. A run saves its scenario in this form."""
         natural = self.class_order == tuple(range(len(self.class_order)))
@@ -125,12 +138,22 @@ class Scenario:
     def digits(self):
         return load_digits(self.data)
 
+    def _train_digits(self, task: Task) -> np.ndarray:
+        """Indices of the training digits ``task``'s scenes may use: all of them (``instances=shared``), or
+        the task's own part of a seeded, class-stratified partition into one part per task
+        (``partitioned``: no digit instance is in two tasks' scenes; the joint bound, one task, has all)."""
+        labels = self.digits().train_labels
+        if self.setting.instances == "shared":
+            return np.arange(len(labels))
+        return partition(labels, len(self.tasks), _stream_seed("partition", self.seed))[task.index]
+
     def train_raw(self, task: Task):
         """Training scenes of ``task`` with digit masks (0 = background, d+1 = digit d)."""
         digits = self.digits()
         allowed = allowed_digits(task, self.setting, self.class_order)
+        use = self._train_digits(task)
         return make_scenes(
-            digits.train_images, digits.train_labels, self.train_scenes, self.scene,
+            digits.train_images[use], digits.train_labels[use], self.train_scenes, self.scene,
             allowed=allowed, required=task.classes,
             seed=_stream_seed("train", self.seed, task.index, allowed, task.classes),
             cache_dir=self.cache_dir, source_key=f"{digits.name}:train",
@@ -171,7 +194,7 @@ def make_scenario(
     **switches,
 ) -> Scenario:
     """Build a scenario; switches (``old_in_images``, ``future_in_images``, ``old_labels``,
-    ``test_future``) override the preset's."""
+    ``test_future``, ``instances``) override the preset's."""
     order = parse_class_order(class_order, N_DIGITS)
     return Scenario(
         tasks=make_tasks(tasks, order, N_DIGITS),
