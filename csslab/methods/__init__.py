@@ -4,12 +4,14 @@ import dataclasses
 import re
 
 from csslab.methods.base import Method, frozen_copy, previous_model
+from csslab.methods.eir import EIR
 from csslab.methods.ewc import EWC
 from csslab.methods.finetune import FineTune
 from csslab.methods.ilt import ILT
 from csslab.methods.joint import Joint
 from csslab.methods.lwf import LwF
 from csslab.methods.mib import MiB
+from csslab.methods.mib_augm import MiBAugM
 from csslab.methods.plop import PLOP
 from csslab.methods.pseudo import Pseudo
 from csslab.methods.replay import Replay
@@ -26,6 +28,8 @@ METHODS = {
     "ssul": SSUL,
     "pseudo": Pseudo,
     "ewc": EWC,
+    "mib-augm": MiBAugM,
+    "eir": EIR,
 }
 
 
