@@ -161,7 +161,8 @@ def test_paste_labels_exactly_the_instances_pixels_where_the_scene_is_empty():
     changed = mask != before_mask
     assert changed.sum() == 2 and (mask[changed] == 2).all()
     assert mask[row, col] == 2 and mask[row + 1, col + 1] == 2 and mask[row, col + 1] == 0
-    assert torch.equal(image[:, row:row + 2, col:col + 2], torch.maximum(before_image[:, row:row + 2, col:col + 2], crop))
+    box = (slice(None), slice(row, row + 2), slice(col, col + 2))
+    assert torch.equal(image[box], torch.maximum(before_image[box], crop))
 
 
 def _scenes(channels, n=6, size=16, seed=0):

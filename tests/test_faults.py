@@ -142,7 +142,8 @@ def test_what_methods_need_is_declared_on_their_classes():
     by the field its method names."""
     assert {name: cls.bound for name, cls in METHODS.items() if cls.bound} == {"finetune": "lower", "joint": "upper"}
     with_memory = {name: cls.memory_param for name, cls in METHODS.items() if cls.memory_param}
-    assert with_memory == {"replay": "memory_size", "mib": "memory_size", "ssul": "memory_size"}
+    assert with_memory == {"replay": "memory_size", "mib": "memory_size", "ssul": "memory_size",
+                           "mib-augm": "memory_size", "eir": "memory_size"}
     assert all(field in {f.name for f in fields(METHODS[name].Params)} for name, field in with_memory.items())
 
 
