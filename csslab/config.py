@@ -10,7 +10,7 @@ from typing import get_type_hints
 import yaml
 
 
-SETTING_SWITCHES = ("old_in_images", "future_in_images", "old_labels", "test_future")
+SETTING_SWITCHES = ("old_in_images", "future_in_images", "old_labels", "test_future", "instances")
 
 # train.protocol: a preset of the optimiser fields; setting it (``--set train.protocol=paper``, or in a
 # config file) sets these, and keys written after it override them. paper: MiB's and PLOP's SGD recipe
@@ -29,7 +29,7 @@ PRETRAINS = ("none", "shapes")  # model.pretrain: from scratch, or the backbone 
 @dataclass
 class ScenarioConfig:
     """A scenario's options; ``csslab.scenarios.Scenario.from_config`` builds it, ``Scenario.config()``
-    writes it back resolved (as a run saves it): the four switches explicit, ``setting`` named after them."""
+    writes it back resolved (as a run saves it): the switches explicit, ``setting`` named after them."""
 
     tasks: str = "2-2-2-2-2"
     setting: str = "overlap"  # a preset, or a compact name of the switches (old=yes,future=no,labels=keep,test=ignore)
@@ -45,6 +45,7 @@ class ScenarioConfig:
     future_in_images: bool | None = None
     old_labels: str | None = None
     test_future: str | None = None
+    instances: str | None = None  # shared, or partitioned: each training digit instance in one task's scenes
     size: int = 60
     min_digits: int = 2
     max_digits: int = 4
@@ -234,7 +235,7 @@ def apply_overrides(config: Config, overrides) -> Config:
             _assign(getattr(config, parts[0]), parts[1], value, key)
             if key == "train.protocol":  # the preset's optimiser fields, not those written before it
                 set_protocol(config.train)
-            if key == "scenario.setting":  # a new setting means its four switches, not those written before it
+            if key == "scenario.setting":  # a new setting means its switches, not those written before it
                 for switch in SETTING_SWITCHES:
                     setattr(config.scenario, switch, None)
         else:

@@ -434,3 +434,41 @@ def unseen_diversity(unseen):
     x = F.normalize(unseen.flatten(2), dim=2)  # B, K, HW
     similarity = torch.einsum("bin,bjn->bij", x, x.detach())  # B, K, K
     return -torch.log_softmax(similarity, 2).diagonal(dim1=1, dim2=2).mean()
+# --- MiB-AugM (Kwak, Cha & Moon, 2024) and EIR (Yin et al., 2025) ---
+def _bg_or_new_log_probs(logits, n_old):
+    """log p [B, n_old, H, W] over all C channels: background = logsumexp(logits[0], logits[n_old:]) −
+    logsumexp(logits) (background or a class new since), old class c in 1..n_old-1 its own channel."""
+    _check_n_old(logits, n_old)
+    den = torch.logsumexp(logits, 1, keepdim=True)  # B, 1, H, W
+    bg_and_new = torch.cat([logits[:, :1], logits[:, n_old:]], 1)  # B, 1+C-n_old, H, W
+    log_bg = torch.logsumexp(bg_and_new, 1, keepdim=True) - den  # B, 1, H, W
+    return torch.cat([log_bg, logits[:, 1:n_old] - den], 1)  # B, n_old, H, W
+
+
+def memory_ce(logits, target, n_old):
+    """MiB-AugM's cross-entropy on replayed scenes: a stored scene keeps its old-class labels, and its
+    background may hide a class of the current task, so background scores log p(bg) = logsumexp(logits[0],
+    logits[n_old:]) − logsumexp(logits) and old class c < n_old scores logits[c] − logsumexp(logits);
+    targets ≥ n_old count as background. Mean over non-ignored pixels. Equals `cross_entropy` when there is
+    no new channel (n_old = C), and is `unbiased_ce` with the roles of old and new classes swapped.
+    References: Kwak, Cha & Moon, Towards Realistic Incremental Scenario in Class Incremental Semantic
+    Segmentation, 2024 (UnbiasedCrossEntropyMem in their code).
+    """
+    log_probs = _bg_or_new_log_probs(logits, n_old)  # B, n_old, H, W
+    labels = torch.where((target >= n_old) & (target != IGNORE), BACKGROUND, target)  # B, H, W
+    nll = F.nll_loss(log_probs, labels, ignore_index=IGNORE, reduction="none")  # B, H, W
+    return _masked_mean(nll, labels != IGNORE)
+
+
+def region_kd(logits, old_logits, region, alpha=1.0):
+    """EIR's region-specific distillation: MiB's `unbiased_kd` per pixel, averaged over the pixels of
+    `region` [B, H, W] bool only (EIR: outside the current classes' ground truth, where the old model
+    has knowledge to keep). Equals `unbiased_kd` when `region` is everywhere True; 0 where it is empty.
+    References: Yin et al., Beyond Background Shift: Rethinking Instance Replay in Continual Semantic
+    Segmentation, CVPR 2025 (RSKD).
+    """
+    n_old = old_logits.shape[1]
+    log_probs = _bg_or_new_log_probs(logits, n_old)  # B, n_old, H, W
+    old_probs = torch.softmax(alpha * old_logits.detach(), 1)  # B, n_old, H, W
+    per_pixel = -(old_probs * log_probs).sum(1) / n_old  # B, H, W
+    return _masked_mean(per_pixel, region)

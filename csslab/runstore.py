@@ -28,7 +28,7 @@ def setting_name(config: Config) -> str:
 
 def resolved(config: Config | dict) -> dict:
     """A configuration as a run saves it, with nothing left implicit, as JSON data: the scenario as
-    ``Scenario.config()`` writes it (the setting's four switches explicit, its name derived from them)
+    ``Scenario.config()`` writes it (the setting's switches explicit, its name derived from them)
     and the method's parameters with their defaults. Two configurations train the same run exactly
     when their resolved forms are equal, however they were written (e.g. with the null switches, "the
     preset's", of runs saved before the setting was saved resolved). ``train.threads`` 0 ("all cores",
@@ -150,7 +150,7 @@ def clear_run(run_dir: Path) -> None:
 
 # what differs between the runs of one benchmark (with its grid's axes): any other key is the benchmark's own
 VARYING = ("method", "seed", "params", "scenario.setting", "scenario.old_in_images", "scenario.future_in_images",
-           "scenario.old_labels", "scenario.test_future")
+           "scenario.old_labels", "scenario.test_future", "scenario.instances")
 
 
 def foreign_runs(root: Path, configs, dirs, varying=()) -> list[tuple[Path, str]]:

@@ -36,7 +36,8 @@ def load_module(path, name: str | None = None):
 
 def saved_as_before(run_dir) -> None:
     """Rewrite a run directory's configuration (config.yaml and results.json) as csslab saved it before
-    settings were saved resolved: the four switches null (the preset's) and no scenario.max_tries."""
+    settings were saved resolved: the four switches null (the preset's), and no scenario.max_tries and no
+    scenario.instances (keys added since)."""
     import json
 
     import yaml
@@ -46,7 +47,7 @@ def saved_as_before(run_dir) -> None:
     def old(config):
         scenario = config["scenario"]
         assert scenario["setting"] in PRESETS, "only a preset setting had null switches"
-        del scenario["max_tries"]
+        del scenario["max_tries"], scenario["instances"]
         scenario.update(old_in_images=None, future_in_images=None, old_labels=None, test_future=None)
         return config
 

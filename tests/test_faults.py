@@ -142,7 +142,8 @@ def test_what_methods_need_is_declared_on_their_classes():
     by the field its method names."""
     assert {name: cls.bound for name, cls in METHODS.items() if cls.bound} == {"finetune": "lower", "joint": "upper"}
     with_memory = {name: cls.memory_param for name, cls in METHODS.items() if cls.memory_param}
-    assert with_memory == {name: "memory_size" for name in ("replay", "mib", "ssul", "dkd", "dkd-m", "ewf", "microseg")}
+    assert with_memory == {name: "memory_size" for name in ("replay", "mib", "ssul", "dkd", "dkd-m", "ewf", "microseg",
+                                                            "mib-augm", "eir")}
     assert all(field in {f.name for f in fields(METHODS[name].Params)} for name, field in with_memory.items())
 
 

@@ -80,7 +80,7 @@ def test_a_method_without_a_loss_cannot_be_built():
 
 def test_distilling_methods_use_the_teacher_from_task_1():
     for name, extra in [("lwf", {"kd"}), ("ilt", {"kd", "feature"}), ("mib", {"kd"}),
-                        ("plop", {"pod", "pod_logits"}), ("ewc", {"ewc"})]:
+                        ("plop", {"pod", "pod_logits"}), ("ewc", {"ewc"}), ("eir", {"kd"})]:
         keys = []
         drive(get_method(name)(seed=0), steps=1, check=lambda task, model, terms: keys.append(set(terms)))
         assert not extra & keys[0] and extra <= keys[1], name
@@ -144,7 +144,7 @@ def test_ssul_labels_pseudo_labels_then_unknown_ink():
     assert target[0, 1, 1] == 3 and target[0, 1, 0] in (unknown, 1, 2) and target[0, 0, 0] in (0, 1, 2)
 
 
-@pytest.mark.parametrize("name", ["replay", "mib", "ssul"])
+@pytest.mark.parametrize("name", ["replay", "mib", "ssul", "mib-augm"])
 def test_memory_never_exceeds_its_size_and_is_mixed_into_batches(name):
     """Replay, MiB-M and SSUL-M share the memory: bounded, filled after each task, saved with the state."""
     method = get_method(name)(get_method(name).make_params({"memory_size": 3}), seed=0)
@@ -206,6 +206,8 @@ PAPER_DEFAULTS = {
     "ssul": {"pseudo_threshold": 0.7, "memory_size": 0},
     "ewc": {"lam": 500.0},
     "plop": {"min_threshold": 0.001, "pod_maps": "enc1,encoder,decoder"},
+    "mib-augm": {"lam": 10.0, "memory_size": 100},
+    "eir": {"memory_size": 100, "n_paste": 3, "threshold": 0.7, "lam": 5.0, "freeze_bn": True},
 }
 # set by measurement at this scale; the Params' comment points to the docs section that holds the sweep
 CALIBRATED = {
@@ -230,7 +232,7 @@ def test_params_defaults_are_the_papers_or_documented_calibrations(name):
 
 
 def test_head_inits():
-    assert {n for n, cls in METHODS.items() if cls.head_init == "mib"} == {"mib", "plop", "ewf"}
+    assert {n for n, cls in METHODS.items() if cls.head_init == "mib"} == {"mib", "plop", "ewf", "mib-augm", "eir"}
 
 
 def test_unknown_params_are_refused_with_the_valid_ones():

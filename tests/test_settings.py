@@ -23,6 +23,7 @@ def labels(lut):
     ("disjoint", (0, 1, 2, 3)),
     ("sequential", (0, 1, 2, 3)),
     ("clean", (2, 3)),
+    ("partitioned", (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)),
 ])
 def test_digits_allowed_in_training_scenes(preset, allowed):
     assert allowed_digits(TASKS[1], PRESETS[preset], range(10)) == allowed
@@ -34,6 +35,7 @@ def test_digits_allowed_in_training_scenes(preset, allowed):
     ("disjoint", [[0, 0, 3], [0, 0, 255]]),
     ("sequential", [[0, 1, 3], [0, 0, 255]]),
     ("clean", [[0, 0, 3], [0, 0, 255]]),
+    ("partitioned", [[0, 0, 3], [0, 0, 255]]),  # overlap's labels: only the digit instances differ
 ])
 def test_training_labels(preset, expected):
     assert labels(train_lut(TASKS[1], PRESETS[preset], range(10))) == expected
@@ -72,8 +74,9 @@ def test_switches_override_presets_and_are_validated():
 
 def test_every_distinct_combination_listed_once():
     settings = all_settings()
-    assert len(settings) == len(set(settings)) == 6
+    assert len(settings) == len(set(settings)) == 7  # 6 background-shift combinations + partitioned
     assert set(PRESETS.values()) <= set(settings)
+    assert [s.instances for s in settings].count("partitioned") == 1
 
 
 def test_a_setting_is_rebuilt_from_its_name():
@@ -86,10 +89,19 @@ def test_a_setting_is_rebuilt_from_its_name():
         assert make_setting(setting.name) == setting
     assert Setting(True, True, "keep").name == "old=yes,future=yes,labels=keep,test=ignore"
     assert make_setting("old=yes,future=yes,labels=keep,test=ignore", old_labels="background").name == "overlap"
+    partitioned = [Setting(o, f, labels, test, "partitioned") for o in (True, False) for f in (True, False)
+                   for labels in ("background", "keep") for test in ("ignore", "background")]
+    for setting in partitioned:  # the instance switch is named only when it is not the default
+        assert make_setting(setting.name) == setting and setting.name not in {s.name for s in combinations}
+    assert make_setting("overlap", instances="partitioned").name == "partitioned"
+    assert make_setting("partitioned", old_labels="keep").name == \
+        "old=yes,future=yes,labels=keep,test=ignore,instances=partitioned"
     for bad, needle in [("old=yes,future=yes,labels=keep", "unknown setting"),
                         ("future=yes,old=yes,labels=keep,test=ignore", "unknown setting"),
                         ("old=maybe,future=yes,labels=keep,test=ignore", "old_in_images='maybe'"),
-                        ("old=yes,future=yes,labels=drop,test=ignore", "old_labels='drop'")]:
+                        ("old=yes,future=yes,labels=drop,test=ignore", "old_labels='drop'"),
+                        ("old=yes,future=yes,labels=keep,test=ignore,instances=some", "instances='some'"),
+                        ("old=yes,future=yes,labels=keep,instances=shared", "unknown setting")]:
         with pytest.raises(ValueError, match=needle):
             make_setting(bad)
 

@@ -58,7 +58,7 @@ def replace_threads(config: dict, threads: int) -> dict:
 
 def test_method_and_setting_lists():
     assert parse_methods("joint,finetune")[0] == "finetune" and parse_methods("joint,finetune")[-1] == "joint"
-    assert len(parse_settings("all")) == 6
+    assert len(parse_settings("all")) == 7  # the six background-shift combinations and partitioned
     with pytest.raises(ValueError, match="'nope'"):
         parse_methods("finetune,nope")
     with pytest.raises(ValueError, match="'odd'"):
@@ -114,7 +114,7 @@ def test_a_setting_matching_no_preset_is_saved_by_a_name_that_rebuilds_it():
         assert Scenario.from_config(again.scenario).setting == Scenario.from_config(config.scenario).setting
         assert resolved(again) == resolved(config) and setting_name(again) == config.scenario.setting
     names = [c.scenario.setting for c in run_configs(Config(), ["finetune"], [0], all_settings())]
-    assert "old=yes,future=yes,labels=keep,test=ignore" in names and "overlap" in names
+    assert "old=yes,future=yes,labels=keep,test=ignore" in names and "overlap" in names and "partitioned" in names
 
 
 def test_reuse_copies_finished_runs_of_the_same_configuration(tmp_path, capsys):

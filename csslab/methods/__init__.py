@@ -5,6 +5,7 @@ import re
 
 from csslab.methods.base import Method, frozen_copy, previous_model
 from csslab.methods.dkd import DKD, DKDM
+from csslab.methods.eir import EIR
 from csslab.methods.ewc import EWC
 from csslab.methods.ewf import EWF
 from csslab.methods.finetune import FineTune
@@ -13,6 +14,7 @@ from csslab.methods.joint import Joint
 from csslab.methods.lwf import LwF
 from csslab.methods.microseg import MicroSeg
 from csslab.methods.mib import MiB
+from csslab.methods.mib_augm import MiBAugM
 from csslab.methods.plop import PLOP
 from csslab.methods.pseudo import Pseudo
 from csslab.methods.replay import Replay
@@ -35,6 +37,8 @@ METHODS = {
     "ewf": EWF,
     "sdr": SDR,
     "microseg": MicroSeg,
+    "mib-augm": MiBAugM,
+    "eir": EIR,
 }
 
 

@@ -36,7 +36,8 @@ def describe(scenario) -> str:
     lines = [
         f"scenario {scenario.split} on {scenario.data}, setting {s.name} "
         f"(old_in_images={s.old_in_images}, future_in_images={s.future_in_images}, "
-        f"old_labels={s.old_labels}, test_future={s.test_future}), class order {list(scenario.class_order)}",
+        f"old_labels={s.old_labels}, test_future={s.test_future}, instances={s.instances}), "
+        f"class order {list(scenario.class_order)}",
         "",
         "| task | classes | old | scenes | scenes containing digit 0..9 | digit ink labelled background |",
         "|---|---|---|---|---|---|",

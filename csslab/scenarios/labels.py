@@ -19,9 +19,10 @@ _CHOICES = {  # the switches, in order, and their values
     "future_in_images": (True, False),
     "old_labels": ("background", "keep"),
     "test_future": ("ignore", "background"),
+    "instances": ("shared", "partitioned"),
 }
-SWITCHES = tuple(_CHOICES)  # a setting's four switches, by name
-_SHORT = ("old", "future", "labels", "test")  # the switches in a compact name
+SWITCHES = tuple(_CHOICES)  # a setting's switches, by name
+_SHORT = ("old", "future", "labels", "test", "instances")  # the switches in a compact name
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ class Setting:
     future_in_images: bool = True
     old_labels: str = "background"
     test_future: str = "ignore"
+    # every task's scenes drawn from all training digits, or each digit instance given to one task only
+    # (Kwak et al.'s partitioned scenario; Scenario._train_digits)
+    instances: str = "shared"
 
     def __post_init__(self):
         for f in fields(self):
@@ -43,12 +47,14 @@ class Setting:
     @property
     def name(self) -> str:
         """The preset name when the switches match one, else the switches' compact name
-        (``old=yes,future=yes,labels=keep,test=ignore``), which ``make_setting`` accepts too."""
+        (``old=yes,future=yes,labels=keep,test=ignore``, with ``,instances=partitioned`` appended when
+        digit instances are partitioned), which ``make_setting`` accepts too."""
         for preset, setting in PRESETS.items():
             if setting == self:
                 return preset
         values = [("yes" if v else "no") if isinstance(v, bool) else v for v in astuple(self)]
-        return ",".join(f"{key}={value}" for key, value in zip(_SHORT, values))
+        pairs = [f"{key}={value}" for key, value in zip(_SHORT, values)]
+        return ",".join(pairs if self.instances != "shared" else pairs[:-1])
 
 
 PRESETS = {
@@ -56,6 +62,8 @@ PRESETS = {
     "disjoint": Setting(True, False, "background"),  # MiB "disjoint"
     "sequential": Setting(True, False, "keep"),  # no background shift
     "clean": Setting(False, False, "background"),  # only current digits in scenes
+    # overlap, each digit instance in one task's scenes only (Kwak, Cha & Moon 2024's "partitioned")
+    "partitioned": Setting(True, True, "background", instances="partitioned"),
 }
 
 
@@ -71,9 +79,11 @@ def _parse_bool(name, value):
 
 
 def _from_name(name) -> Setting | None:
-    """The setting a compact name (``Setting.name`` of a preset-less combination) stands for."""
+    """The setting a compact name (``Setting.name`` of a preset-less combination) stands for; the
+    ``instances`` part is optional (names written before it existed read as shared instances)."""
     pairs = [part.partition("=") for part in name.split(",")] if isinstance(name, str) else []
-    if [(key, sep) for key, sep, _ in pairs] != [(key, "=") for key in _SHORT]:
+    keys = [(key, sep) for key, sep, _ in pairs]
+    if keys not in ([(key, "=") for key in _SHORT], [(key, "=") for key in _SHORT[:-1]]):
         return None
     values = {switch: value for switch, (_, _, value) in zip(SETTING_SWITCHES, pairs)}
     return make_setting(Setting(), **values)
@@ -100,13 +110,15 @@ def make_setting(preset: str | Setting = "overlap", **switches) -> Setting:
 
 
 def all_settings() -> list[Setting]:
-    """Every distinct combination of the switches (old_labels is moot when old digits never appear)."""
+    """Every distinct combination of the background-shift switches (old_labels is moot when old digits
+    never appear) on shared digit instances, then the ``partitioned`` preset: the instance switch is a
+    second axis, measured on the default setting rather than doubling the matrix."""
     out = []
     for old in (True, False):
         for future in (True, False):
             for labels in ("background", "keep") if old else ("background",):
                 out.append(Setting(old, future, labels))
-    return out
+    return out + [PRESETS["partitioned"]]
 
 
 def channel_of(class_order) -> dict[int, int]:

@@ -39,6 +39,19 @@ def _stream_seed(*parts) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
+def partition(labels, n_parts: int, seed: int) -> list[np.ndarray]:
+    """A seeded, class-stratified partition of digit instances into ``n_parts`` disjoint parts (sorted
+    indices into ``labels``): each class's instances shuffled and split as evenly as possible, so every
+    part holds about 1/n_parts of every class (Kwak et al.'s partitioned scenario, per digit instance)."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    parts = [[] for _ in range(n_parts)]
+    for digit in np.unique(labels):
+        for part, chunk in zip(parts, np.array_split(rng.permutation(np.flatnonzero(labels == digit)), n_parts)):
+            part.append(chunk)
+    return [np.sort(np.concatenate(part)) for part in parts]
+
+
 @dataclass(frozen=True)
 class Scenario:
     """Validated, immutable description of a continual segmentation benchmark.
@@ -84,7 +97,7 @@ class Scenario:
         )
 
     def config(self) -> ScenarioConfig:
-        """The inverse of ``from_config``, resolved: the setting's four switches written out and its name
+        """The inverse of ``from_config``, resolved: the setting's switches written out and its name
         derived from them (a preset's, or the compact one ``make_setting`` reads), the class order
         ``natural`` or the permutation itself. A run saves its scenario in this form."""
         natural = self.class_order == tuple(range(len(self.class_order)))
@@ -151,13 +164,24 @@ class Scenario:
             held[rng.choice(index, max(1, round(self.val_fraction * len(index))), replace=False)] = True
         return held
 
+    def _train_digits(self, task: Task) -> np.ndarray:
+        """Indices of the training digits ``task``'s scenes may use: every digit not held out for validation
+        (``instances=shared``), or the task's own part of a seeded, class-stratified partition of them into one
+        part per task (``partitioned``: no digit instance is in two tasks' scenes; the joint bound, one task, has
+        them all)."""
+        use = np.flatnonzero(~self.held_out())
+        if self.setting.instances == "shared":
+            return use
+        labels = self.digits().train_labels[use]
+        return use[partition(labels, len(self.tasks), _stream_seed("partition", self.seed))[task.index]]
+
     def train_digits(self, task: Task):
-        """The training digits ``task``'s scenes are built from (images, labels): all, less the held-out ones."""
+        """The training digits (images, labels) ``task``'s scenes are built from (``_train_digits``)."""
         digits = self.digits()
-        keep = ~self.held_out()
-        if keep.all():  # no validation set: the arrays themselves, so scenes (and their cache) are as before
+        use = self._train_digits(task)
+        if len(use) == len(digits.train_labels):  # every digit: the arrays themselves, scenes (and cache) as before
             return digits.train_images, digits.train_labels
-        return digits.train_images[keep], digits.train_labels[keep]
+        return digits.train_images[use], digits.train_labels[use]
 
     def train_raw(self, task: Task):
         """Training scenes of ``task`` with digit masks (0 = background, d+1 = digit d)."""
@@ -226,7 +250,7 @@ def make_scenario(
     **switches,
 ) -> Scenario:
     """Build a scenario; switches (``old_in_images``, ``future_in_images``, ``old_labels``,
-    ``test_future``) override the preset's."""
+    ``test_future``, ``instances``) override the preset's."""
     order = parse_class_order(class_order, N_DIGITS)
     return Scenario(
         tasks=make_tasks(tasks, order, N_DIGITS),
