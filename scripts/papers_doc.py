@@ -13,9 +13,8 @@ import argparse
 import importlib.util
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from csslab.files import atomic_write
 from csslab.reports.benchmark_table import benchmark_markdown
@@ -49,8 +48,7 @@ class Rows:
         return f"{mean:.2f}" + (f" ± {std:.2f}" if std is not None and row.get("n_runs", 1) > 1 else "")
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     paper: str  # and where in it
     claim: str  # the published finding, in words
     theirs: str  # their numbers (mIoU %, Pascal-VOC), as printed
