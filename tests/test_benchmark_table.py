@@ -14,13 +14,13 @@ ROW = {"method": "lwf", "variant": "lam=10", "setting": "overlap", "tasks": "5-5
 
 def test_human_cells_carry_the_variant_and_one_spelling_of_missing():
     head, cells = benchmark_table([ROW, ROW | {"variant": "", "n_seeds": 1, "n_runs": 1, "old_std": None}])
-    assert head == ["method", "setting", "tasks", "orders", "seeds", "mIoU old", "mIoU new", "mIoU all", "mIoU avg",
-                    "s / run"]
-    assert cells[0] == ["lwf (lam=10)", "overlap", "5-5", "1", "2", "0.123 ± 0.010", "0.500 ± 0.050", MISSING,
-                        "0.400 ± 0.030", "62"]
+    assert head == ["method", "setting", "tasks", "orders", "seeds", "mIoU old", "mIoU new", "hIoU", "mIoU all",
+                    "mIoU avg", "s / run"]
+    assert cells[0] == ["lwf (lam=10)", "overlap", "5-5", "1", "2", "0.123 ± 0.010", "0.500 ± 0.050", MISSING, MISSING,
+                        "0.400 ± 0.030", "62"]  # hIoU: a row written before it
     assert cells[1][:6] == ["lwf", "overlap", "5-5", "1", "1", "0.123"]  # one run: no std
     # a row of an older file: one class order (there was no other), the rest missing
-    assert benchmark_table([{"method": "old"}])[1] == [["old", MISSING, MISSING, "1"] + [MISSING] * 6]
+    assert benchmark_table([{"method": "old"}])[1] == [["old", MISSING, MISSING, "1"] + [MISSING] * 7]
     old = {"method": "old", "n_seeds": 3, "old_mean": 0.5, "old_std": 0.1}  # before the orders axis: runs = seeds
     assert benchmark_table([old])[1][0][5] == "0.500 ± 0.100"
     orders = ROW | {"n_orders": 3, "n_seeds": 1, "n_runs": 3}  # one seed, three orders: a spread over orders
@@ -31,9 +31,9 @@ def test_human_cells_carry_the_variant_and_one_spelling_of_missing():
 def test_markdown_and_csv_come_from_the_same_columns():
     text = benchmark_markdown([ROW])
     assert text.splitlines() == [
-        "| method | setting | tasks | orders | seeds | mIoU old | mIoU new | mIoU all | mIoU avg | s / run |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-        f"| lwf (lam=10) | overlap | 5-5 | 1 | 2 | 0.123 ± 0.010 | 0.500 ± 0.050 | {MISSING} | 0.400 ± 0.030 | 62 |"]
+        "| method | setting | tasks | orders | seeds | mIoU old | mIoU new | hIoU | mIoU all | mIoU avg | s / run |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| lwf (lam=10) | overlap | 5-5 | 1 | 2 | 0.123 ± 0.010 | 0.500 ± 0.050 | {MISSING} | {MISSING} | 0.400 ± 0.030 | 62 |"]
     (data,) = csv.DictReader(io.StringIO(benchmark_csv([ROW])))
     head, _ = benchmark_table([ROW], data=True)
     assert list(data) == head and "runs" not in data
