@@ -278,3 +278,20 @@ def test_replayed_scenes_are_warped_with_their_masks():
     plain = memory.sample(6, torch.Generator().manual_seed(0))
     augmented = memory.sample(6, torch.Generator().manual_seed(0), augment=True)
     assert torch.equal(plain[1].unique(), torch.tensor([0, 3])) and not torch.equal(plain[1], augmented[1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_runs_on_partitioned_scenes_with_a_pretrained_backbone(name):
+    """issue 16's switches reach every method: `--setting partitioned` and `--set model.pretrain=shapes`."""
+    config = Config(method=name)
+    config.scenario.tasks, config.scenario.setting = "4-3-3", "partitioned"
+    config.scenario.train_scenes, config.scenario.test_scenes = 40, 20
+    config.model.pretrain, config.model.pretrain_steps = "shapes", 2
+    config.train.steps, config.train.batch_size, config.train.checkpoints, config.train.threads = 2, 8, False, 1
+    if memory := get_method(name).memory_param:
+        config.params[memory] = 20
+    results = run(config, progress=False, log=None)
+    assert results.complete and len(results.tasks) == (1 if get_method(name).bound == "upper" else 3)
+    assert all(math.isfinite(v) for t in results.data["tasks"] for v in t["loss"].values())
+    assert results.data["config"]["scenario"]["instances"] == "partitioned"
