@@ -34,16 +34,16 @@ class Rows:
     """The suite's rows by (method, split, setting): mean and std of old / new / hIoU / all / avg."""
 
     def __init__(self, rows: list[dict]):
-        self.rows = {(r["method"], r["tasks"], r["setting"]): r for r in rows if not r.get("variant")}
+        self.rows = {(r["method"], r["tasks"], r["setting"], r.get("variant") or ""): r for r in rows}
 
-    def has(self, method, tasks, setting="overlap") -> bool:
-        return (method, tasks, setting) in self.rows
+    def has(self, method, tasks, setting="overlap", variant="") -> bool:
+        return (method, tasks, setting, variant) in self.rows
 
-    def get(self, method, tasks, key, setting="overlap") -> float:
-        return self.rows[(method, tasks, setting)][f"{key}_mean"]
+    def get(self, method, tasks, key, setting="overlap", variant="") -> float:
+        return self.rows[(method, tasks, setting, variant)][f"{key}_mean"]
 
-    def text(self, method, tasks, key, setting="overlap") -> str:
-        row = self.rows[(method, tasks, setting)]
+    def text(self, method, tasks, key, setting="overlap", variant="") -> str:
+        row = self.rows[(method, tasks, setting, variant)]
         mean, std = row[f"{key}_mean"], row.get(f"{key}_std")
         return f"{mean:.2f}" + (f" ± {std:.2f}" if std is not None and row.get("n_runs", 1) > 1 else "")
 
