@@ -256,7 +256,10 @@ def task_steps(t, task, steps: int) -> int:
 
 
 def make_optimizer(parameters, train: TrainConfig, lr: float) -> torch.optim.Optimizer:
-    """``train.optimizer`` over ``parameters``: Adam, or SGD with ``train.momentum`` and ``train.nesterov``."""
+    """``train.optimizer`` over ``parameters``: Adam, or SGD with ``train.momentum`` and ``train.nesterov``. A param
+    group with an ``lr_scale`` (``Method.parameters``) trains at ``lr_scale`` times ``lr``."""
+    parameters = [{k: v for k, v in p.items() if k != "lr_scale"} | {"lr": lr * p["lr_scale"]}
+                  if isinstance(p, dict) and "lr_scale" in p else p for p in parameters]
     if train.optimizer == "adam":
         return torch.optim.Adam(parameters, lr=lr, weight_decay=train.weight_decay)
     if train.optimizer == "sgd":

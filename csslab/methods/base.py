@@ -117,6 +117,8 @@ class Method(abc.ABC):
         return scenario, steps
 
     def parameters(self, model: nn.Module):
+        """What the task's optimiser trains: parameters, or param groups ``{"params": [...], "lr_scale": k}``
+        that train at k times the task's learning rate (``train.make_optimizer``; DKD's classifiers)."""
         return [p for p in model.parameters() if p.requires_grad]
 
     def train_mode(self, model: nn.Module) -> None:

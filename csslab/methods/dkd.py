@@ -16,7 +16,7 @@ class DKDParams:
     RANGES = {  # checked by Method.make_params
         "mbce": (0, None), "kd": (0, None), "dkd_pos": (0, None), "dkd_neg": (0, None), "ac": (0, None),
         "pos_weight": (0, None), "base_pos_weight": (0, None), "memory_size": (0, None),
-        "replay_fraction": (0, None),
+        "replay_fraction": (0, None), "head_lr": (0, None),
     }
     # DKD's configs/config_voc.json and scripts/voc/*.sh
     mbce: float = 1.0  # weight of the current classes' BCE
@@ -26,6 +26,9 @@ class DKDParams:
     ac: float = 1.0  # weight of the auxiliary classifier's loss; 0 also starts new classifiers at random (DKD)
     pos_weight: float = 1.0  # BCE's weight of positive pixels after the first task
     base_pos_weight: float = 2.0  # ... in the first task (INIT_POSWEIGHT)
+    # the classifiers' learning rate, times the task's (train_voc.py's param groups); with 1 no new digit was
+    # learnt: the copied auxiliary weights are all negative (docs/methods.md#dkd)
+    head_lr: float = 10.0
     memory_size: int = 0  # DKD-M: a class-balanced memory of scenes, as replay's (0 = plain DKD)
     replay_fraction: float = 0.5  # replayed scenes added to each batch (with memory_size > 0)
 
@@ -35,8 +38,9 @@ class DKD(Replaying, Method):
     classes, BCE against the old model's sigmoid scores (``sigmoid_kd``) of their logits and of the
     positive and negative parts of those logits (``decompose_logits``): the decomposed KD. Channel 0 is
     an auxiliary classifier, trained on detached features to score every pixel low (``all_negative_bce``);
-    new classifiers start as copies of it. From task 1 on every BatchNorm keeps its statistics. A pixel
-    is predicted as the class of highest sigmoid score if that score exceeds 0.5, else background.
+    new classifiers start as copies of it. The classifiers train at ``head_lr`` = 10 times the learning rate.
+    From task 1 on every BatchNorm keeps its statistics. A pixel is predicted as the class of highest
+    sigmoid score if that score exceeds 0.5, else background.
 
     References: Baek et al., Decomposed Knowledge Distillation for Class-Incremental Semantic
     Segmentation, NeurIPS 2022.
@@ -49,7 +53,16 @@ class DKD(Replaying, Method):
     def base_task(self):
         """Its own first task (BCE + auxiliary loss), named by the params that shape it: dkd and dkd-m share it."""
         p = self.params
-        return f"dkd-bce{p.base_pos_weight:g}x{p.mbce:g}-ac{p.ac:g}"
+        return f"dkd-bce{p.base_pos_weight:g}x{p.mbce:g}-ac{p.ac:g}" + (f"-lr{p.head_lr:g}" if p.head_lr != 1 else "")
+
+    def parameters(self, model):
+        """The classifiers (auxiliary one included) at ``head_lr`` times the learning rate, as DKD's code."""
+        if self.params.head_lr == 1:
+            return super().parameters(model)
+        heads = {id(p) for p in model.heads.parameters()}
+        trained = super().parameters(model)
+        return [{"params": [p for p in trained if id(p) not in heads], "lr_scale": 1.0},
+                {"params": [p for p in trained if id(p) in heads], "lr_scale": self.params.head_lr}]
 
     def add_head(self, model, task):
         head = super().add_head(model, task)
