@@ -16,7 +16,7 @@ CHOICES = {"threshold_rule": ("median", "histogram"), "pod_logits_at": ("image",
 @dataclass
 class PLOPParams:
     # weights on L2-normalised embeddings (PLOP's 0.01 / 0.0005 are on raw ones): docs/methods.md, PLOP
-    pod_factor: float = 0.001  # weight of Local POD on the backbone maps (PLOP: 0.01, unnormalised; chosen on validation scenes, docs/methods.md#plop)
+    pod_factor: float = 0.001  # weight of Local POD on the backbone maps (PLOP: 0.01); chosen on validation scenes
     pod_logits_factor: float = 0.01  # weight of Local POD on the folded logits (PLOP: 0.0005)
     pod_maps: str = "enc1,encoder,decoder"  # backbone maps distilled
     scales: str = "1,2,4"  # Local POD's s×s regions
