@@ -26,14 +26,19 @@ def setting_name(config: Config) -> str:
     return Scenario.from_config(config.scenario, config.seed).setting.name
 
 
-def resolved(config: Config | dict) -> dict:
+def resolved(config: Config | dict, saved: bool = False) -> dict:
     """A configuration as a run saves it, with nothing left implicit, as JSON data: the scenario as
     ``Scenario.config()`` writes it (the setting's switches explicit, its name derived from them)
     and the method's parameters with their defaults. Two configurations train the same run exactly
     when their resolved forms are equal, however they were written (e.g. with the null switches, "the
     preset's", of runs saved before the setting was saved resolved). ``train.threads`` 0 ("all cores",
     as runs were saved before threads were resolved) becomes this process's number (``resolve_threads``); without
-    ``model.pretrain``, its other options are their defaults."""
+    ``model.pretrain``, its other options are their defaults. A ``saved`` configuration (a run's, read from
+    disk: runs save every parameter) whose ``params`` lack some of the method's current parameters was written
+    by an older csslab, before they existed: its resolved form names them (``saved_without``), so it is never
+    the same run as today's (a parameter added since, e.g. DKD's ``head_lr``, changed what the code did, and
+    its default cannot stand in for it)."""
+    saved_params = config.get("params") if saved and isinstance(config, dict) else None
     if isinstance(config, dict):
         config = Config.from_dict(config)
     elif not isinstance(config, Config):  # e.g. a results file without one
@@ -44,8 +49,10 @@ def resolved(config: Config | dict) -> dict:
     model = asdict(config.model)
     if config.model.pretrain == "none":  # the pretraining's options change nothing then
         model = asdict(ModelConfig(backbone=config.model.backbone))
-    return json.loads(json.dumps(config.to_dict() | {"scenario": asdict(scenario), "params": vars(params),
-                                                     "train": train, "model": model}))
+    data = config.to_dict() | {"scenario": asdict(scenario), "params": vars(params), "train": train, "model": model}
+    if isinstance(saved_params, dict) and set(vars(params)) - set(saved_params):
+        data["saved_without"] = sorted(f"params.{key}" for key in set(vars(params)) - set(saved_params))
+    return json.loads(json.dumps(data))
 
 
 # keys of a configuration that change no number: a run is the same run whatever they say (a finished run is
@@ -53,20 +60,21 @@ def resolved(config: Config | dict) -> dict:
 NOT_NUMBERS = ("train.log",)
 
 
-def numbers_key(config: Config | dict) -> dict:
+def numbers_key(config: Config | dict, saved: bool = False) -> dict:
     """``resolved(config)`` without the keys that change no number (``NOT_NUMBERS``): equal exactly when two
-    configurations give the same numbers."""
-    data = resolved(config)
+    configurations give the same numbers (``saved``: as ``resolved``)."""
+    data = resolved(config, saved)
     for key in NOT_NUMBERS:
         section, name = key.split(".")
         data[section].pop(name, None)
     return data
 
 
-def same_config(a: Config | dict, b: Config | dict) -> bool:
-    """Whether two configurations (a Config, or a saved config dict) train the same run."""
+def same_config(saved: Config | dict, b: Config | dict) -> bool:
+    """Whether a run's saved configuration (a config dict as read from disk, or a Config) and another train the
+    same run."""
     try:
-        return numbers_key(a) == numbers_key(b)
+        return numbers_key(saved, saved=True) == numbers_key(b)
     except (KeyError, TypeError, ValueError):  # a results file of another version or a since-renamed method
         return False
 
@@ -84,10 +92,10 @@ def _flat(data: dict, prefix: str = "") -> dict:
 def first_difference(a: Config | dict, b: Config | dict, ignore=()) -> tuple[str, object, object] | None:
     """The first key (``section.key``, in the order a configuration is saved) whose resolved value differs
     between two configurations, with both values; None when they train the same run. ``ignore``: keys
-    or whole sections (``params``) left out of the comparison."""
+    or whole sections (``params``) left out of the comparison. ``a`` is the saved one (``resolved``)."""
     def flat(config):
         try:
-            return _flat(resolved(config))
+            return _flat(resolved(config, saved=config is a))
         except (KeyError, TypeError, ValueError):  # another version's or a since-renamed method's: as written
             return _flat(config.to_dict() if isinstance(config, Config) else config if isinstance(config, dict) else {})
 
@@ -190,7 +198,8 @@ def resumable(run_dir: Path, config: Config | dict) -> dict | None:
         return None  # killed before its first task was saved
     data = Results.load(run_dir).data
     if not same_config(data.get("config"), config):
-        raise ValueError(f"cannot resume {run_dir}: its results.json was written with another configuration")
+        raise ValueError(f"cannot resume {run_dir}: its results.json was written with another configuration "
+                         f"({difference_text(data.get('config'), config)})")
     return data if data.get("tasks") else None
 
 
@@ -211,7 +220,7 @@ def completed_runs(roots) -> dict[str, Path]:
         for path in sorted(root.rglob("results.json")):
             try:
                 results = Results.load(path.parent)
-                key = json.dumps(numbers_key(results["config"]), sort_keys=True) if results.complete else None
+                key = json.dumps(numbers_key(results["config"], saved=True), sort_keys=True) if results.complete else None
             except (FileNotFoundError, KeyError, TypeError, ValueError):
                 continue
             if key is not None:

@@ -6,6 +6,7 @@ import pytest
 from conftest import saved_as_before
 from csslab.checks import DEFAULT_THREADS
 from csslab.cli import main
+from csslab.config import Config
 from csslab.results import Results
 from csslab.runstore import same_config
 from csslab.sweep import parse_methods, parse_settings
@@ -151,3 +152,29 @@ def test_reuse_with_workers_compares_the_threads_the_workers_use(tmp_path, capsy
                  "--reuse", str(tmp_path / "elsewhere")] + tiny) == 0
     printed = capsys.readouterr().out
     assert "finetune-overlap-8-2-seed0: copied from" in printed and "(reused)" in printed
+
+
+def test_a_run_saved_before_a_parameter_existed_is_not_the_same_run(tmp_path, capsys):
+    """A run whose saved params lack one the method has today (DKD's head_lr, added with a new default) was
+    trained by other code: --reuse does not copy it, --resume refuses it naming the parameter; a run saved
+    with every parameter is still reused."""
+    from csslab.runstore import resolved
+
+    config = Config(method="dkd")
+    saved = resolved(config)  # every parameter, as a run saves it
+    assert same_config(saved, config) and same_config(config, Config(method="dkd").to_dict())
+    del saved["params"]["head_lr"]
+    assert not same_config(saved, config)
+    tiny = ["--steps", "2", "--no-report", "--set", "scenario.train_scenes=32", "--set", "scenario.test_scenes=30",
+            "--set", "train.batch_size=8", "--tasks", "2-2", "--set", "train.threads=1"]
+    source = tmp_path / "elsewhere" / "dkd"
+    assert main(["run", "--method", "dkd", "--out", str(source), "--quiet"] + tiny) == 0
+    results = json.loads((source / "results.json").read_text())
+    del results["config"]["params"]["head_lr"]  # as csslab saved it before head_lr existed
+    (source / "results.json").write_text(json.dumps(results))
+    out = tmp_path / "bench"
+    assert main(["benchmark", "--methods", "dkd", "--seeds", "1", "--out", str(out),
+                 "--reuse", str(tmp_path / "elsewhere")] + tiny) == 0
+    assert "copied from" not in capsys.readouterr().out
+    assert main(["run", "--resume", str(source)]) == 2
+    assert "params.head_lr" in capsys.readouterr().err
