@@ -201,9 +201,8 @@ PROSE_CLAIMS: list[tuple[str, Callable[[Rows], bool]]] = [
     ("PLOP keeps fewer old and far fewer new classes than MiB on 6-1",
      lambda r: r.get("plop", "6-1", "old") < r.get("mib", "6-1", "old")
      and r.get("plop", "6-1", "new") < r.get("mib", "6-1", "new") - 0.3),
-    ("without POD, PLOP's new classes and mIoU all rise on 6-1",
-     lambda r: r.get("plop", "6-1", "new", variant=NOPOD) > r.get("plop", "6-1", "new") + 0.1
-     and r.get("plop", "6-1", "all", variant=NOPOD) > r.get("plop", "6-1", "all")),
+    ("at its POD weights chosen on validation scenes PLOP ends 6-1 within 0.02 mIoU all of PLOP without POD",
+     lambda r: abs(r.get("plop", "6-1", "all", variant=NOPOD) - r.get("plop", "6-1", "all")) < 0.02),
     ("without POD, PLOP still keeps fewer old classes than MiB on 6-1",
      lambda r: r.get("plop", "6-1", "old", variant=NOPOD) < r.get("mib", "6-1", "old")),
     ("a pretrained backbone raises SSUL's final mIoU all on 6-1, which stays below MiB's",
@@ -214,8 +213,9 @@ PROSE_CLAIMS: list[tuple[str, Callable[[Rows], bool]]] = [
      < 0.8 < r.get("finetune", "6-1", "first")),
     ("on 2-1 SSUL is above PLOP but not above MiB",
      lambda r: r.get("plop", "2-1", "all") < r.get("ssul", "2-1", "all") < r.get("mib", "2-1", "all")),
-    ("DKD learns no new class on 2-2-2-2-2, with pos_weight 1 or 5",
-     lambda r: r.get("dkd", "2-2-2-2-2", "new") < 0.01 and r.get("dkd", "2-2-2-2-2", "new", variant="pos_weight=5") < 0.01),
+    ("DKD learns no class of the last task of 2-2-2-2-2 and ends far below MiB",
+     lambda r: r.get("dkd", "2-2-2-2-2", "new") < 0.01
+     and r.get("dkd", "2-2-2-2-2", "all") < r.get("mib", "2-2-2-2-2", "all") - 0.3),
 ]
 
 
