@@ -94,3 +94,10 @@ def test_pointers_from_code_and_pages_reach_a_heading():
     for name, page, anchor in pointers:
         assert page.exists(), f"{name} points to {page.name}, which does not exist"
         assert anchor in _anchors(page), f"{name} points to {page.name}#{anchor}, which is no heading there"
+
+
+def test_no_page_is_left_with_a_placeholder():
+    """A table or result promised in a page is there: no ``*_PLACEHOLDER`` token left by an unfinished edit."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    left = [f"{page.name}: {m}" for page in pages for m in re.findall(r"\b[A-Z_]*PLACEHOLDER\b", page.read_text())]
+    assert not left, left
