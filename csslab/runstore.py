@@ -50,8 +50,9 @@ def resolved(config: Config | dict, saved: bool = False) -> dict:
     if config.model.pretrain == "none":  # the pretraining's options change nothing then
         model = asdict(ModelConfig(backbone=config.model.backbone))
     data = config.to_dict() | {"scenario": asdict(scenario), "params": vars(params), "train": train, "model": model}
-    if isinstance(saved_params, dict) and set(vars(params)) - set(saved_params):
-        data["saved_without"] = sorted(f"params.{key}" for key in set(vars(params)) - set(saved_params))
+    missing = set(vars(params)) - set(saved_params) if isinstance(saved_params, dict) else set()
+    if missing:
+        data["saved_without"] = sorted(f"params.{key}" for key in missing)
     return json.loads(json.dumps(data))
 
 
@@ -93,13 +94,13 @@ def first_difference(a: Config | dict, b: Config | dict, ignore=()) -> tuple[str
     """The first key (``section.key``, in the order a configuration is saved) whose resolved value differs
     between two configurations, with both values; None when they train the same run. ``ignore``: keys
     or whole sections (``params``) left out of the comparison. ``a`` is the saved one (``resolved``)."""
-    def flat(config):
+    def flat(config, saved=False):
         try:
-            return _flat(resolved(config, saved=config is a))
+            return _flat(resolved(config, saved))
         except (KeyError, TypeError, ValueError):  # another version's or a since-renamed method's: as written
             return _flat(config.to_dict() if isinstance(config, Config) else config if isinstance(config, dict) else {})
 
-    fa, fb = flat(a), flat(b)
+    fa, fb = flat(a, saved=True), flat(b)
     for key in list(fa) + [k for k in fb if k not in fa]:
         if any(key == i or key.startswith(f"{i}.") for i in (*ignore, *NOT_NUMBERS)):
             continue
