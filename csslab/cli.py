@@ -82,7 +82,8 @@ def cmd_run(args) -> int:
 def cmd_benchmark(args) -> int:
     from csslab.reports.budget import budget_warning, run_budget
     from csslab.suites import get_suite, parse_splits
-    from csslab.sweep import benchmark, class_orders, parse_grid, parse_methods, parse_settings, run_configs
+    from csslab.plan import class_orders, parse_grid, parse_methods, parse_settings, run_configs
+    from csslab.sweep import benchmark
 
     check_output(args.out, "--out")
     suite = get_suite(args.suite) if args.suite else None

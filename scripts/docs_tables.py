@@ -23,7 +23,7 @@ from csslab.reports import write_run_report
 from csslab.reports.benchmark_table import benchmark_markdown
 from csslab.reports.tables import MISSING
 from csslab.results import Results
-from csslab.sweep import setting_name
+from csslab.runstore import setting_name
 
 MARKER = re.compile(r"(<!-- make_docs: (?P<name>[\w:-]+) -->\n)(?P<body>.*?)(<!-- /make_docs -->)", re.S)
 BLOCKS = ("budget", "scenario:overlap", "scenario:disjoint", "scenario:sequential", "scenario:clean", "settings",

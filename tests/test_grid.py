@@ -12,7 +12,7 @@ from csslab.cli import main
 from csslab.config import Config
 from csslab.methods import METHODS
 from csslab.scenarios import make_setting
-from csslab.sweep import parse_grid, run_configs, variant
+from csslab.plan import parse_grid, run_configs, variant
 
 
 @dataclass

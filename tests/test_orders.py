@@ -12,7 +12,7 @@ from csslab.papers_csv import PLOP_KEYS
 from csslab.reports import write_benchmark_report
 from csslab.results import Results
 from csslab.scenarios import parse_class_order
-from csslab.sweep import class_orders, parse_settings, run_configs, run_name
+from csslab.plan import class_orders, parse_settings, run_configs, run_name
 
 ARGS = ["benchmark", "--methods", "finetune,mib", "--orders", "3", "--seeds", "2", "--steps", "5", "--no-report",
         "--set", "scenario.train_scenes=64", "--set", "scenario.test_scenes=50", "--set", "train.threads=1"]

@@ -8,7 +8,7 @@ from csslab.cli import main
 from csslab.config import Config
 from csslab.scenarios import make_setting
 from csslab.suites import SUITES, get_suite, parse_splits
-from csslab.sweep import run_configs
+from csslab.plan import run_configs
 
 
 def test_several_splits_multiply_the_runs_and_each_keeps_its_split():

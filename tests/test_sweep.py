@@ -9,7 +9,7 @@ from csslab.cli import main
 from csslab.config import Config
 from csslab.results import Results
 from csslab.runstore import same_config
-from csslab.sweep import parse_methods, parse_settings
+from csslab.plan import parse_methods, parse_settings
 
 ARGS = ["benchmark", "--methods", "finetune,joint", "--seeds", "2", "--steps", "2", "--no-report",
         "--set", "scenario.train_scenes=32", "--set", "scenario.test_scenes=30", "--set", "train.batch_size=8"]
@@ -83,7 +83,7 @@ def test_parallel_workers_give_the_same_table(tmp_path, capsys):
 def test_resolved_configurations_compare_what_trains():
     from csslab.config import Config, apply_overrides
     from csslab.runstore import resolved, same_config
-    from csslab.sweep import run_configs
+    from csslab.plan import run_configs
 
     cli = Config()  # as a user writes it: switches null (the preset's), params empty
     bench = run_configs(Config(), ["finetune"], [0], parse_settings("overlap"))[0]  # switches written out
@@ -108,7 +108,7 @@ def test_a_setting_matching_no_preset_is_saved_by_a_name_that_rebuilds_it():
     from csslab.config import Config
     from csslab.runstore import resolved, setting_name
     from csslab.scenarios import Scenario, all_settings
-    from csslab.sweep import run_configs
+    from csslab.plan import run_configs
 
     for config in run_configs(Config(), ["finetune"], [0], all_settings()):
         again = Config.from_yaml(config.to_yaml())

@@ -1,0 +1,111 @@
+"""What a benchmark runs: its methods, settings, hyper-parameter grid and class orders parsed from the command
+line, expanded into one configuration per run (splits x settings x methods x grid points x orders x seeds),
+each with its grid label and run directory name. ``sweep`` runs them and gathers the table."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, fields, replace
+
+from csslab.config import Config, apply_overrides
+from csslab.methods import METHODS, get_method
+from csslab.runstore import setting_name
+from csslab.scenarios import all_settings, make_setting
+
+
+def parse_methods(text: str) -> list[str]:
+    names = list(METHODS) if text == "all" else [m.strip() for m in text.split(",") if m.strip()]
+    for name in names:
+        get_method(name)
+    if not names:
+        raise ValueError(f"invalid --methods {text!r}: give 'all' or names like finetune,mib")
+    # the bounds frame the table: the lower (fine-tuning) first, the upper (joint) last
+    frame = {"lower": 0, "upper": 2}
+    return sorted(dict.fromkeys(names), key=lambda m: (frame.get(get_method(m).bound, 1), list(METHODS).index(m)))
+
+
+def parse_settings(text: str) -> list:
+    if text == "all":
+        return all_settings()
+    return [make_setting(s.strip()) for s in text.split(",") if s.strip()]
+
+
+def _param_names(method: str) -> set[str]:
+    return {f.name for f in fields(get_method(method).Params)}
+
+
+def parse_grid(items, methods) -> dict[str, list[str]]:
+    """``["params.lam=1,10,100", ...]`` -> ``{"params.lam": ["1", "10", "100"]}`` (``method.lam`` is an alias
+    of ``params.lam``). Values stay text, parsed and type-checked like ``--set`` when applied."""
+    grid: dict[str, list[str]] = {}
+    for item in items or ():
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("method.", "params.", 1) if key.strip().startswith("method.") else key.strip()
+        values = list(dict.fromkeys(v.strip() for v in text.split(",") if v.strip()))
+        if not sep or not values or "." not in key:
+            raise ValueError(f"invalid --grid {item!r}: expected section.key=v1,v2,..., e.g. params.lam=1,10,100")
+        if key in grid:
+            raise ValueError(f"invalid --grid {item!r}: {key} is already a grid axis")
+        section, name = key.split(".", 1)
+        if section == "params" and not any(name in _param_names(m) for m in methods):
+            raise ValueError(f"invalid --grid {item!r}: none of the methods ({', '.join(methods)}) has a parameter "
+                             f"{name!r}")
+        grid[key] = values
+    return grid
+
+
+def _grid_points(grid: dict, method: str) -> list[list[str]]:
+    """The override lists of the grid's points that apply to ``method`` (a params axis only to methods
+    that have that parameter), always at least one (no overrides)."""
+    axes = [[f"{key}={v}" for v in values] for key, values in (grid or {}).items()
+            if not key.startswith("params.") or key.split(".", 1)[1] in _param_names(method)]
+    return [list(point) for point in itertools.product(*axes)]
+
+
+def variant(config: Config, grid: dict | None) -> str:
+    """The grid point of ``config`` as a label, e.g. ``lam=10`` or ``lam=10,train.lr=0.001`` ('' without a grid)."""
+    parts = []
+    for key in grid or ():
+        section, name = key.split(".", 1)
+        if section == "params":
+            if name in config.params:
+                parts.append(f"{name}={config.params[name]}")
+        else:
+            parts.append(f"{key}={getattr(getattr(config, section), name)}")
+    return ",".join(parts)
+
+
+def class_orders(base: Config, n_orders: int = 1) -> list[str]:
+    """The class orders of ``--orders N``: order 0 is the configured one (natural unless set), order k >= 1
+    is ``random:k``, the same for every seed; so ``--orders 1`` is the benchmark without the axis (its runs
+    keep their names and are reused) and order k is one a paper's "order k" could be checked against."""
+    if n_orders <= 0:
+        raise ValueError(f"invalid --orders {n_orders}: must be a positive number of class orders")
+    orders = [base.scenario.class_order] + [f"random:{k}" for k in range(1, n_orders)]
+    if len(set(orders)) < len(orders):
+        raise ValueError(f"invalid --orders {n_orders} with class_order {base.scenario.class_order}: order k >= 1 is "
+                         "random:k, so the configured order would run twice; set another class_order or fewer orders")
+    return orders
+
+
+def run_configs(base: Config, methods, seeds, settings, grid: dict | None = None, orders: int = 1,
+                splits=None) -> list[Config]:
+    """Every run of a benchmark: splits (default: the base's) x settings x methods x grid points x orders x seeds."""
+    configs = []
+    for split, setting in itertools.product(splits or [base.scenario.tasks], settings):
+        for method in methods:
+            for point, order, seed in itertools.product(_grid_points(grid, method), class_orders(base, orders), seeds):
+                config = apply_overrides(base, point)
+                config.method, config.seed = method, seed
+                config.scenario.tasks, config.scenario.class_order = split, order
+                config.scenario = replace(config.scenario, setting=setting.name, **asdict(setting))
+                configs.append(config)
+    return configs
+
+
+def run_name(config: Config, grid: dict | None = None) -> str:
+    setting = setting_name(config).replace(",", "_").replace("=", "-")
+    label = variant(config, grid).replace(",", "_").replace("=", "-").replace("/", "_")
+    order = config.scenario.class_order  # the --orders axis: random:K -> orderK (a configured order keeps the name)
+    order = f"order{order.split(':', 1)[1]}-" if order.startswith("random:") else ""
+    return f"{config.method}-{setting}-{config.scenario.tasks}-{label + '-' if label else ''}{order}seed{config.seed}"
