@@ -26,13 +26,14 @@ SUITES = {
         # SSUL's small-base 2-1 / 5-3 style (2-1: nine tasks; 2-2-2-2-2: csslab's default split)
         tasks=("6-1", "6-4", "2-1", "2-2-2-2-2"),
         settings="overlap,disjoint",
-        methods="finetune,lwf,ilt,mib,plop,ssul,joint",
+        # the 2019-21 canon and the newer methods (issue 16) between the bounds
+        methods="finetune,lwf,ilt,mib,plop,ssul,sdr,dkd,ewf,microseg,eir,joint",
         seeds=3,
         # each task gets 125 steps per class (MiB's and PLOP's epochs give a bigger task more iterations):
         # every split then trains 1,250 steps in all, as the default run
         overrides=("train.steps_per_class=125",),
         about="MiB's, PLOP's and SSUL's protocols on 10 digits: 6-1, 6-4, 2-1 and 2-2-2-2-2 in overlap and "
-              "disjoint, 125 steps per class, 3 seeds",
+              "disjoint, 125 steps per class, 3 seeds, the canon's methods and the newer ones",
     ),
 }
 

@@ -2,12 +2,14 @@
 
 import dataclasses
 import inspect
+import json
 import math
 
 import pytest
 import torch
 from torch import nn
 
+from csslab.cli import main
 from csslab.config import Config, TrainConfig
 from csslab.constants import BACKGROUND, IGNORE
 from csslab.methods import METHODS, get_method, previous_model
@@ -295,3 +297,21 @@ def test_every_method_runs_on_partitioned_scenes_with_a_pretrained_backbone(name
     assert results.complete and len(results.tasks) == (1 if get_method(name).bound == "upper" else 3)
     assert all(math.isfinite(v) for t in results.data["tasks"] for v in t["loss"].values())
     assert results.data["config"]["scenario"]["instances"] == "partitioned"
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_runs_from_the_cli_on_a_big_base_split(name, tmp_path, capsys):
+    """`csslab run --method NAME --tasks 6-1` (a 15-1 style split: a six-class base, then one class per task)
+    works for every method: single-class tasks reach every loss, memory and head of the method."""
+    memory = get_method(name).memory_param
+    args = ["run", "--method", name, "--tasks", "6-1", "--steps", "2", "--set", "scenario.train_scenes=24",
+            "--set", "scenario.test_scenes=12", "--set", "train.batch_size=8", "--set", "train.threads=1",
+            "--set", "train.checkpoints=false", "--no-report", "--out", str(tmp_path / "r")]
+    assert main(args + (["--set", f"params.{memory}=20"] if memory else [])) == 0
+    data = json.loads((tmp_path / "r" / "results.json").read_text())
+    upper = get_method(name).bound == "upper"
+    assert data["complete"] and len(data["tasks"]) == (1 if upper else 5)
+    assert data["tasks"][0]["classes"] == (list(range(10)) if upper else [0, 1, 2, 3, 4, 5])
+    assert [t["classes"] for t in data["tasks"][1:]] == [[6], [7], [8], [9]][: len(data["tasks"]) - 1]
+    assert all(math.isfinite(v) for t in data["tasks"] for v in t["loss"].values())
+    assert len(data["tasks"][-1]["iou"]) == 11  # background and the ten digits, each evaluated

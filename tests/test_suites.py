@@ -35,6 +35,9 @@ def test_the_papers_suite_is_the_published_protocols_analogue():
     # a big base then one class per task (15-1), a big base then one big task (15-5), small bases (2-1, 5-3 style)
     assert suite.tasks == ("6-1", "6-4", "2-1", "2-2-2-2-2") and suite.settings == "overlap,disjoint"
     assert suite.seeds >= 3 and "train.steps_per_class=125" in suite.overrides
+    methods = suite.methods.split(",")  # the canon and the newer methods (issue 16), between the two bounds
+    assert {"lwf", "ilt", "mib", "plop", "ssul", "sdr", "dkd", "ewf", "microseg", "eir"} <= set(methods)
+    assert methods[0] == "finetune" and methods[-1] == "joint"
     configs = run_configs(Config(), suite.methods.split(","), range(suite.seeds),
                           [make_setting(s) for s in suite.settings.split(",")], splits=list(suite.tasks))
     for config in configs[:: len(configs) // 7]:
