@@ -16,6 +16,7 @@ from csslab.methods import get_method
 from csslab.results import Results
 from csslab.scenarios import Scenario
 from csslab.tracking import LOG_FILES, TENSORBOARD_DIR
+from csslab.version import code_digest
 
 RUN_FILES = ("config.yaml", "results.json", "frames.npz")  # beside checkpoints/task-N.pt and the report
 
@@ -244,6 +245,16 @@ def copy_run(source: Path, run_dir: Path) -> None:
             shutil.rmtree(tmp)
 
 
+def _code_note(run_dir: Path) -> str:
+    """'' when the code running now made the run, else what the copy should say of it (the configuration is the
+    same, so its numbers are comparable unless that code computed them differently)."""
+    versions = Results.load(run_dir).data.get("versions", {})
+    made, now = versions.get("code"), code_digest()
+    if made == now:
+        return ""
+    return f" (made by other code: csslab code {made or 'unrecorded'}, this is {now})"
+
+
 def reuse_runs(configs, dirs, roots, log=print) -> None:
     """Copy into each run directory a finished run of its configuration found under ``roots``, unless
     the directory already holds one."""
@@ -253,4 +264,4 @@ def reuse_runs(configs, dirs, roots, log=print) -> None:
         if source is not None and source.resolve() != run_dir.resolve() and completed(run_dir, config) is None:
             copy_run(source, run_dir)
             if log:
-                log(f"{run_dir.name}: copied from {source}")
+                log(f"{run_dir.name}: copied from {source}{_code_note(run_dir)}")

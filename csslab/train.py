@@ -34,7 +34,7 @@ from csslab.runstore import clear_run, resolved as resolved_config
 from csslab.scenarios import Scenario
 from csslab.shared_base import base_path, fit_base
 from csslab.tracking import Tracker
-from csslab.version import __version__
+from csslab.version import __version__, code_digest
 
 
 class TrainingError(RuntimeError):
@@ -70,8 +70,19 @@ def seed_everything(seed: int) -> None:
 
 
 def _versions() -> dict:
-    return {"csslab": __version__, "torch": torch.__version__, "numpy": np.__version__,
+    return {"csslab": __version__, "code": code_digest(), "torch": torch.__version__, "numpy": np.__version__,
             "python": platform.python_version()}
+
+
+def _record_resuming_code(results: Results, log) -> None:
+    """A run resumed by other code than began it says so: the code's digest is added to
+    ``versions.code_resumed`` (from its first task not yet done) and logged."""
+    versions = results.data.setdefault("versions", {})
+    began, now = versions.get("code"), code_digest()
+    if began != now and now not in versions.get("code_resumed", ()):
+        versions.setdefault("code_resumed", []).append(f"{now} from task {len(results.tasks)}")
+        log(f"resuming with other code than began the run (csslab code {now}, began with {began or 'unrecorded'}): "
+            "recorded in results.json versions.code_resumed")
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator):
@@ -142,6 +153,7 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
     start_time = time.perf_counter()
     if saved is not None:  # continue after the last completed task, in the state it left everything
         results, start_time = saved, start_time - _restore(saved, out, s, frames, batch_gen, checked.device, log)
+        _record_resuming_code(results, log)
     with Tracker(t.log, out, frames, s.evaluator, sum(entry["steps"] for entry in results.tasks)) as tracker:
         for task in s.train_scenario[len(results.tasks):]:
             t0 = time.perf_counter()

@@ -1,4 +1,23 @@
-"""The package version (as in pyproject.toml), in a module of its own so that any module can record it
-without importing the package root (which imports the API, which imports training)."""
+"""The package version (as in pyproject.toml) and a digest of the code that is running, in a module of its own
+so that any module can record them without importing the package root (which imports the API, which imports
+training)."""
+
+import functools
+import hashlib
+from pathlib import Path
 
 __version__ = "0.1.0"
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """16 hex digits over every ``.py`` file of the installed csslab package (paths and contents): a run records
+    it, so a run copied or resumed later says whether the same code made it. '' when no source is readable."""
+    root = Path(__file__).parent
+    digest = hashlib.blake2b(digest_size=8)
+    try:
+        for path in sorted(root.rglob("*.py")):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    except OSError:  # no readable source (e.g. a zipped install)
+        return ""
+    return digest.hexdigest()
