@@ -153,7 +153,6 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
     start_time = time.perf_counter()
     if saved is not None:  # continue after the last completed task, in the state it left everything
         results, start_time = saved, start_time - _restore(saved, out, s, frames, batch_gen, checked.device, log)
-        _record_resuming_code(results, log)
     with Tracker(t.log, out, frames, s.evaluator, sum(entry["steps"] for entry in results.tasks)) as tracker:
         for task in s.train_scenario[len(results.tasks):]:
             t0 = time.perf_counter()
@@ -191,6 +190,7 @@ def _restore(saved: Results, out: Path, s: Setup, frames: Frames, batch_gen, dev
     frames.load(out, len(saved.tasks))
     restore_checkpoint(out, s.train_scenario[:len(saved.tasks)], s.model, s.method, batch_gen, device)
     log(f"resuming {out} after task {len(saved.tasks)}/{len(s.train_scenario)}")
+    _record_resuming_code(saved, log)
     return saved["timings"]["total_s"]
 
 
