@@ -64,6 +64,9 @@ csslab benchmark --suite papers --methods finetune,lwf,mib,plop,ssul --tasks 6-1
     "${papers[@]}" --out "$RUNS/papers"
 csslab benchmark --suite papers --methods joint --tasks 6-1 --settings overlap "${papers[@]}" --out "$RUNS/papers-joint"
 csslab benchmark --suite papers --methods mib --tasks 6-1 --settings disjoint "${papers[@]}" --out "$RUNS/papers-disjoint"
+# the newer methods (issue 16) on the two big-base splits
+csslab benchmark --suite papers --methods sdr,dkd,ewf,microseg,eir --tasks 6-1,6-4 --settings overlap \
+    "${papers[@]}" --out "$RUNS/papers-new"
 # DKD's finding reads the README's benchmark split (2-2-2-2-2, the default budget, 3 seeds)
 csslab benchmark --methods mib,dkd --seeds 3 --workers "$WORKERS" --set train.threads=1 --no-run-reports \
     --reuse "$RUNS" --out "$RUNS/papers-dkd"

@@ -213,6 +213,16 @@ PROSE_CLAIMS: list[tuple[str, Callable[[Rows], bool]]] = [
      < 0.8 < r.get("finetune", "6-1", "first")),
     ("on 2-1 SSUL is above PLOP but not above MiB",
      lambda r: r.get("plop", "2-1", "all") < r.get("ssul", "2-1", "all") < r.get("mib", "2-1", "all")),
+    ("on 6-1 and 6-4 SDR ends within 0.02 mIoU all of MiB",
+     lambda r: all(abs(r.get("sdr", s, "all") - r.get("mib", s, "all")) < 0.02 for s in ("6-1", "6-4"))),
+    ("EIR trails MiB by 0.02-0.07 on 6-1 and 6-4",
+     lambda r: all(0.02 <= r.get("mib", s, "all") - r.get("eir", s, "all") <= 0.07 for s in ("6-1", "6-4"))),
+    ("DKD and EWF learn 6-4's new task (new > 0.3) but no single digit of 6-1 (new < 0.01)",
+     lambda r: all(r.get(m, "6-4", "new") > 0.3 and r.get(m, "6-1", "new") < 0.01 for m in ("dkd", "ewf"))),
+    ("MicroSeg ends below SSUL on 6-1 and 6-4, and none of SDR, DKD, EWF, MicroSeg, EIR beats MiB by 0.02 there",
+     lambda r: all(r.get("microseg", s, "all") < r.get("ssul", s, "all") for s in ("6-1", "6-4"))
+     and all(r.get(m, s, "all") < r.get("mib", s, "all") + 0.02
+             for m in ("sdr", "dkd", "ewf", "microseg", "eir") for s in ("6-1", "6-4"))),
     ("DKD learns no class of the last task of 2-2-2-2-2 and ends far below MiB",
      lambda r: r.get("dkd", "2-2-2-2-2", "new") < 0.01
      and r.get("dkd", "2-2-2-2-2", "all") < r.get("mib", "2-2-2-2-2", "all") - 0.3),
