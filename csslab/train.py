@@ -75,13 +75,14 @@ def _versions() -> dict:
 
 
 def _record_resuming_code(results: Results, log) -> None:
-    """A run resumed by other code than began it says so: the code's digest is added to
-    ``versions.code_resumed`` (from its first task not yet done) and logged."""
+    """A run resumed by other code than last ran it says so: the code's digest is added to
+    ``versions.code_resumed`` (as "DIGEST from task N", its first task not yet done) and logged."""
     versions = results.data.setdefault("versions", {})
-    began, now = versions.get("code"), code_digest()
-    if began != now and now not in versions.get("code_resumed", ()):
-        versions.setdefault("code_resumed", []).append(f"{now} from task {len(results.tasks)}")
-        log(f"resuming with other code than began the run (csslab code {now}, began with {began or 'unrecorded'}): "
+    resumed, now = versions.get("code_resumed", []), code_digest()
+    last = resumed[-1].split(" ", 1)[0] if resumed else versions.get("code")  # the code that ran the last tasks
+    if last != now:
+        versions["code_resumed"] = [*resumed, f"{now} from task {len(results.tasks)}"]
+        log(f"resuming with other code than last ran the run (csslab code {now}, last run by {last or 'unrecorded'}): "
             "recorded in results.json versions.code_resumed")
 
 

@@ -56,6 +56,19 @@ def test_a_run_records_its_code_and_a_resume_by_other_code_is_recorded(tmp_path,
     assert any("other code" in line and "0123456789abcdef" in line for line in said)
 
 
+def test_a_second_resume_by_the_same_other_code_is_not_recorded_again(tmp_path, monkeypatch):
+    config = tiny()
+    config.scenario.tasks = "4-3-3"
+    with pytest.raises(KeyboardInterrupt):
+        run(config, out=tmp_path / "r", progress=False, log=None, on_task=StopAfter(1))
+    monkeypatch.setattr(train, "code_digest", lambda: "0123456789abcdef")
+    with pytest.raises(KeyboardInterrupt):  # task 2 of 3 by the other code, then interrupted again
+        run(out=tmp_path / "r", progress=False, log=None, resume=True, on_task=StopAfter(1))
+    run(out=tmp_path / "r", progress=False, log=None, resume=True)
+    versions = json.loads((tmp_path / "r" / "results.json").read_text())["versions"]
+    assert versions["code_resumed"] == ["0123456789abcdef from task 1"]
+
+
 def test_reuse_says_when_other_code_made_the_copied_run(tmp_path, capsys, monkeypatch):
     small = ["--steps", "2", "--no-report", "--set", "scenario.train_scenes=32", "--set", "scenario.test_scenes=30",
              "--set", "train.batch_size=8", "--set", "train.threads=1", "--tasks", "8-2"]
