@@ -4,8 +4,8 @@ paper starts from an ImageNet-pretrained network (docs/methods.md#pretrained-bac
 ``shapes``: segmentation of procedurally generated strokes, ellipses and polygons (``csslab.data.shapes``),
 a fresh seeded batch every step, Adam with poly decay. The backbone's weights (its BatchNorm statistics too;
 the pretraining head is dropped) are trained once and cached by what they depend on: the pretraining options,
-the generator, the backbone, and the device and threads they are computed with (oneDNN's reductions follow
-the threads). Never by a run's seed or method: every run of a benchmark starts from the same weights, which
+the generator, the backbone (its name, and the code of ``csslab.models``), and the device and threads they are
+computed with (oneDNN's reductions follow the threads). Never by a run's seed or method: every run of a benchmark starts from the same weights, which
 ``csslab benchmark`` trains before it dispatches its runs (``pretrain_once``).
 """
 
@@ -31,6 +31,7 @@ from csslab.files import atomic_write
 from csslab.metrics import confusion_matrix, iou
 from csslab.models import IncrementalSegmenter, make_backbone
 from csslab.progress import Progress
+from csslab.version import files_digest
 
 SEED = 0  # the pretraining's own seed: the same weights for every run's seed
 BATCH = 32
@@ -38,18 +39,10 @@ LR = 2e-3  # Adam with poly decay, the fast protocol's recipe
 EVAL_SEED, EVAL_CANVASES = 1_000_003, 200  # held-out canvases (training batches are seeded (SEED, step))
 
 
-def _code_digest() -> str:
-    """This module's and the generator's source: an edit that changes the weights cannot serve cached ones."""
-    digest = hashlib.blake2b(digest_size=8)
-    for path in (Path(__file__), Path(__file__).parent / "data" / "shapes.py"):
-        try:
-            digest.update(path.read_bytes())
-        except OSError:  # no readable source (e.g. a zipped install): the versions alone key the cache
-            pass
-    return digest.hexdigest()
-
-
-CODE_DIGEST = _code_digest()
+# the pretraining's code: this module, the generator and the network it trains (an edit to any of them that
+# changes the weights cannot serve cached ones); '' without readable source, then the versions alone key the cache
+_ROOT = Path(__file__).parent
+CODE_DIGEST = files_digest([_ROOT / "pretrain.py", _ROOT / "data" / "shapes.py", _ROOT / "models.py"], _ROOT)
 
 
 def pretrain_key(model: ModelConfig, device, threads: int) -> dict:

@@ -19,6 +19,7 @@ from csslab.checkpoints import rng_state, set_rng_state
 from csslab.files import atomic_write
 from csslab.frames import KEYS
 from csslab.runstore import numbers_key
+from csslab.version import code_digest
 
 
 def base_path(base_dir, config, method) -> Path | None:
@@ -26,6 +27,7 @@ def base_path(base_dir, config, method) -> Path | None:
     if base_dir is None or not method.base_task:
         return None
     key = {k: v for k, v in numbers_key(config).items() if k not in ("method", "params")} | {"base": method.base_task}
+    key["code"] = code_digest()  # a base saved by other code (a benchmark resumed after an edit) is trained again
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return Path(base_dir) / f"{method.base_task}-seed{config.seed}-{digest}.pt"
 

@@ -9,15 +9,21 @@ from pathlib import Path
 __version__ = "0.1.0"
 
 
+def files_digest(paths, root: Path) -> str:
+    """16 hex digits over ``paths`` (each named relative to ``root``, and its contents, in the order given);
+    '' when one is unreadable (e.g. a zipped install): no digest rather than one over part of the code."""
+    digest = hashlib.blake2b(digest_size=8)
+    try:
+        for path in paths:
+            digest.update(Path(path).relative_to(root).as_posix().encode() + b"\0" + Path(path).read_bytes() + b"\0")
+    except OSError:
+        return ""
+    return digest.hexdigest()
+
+
 @functools.lru_cache(maxsize=1)
 def code_digest() -> str:
     """16 hex digits over every ``.py`` file of the installed csslab package (paths and contents): a run records
     it, so a run copied or resumed later says whether the same code made it. '' when no source is readable."""
     root = Path(__file__).parent
-    digest = hashlib.blake2b(digest_size=8)
-    try:
-        for path in sorted(root.rglob("*.py")):
-            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    except OSError:  # no readable source (e.g. a zipped install)
-        return ""
-    return digest.hexdigest()
+    return files_digest(sorted(root.rglob("*.py")), root)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import csslab
-from csslab import runstore, train
+from csslab import pretrain, runstore, train
 from csslab.cli import main
 from csslab.config import Config
 from csslab.train import run
@@ -33,6 +33,21 @@ def test_the_code_digest_follows_every_source_file_and_nothing_else(tmp_path):
     losses = package / "losses" / "softmax.py"
     losses.write_text(losses.read_text() + "\n# an edit\n")
     assert _digest_of(package) != first  # a subpackage's module counts too
+
+
+def test_the_pretrained_cache_follows_the_network_code(tmp_path):
+    package = tmp_path / "csslab"
+    shutil.copytree(Path(csslab.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    spec = importlib.util.spec_from_file_location("copied_version", package / "version.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    files = [package / "pretrain.py", package / "data" / "shapes.py", package / "models.py"]
+    first = module.files_digest(files, package)
+    assert first == pretrain.CODE_DIGEST  # what keys the cache of pretrained backbones
+    models = package / "models.py"
+    models.write_text(models.read_text() + "\n# an edit\n")
+    assert module.files_digest(files, package) != first
+    assert module.files_digest([package / "missing.py"], package) == ""  # no digest over part of the code
 
 
 def tiny():

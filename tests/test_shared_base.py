@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from conftest import SCRIPTS, load_module
 
+from csslab import shared_base
 from csslab.config import Config, apply_overrides
 from csslab.methods import METHODS
 from csslab.train import run
@@ -36,3 +37,10 @@ def test_only_methods_with_a_plain_first_task_share_it():
     assert METHODS["mib-augm"].base_task == METHODS["mib"].base_task  # its first task is MiB's
     assert METHODS["ssul"].base_task is None and METHODS["joint"].base_task is None
     assert METHODS["mib"].base_task not in (None, "ce")  # unbiased CE: a base of its own
+
+
+def test_a_base_saved_by_other_code_is_not_served(monkeypatch):
+    config, method = _config("finetune"), METHODS["finetune"]()
+    here = shared_base.base_path("b", config, method)
+    monkeypatch.setattr(shared_base, "code_digest", lambda: "0123456789abcdef")
+    assert shared_base.base_path("b", config, method) != here  # an edit to csslab trains the base again

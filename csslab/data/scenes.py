@@ -16,21 +16,16 @@ import numpy as np
 
 from csslab.constants import BACKGROUND, N_DIGITS
 from csslab.data.cache import read_scenes, scene_file, write_scenes
+from csslab.version import files_digest
 
 GENERATOR_VERSION = 1  # bump when the output for a given seed changes: old cache files stop matching
 
 
-def _code_digest() -> str:
-    """A digest of this module's source, part of every cache key: an edit to the generator that forgot
-    GENERATOR_VERSION cannot serve scenes of the old code (it happened: a test set cached by a pre-release
-    generator served every run of one machine). Any edit here regenerates the cache, which takes seconds."""
-    try:
-        return hashlib.blake2b(Path(__file__).read_bytes(), digest_size=8).hexdigest()
-    except OSError:  # no readable source (e.g. a zipped install): the version alone keys the cache
-        return ""
-
-
-CODE_DIGEST = _code_digest()
+# a digest of this module's source, part of every cache key: an edit to the generator that forgot
+# GENERATOR_VERSION cannot serve scenes of the old code (it happened: a test set cached by a pre-release generator
+# served every run of one machine). Any edit here regenerates the cache, which takes seconds. '' without readable
+# source (e.g. a zipped install): the version alone keys the cache
+CODE_DIGEST = files_digest([Path(__file__)], Path(__file__).parent)
 CHUNK = 128  # scenes painted at a time, so their canvas stays in the CPU cache
 PLACE_BATCH = 8192  # candidate corners drawn per placement round (few scenes left: many tries each)
 _INV_LEVEL = np.float32(1 / 255)  # intensity = level * (1/255) in float32, the same everywhere
