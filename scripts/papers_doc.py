@@ -18,6 +18,7 @@ from typing import Callable, NamedTuple
 
 from csslab.files import atomic_write
 from csslab.reports.benchmark_table import benchmark_markdown
+from csslab.results import split_mious
 
 
 BLOCKS = ("papers-suite", "papers-findings", "papers-summary", "papers-claims")  # the page's generated parts
@@ -141,20 +142,42 @@ FINDINGS = [
 ]
 
 
-def findings_table(rows: Rows) -> tuple[str, list[bool]]:
-    lines = ["| # | paper | published finding | their numbers (VOC, mIoU %) | toy analogue (mIoU, mean ± std) | |",
-             "|---|---|---|---|---|---|"]
+def seed_rows(folders: list[Path], data: list[dict]) -> dict[int, Rows]:
+    """Rows of each seed alone (every row's run of that seed): a finding's verdict seed by seed."""
+    by_seed: dict[int, list[dict]] = {}
+    for folder, bench in zip(folders, data):
+        for row in bench["rows"]:
+            for run in row.get("runs", []):
+                results = json.loads((folder / run / "results.json").read_text())
+                one = {k: row[k] for k in ("method", "tasks", "setting")} | {"variant": row.get("variant") or ""}
+                one |= {f"{k}_mean": v for k, v in split_mious(results).items()}
+                one["first_mean"] = results["tasks"][0]["miou_all"]
+                by_seed.setdefault(results["config"]["seed"], []).append(one)
+    return {seed: Rows(rows) for seed, rows in sorted(by_seed.items())}
+
+
+def seeds_agreeing(finding: Finding, per_seed: dict[int, Rows]) -> str:
+    """'k of n': the seeds on whose runs alone the finding holds (n: the seeds that ran every row it reads)."""
+    verdicts = [finding.toy(rows)[1] for rows in per_seed.values() if all(rows.has(*need) for need in finding.needs)]
+    return f"{sum(verdicts)} of {len(verdicts)}"
+
+
+def findings_table(rows: Rows, per_seed: dict[int, Rows] | None = None) -> tuple[str, list[bool]]:
+    per_seed = per_seed or {}
+    lines = ["| # | paper | published finding | their numbers (VOC, mIoU %) | toy analogue (mIoU, mean ± std) | | "
+             "seeds where it holds |",
+             "|---|---|---|---|---|---|---|"]
     verdicts = []
     for i, finding in enumerate(FINDINGS, 1):
         missing = [need for need in finding.needs if not rows.has(*need)]
         if missing:
-            lines.append(f"| {i} | {finding.paper} | {finding.claim} | {finding.theirs} | not run ({missing[0]}) | X |")
+            lines.append(f"| {i} | {finding.paper} | {finding.claim} | {finding.theirs} | not run ({missing[0]}) | X | |")
             verdicts.append(None)
             continue
         text, agrees = finding.toy(rows)
         verdicts.append(agrees)
         lines.append(f"| {i} | {finding.paper} | {finding.claim} | {finding.theirs} | {text} | "
-                     f"{'agrees' if agrees else '**disagrees**'} |")
+                     f"{'agrees' if agrees else '**disagrees**'} | {seeds_agreeing(finding, per_seed)} |")
     return "\n".join(lines), verdicts
 
 
@@ -171,7 +194,7 @@ def main(argv=None) -> int:
             row["first_mean"] = sum(firsts) / len(firsts) if firsts else None
     all_rows = [row for d in data for row in d["rows"]]
     rows = Rows(all_rows)
-    table, verdicts = findings_table(rows)
+    table, verdicts = findings_table(rows, seed_rows(args.suites, data))
     expected = PAGE_CLAIMS
     checked = [(f"finding {i}: {'agrees' if want else 'disagrees'}", verdicts[i - 1] is want)
                for i, want in expected.items()]
