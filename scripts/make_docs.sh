@@ -57,9 +57,10 @@ wait "$replay_default" || { cat "$RUNS/replay-default.log"; exit 1; }
 
 python scripts/docs_tables.py "$RUNS" docs --steps "$STEPS" --tasks "$TASKS"
 
-# papers.md: the papers' suite at its own budget (125 steps per class), PAPERS_SEEDS of its 3 seeds, on the
-# splits, settings and methods the page's findings read (the whole suite: README, "Several splits, and the papers' suite")
-papers=(--seeds "${PAPERS_SEEDS:-1}" --workers "$WORKERS" --set train.threads=1 --no-run-reports --reuse "$RUNS")
+# papers.md: the papers' suite at its own budget (125 steps per class), its 3 seeds (PAPERS_SEEDS=1: a third of the
+# runs, and the page then shows no spread), on the splits, settings and methods the page's findings read (the whole
+# suite: README, "Several splits, and the papers' suite")
+papers=(--seeds "${PAPERS_SEEDS:-3}" --workers "$WORKERS" --set train.threads=1 --no-run-reports --reuse "$RUNS")
 csslab benchmark --suite papers --methods finetune,lwf,mib,plop,ssul --tasks 6-1,6-4,2-1 --settings overlap \
     "${papers[@]}" --out "$RUNS/papers"
 csslab benchmark --suite papers --methods joint --tasks 6-1 --settings overlap "${papers[@]}" --out "$RUNS/papers-joint"
