@@ -216,7 +216,7 @@ def main(argv=None) -> int:
 
 # What the page's prose says of each finding (its number: agrees True / disagrees False): the explanations
 # are written for these verdicts, so a regeneration that changes one fails until the prose is rewritten.
-PAGE_CLAIMS: dict[int, bool] = {1: True, 2: True, 3: True, 4: True, 5: False, 6: False, 7: True, 8: False,
+PAGE_CLAIMS: dict[int, bool] = {1: True, 2: True, 3: True, 4: False, 5: False, 6: False, 7: True, 8: False,
                                  9: True, 10: True, 11: False, 12: True, 13: False}
 NOPOD, PRETRAINED = "pod_factor=0,pod_logits_factor=0", "model.pretrain=shapes"
 # Other numbers the prose states, as (sentence, check on the rows).
@@ -230,12 +230,20 @@ PROSE_CLAIMS: list[tuple[str, Callable[[Rows], bool]]] = [
      lambda r: r.get("plop", "6-1", "old", variant=NOPOD) < r.get("mib", "6-1", "old")),
     ("a pretrained backbone raises SSUL's final mIoU all on 6-1, which stays below MiB's",
      lambda r: r.get("mib", "6-1", "all") > r.get("ssul", "6-1", "all", variant=PRETRAINED) > r.get("ssul", "6-1", "all")),
-    ("SSUL's first task of 6-1 ends below 0.6 mIoU all, the shared plain-CE base above 0.8, the pretrained SSUL's "
+    ("SSUL's first task of 6-1 ends more than 0.15 mIoU all below the shared plain-CE base, the pretrained SSUL's "
      "in between",
-     lambda r: r.get("ssul", "6-1", "first") < r.get("ssul", "6-1", "first", variant=PRETRAINED) < 0.6
-     < 0.8 < r.get("finetune", "6-1", "first")),
-    ("on 2-1 SSUL is above PLOP but not above MiB",
-     lambda r: r.get("plop", "2-1", "all") < r.get("ssul", "2-1", "all") < r.get("mib", "2-1", "all")),
+     lambda r: r.get("ssul", "6-1", "first") < r.get("ssul", "6-1", "first", variant=PRETRAINED)
+     < r.get("finetune", "6-1", "first") - 0.15),
+    ("on 2-1 SSUL and PLOP are within 0.05 mIoU all of each other, both more than 0.2 below MiB",
+     lambda r: abs(r.get("plop", "2-1", "all") - r.get("ssul", "2-1", "all")) < 0.05
+     and max(r.get("plop", "2-1", "all"), r.get("ssul", "2-1", "all")) < r.get("mib", "2-1", "all") - 0.2),
+    ("6-4 ends above 6-1 for finetune, LwF, MiB and PLOP by at least 0.04; SSUL's two splits are within 0.05, its new "
+     "classes below 0.2 on both",
+     lambda r: all(r.get(m, "6-4", "all") > r.get(m, "6-1", "all") + 0.04 for m in ("finetune", "lwf", "mib", "plop"))
+     and abs(r.get("ssul", "6-4", "all") - r.get("ssul", "6-1", "all")) < 0.05
+     and max(r.get("ssul", "6-4", "new"), r.get("ssul", "6-1", "new")) < 0.2),
+    ("MiB in disjoint ends 6-1 more than 0.1 below MiB in overlap",
+     lambda r: r.get("mib", "6-1", "all", "disjoint") < r.get("mib", "6-1", "all") - 0.1),
     ("on 6-1 and 6-4 SDR ends within 0.02 mIoU all of MiB",
      lambda r: all(abs(r.get("sdr", s, "all") - r.get("mib", s, "all")) < 0.02 for s in ("6-1", "6-4"))),
     ("EIR trails MiB by 0.02-0.07 on 6-1 and 6-4",
