@@ -186,8 +186,10 @@ def main(argv=None) -> int:
     mib_runs = load_runs(runs / "memory-mib")
     plain_mib = [r for r in mib_runs if r["params"]["memory_size"] == 0][0]
     with_memory = [r for r in mib_runs if r["params"]["memory_size"] == 100][0]
-    checked.append((f"mib with a memory of 100 scenes does not beat mib without at this budget (all "
-                    f"{with_memory['all']:.3f} vs {plain_mib['all']:.3f})", with_memory["all"] <= plain_mib["all"]))
+    checked.append((f"mib with a memory of 100 scenes keeps more of the old classes than mib without at this budget "
+                    f"(old {with_memory['old']:.3f} vs {plain_mib['old']:.3f}) and learns the new ones within 0.05 "
+                    f"(new {with_memory['new']:.3f} vs {plain_mib['new']:.3f})",
+                    with_memory["old"] > plain_mib["old"] and with_memory["new"] >= plain_mib["new"] - 0.05))
     warped = recalls[("pseudo", True)]
     checked.append((f"augmenting replayed scenes does not raise test recall after task 1 ({warped[1]:.0%} vs "
                     f"{plain[1]:.0%} without)", warped[1] <= plain[1]))
