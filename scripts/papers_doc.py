@@ -142,13 +142,19 @@ FINDINGS = [
 ]
 
 
-def seed_rows(folders: list[Path], data: list[dict]) -> dict[int, Rows]:
+def run_results(folders: list[Path], data: list[dict]) -> dict[tuple[Path, str], dict]:
+    """The results.json of every row's runs, read once, by (benchmark folder, run)."""
+    return {(folder, run): json.loads((folder / run / "results.json").read_text())
+            for folder, bench in zip(folders, data) for row in bench["rows"] for run in row.get("runs", [])}
+
+
+def seed_rows(folders: list[Path], data: list[dict], results_of: dict[tuple[Path, str], dict]) -> dict[int, Rows]:
     """Rows of each seed alone (every row's run of that seed): a finding's verdict seed by seed."""
     by_seed: dict[int, list[dict]] = {}
     for folder, bench in zip(folders, data):
         for row in bench["rows"]:
             for run in row.get("runs", []):
-                results = json.loads((folder / run / "results.json").read_text())
+                results = results_of[(folder, run)]
                 one = {k: row[k] for k in ("method", "tasks", "setting")} | {"variant": row.get("variant") or ""}
                 one |= {f"{k}_mean": v for k, v in split_mious(results).items()}
                 one["first_mean"] = results["tasks"][0]["miou_all"]
@@ -187,14 +193,14 @@ def main(argv=None) -> int:
     parser.add_argument("--page", type=Path, default=Path("docs/papers.md"))
     args = parser.parse_args(argv)
     data = [json.loads((d / "benchmark.json").read_text()) for d in args.suites]
+    results_of = run_results(args.suites, data)
     for folder, bench in zip(args.suites, data):  # the first task's mIoU all of each row (the base it starts from)
         for row in bench["rows"]:
-            firsts = [json.loads((folder / run / "results.json").read_text())["tasks"][0]["miou_all"]
-                      for run in row.get("runs", [])]
+            firsts = [results_of[(folder, run)]["tasks"][0]["miou_all"] for run in row.get("runs", [])]
             row["first_mean"] = sum(firsts) / len(firsts) if firsts else None
     all_rows = [row for d in data for row in d["rows"]]
     rows = Rows(all_rows)
-    table, verdicts = findings_table(rows, seed_rows(args.suites, data))
+    table, verdicts = findings_table(rows, seed_rows(args.suites, data, results_of))
     expected = PAGE_CLAIMS
     checked = [(f"finding {i}: {'agrees' if want else 'disagrees'}", verdicts[i - 1] is want)
                for i, want in expected.items()]
