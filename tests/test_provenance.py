@@ -16,16 +16,26 @@ from csslab.version import code_digest
 from test_resume import StopAfter
 
 
-def _digest_of(package: Path) -> str:
+def _copied_package(tmp_path) -> Path:
+    package = tmp_path / "csslab"
+    shutil.copytree(Path(csslab.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    return package
+
+
+def _version_of(package: Path):
+    """The copied package's ``csslab.version`` module, loaded from its files."""
     spec = importlib.util.spec_from_file_location("copied_version", package / "version.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.code_digest()
+    return module
+
+
+def _digest_of(package: Path) -> str:
+    return _version_of(package).code_digest()
 
 
 def test_the_code_digest_follows_every_source_file_and_nothing_else(tmp_path):
-    package = tmp_path / "csslab"
-    shutil.copytree(Path(csslab.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    package = _copied_package(tmp_path)
     first = _digest_of(package)
     assert first == code_digest() and len(first) == 16 and int(first, 16) >= 0
     (package / "notes.txt").write_text("not code")
@@ -36,11 +46,8 @@ def test_the_code_digest_follows_every_source_file_and_nothing_else(tmp_path):
 
 
 def test_the_pretrained_cache_follows_the_network_code(tmp_path):
-    package = tmp_path / "csslab"
-    shutil.copytree(Path(csslab.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
-    spec = importlib.util.spec_from_file_location("copied_version", package / "version.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    package = _copied_package(tmp_path)
+    module = _version_of(package)
     files = [package / "pretrain.py", package / "data" / "shapes.py", package / "models.py"]
     first = module.files_digest(files, package)
     assert first == pretrain.CODE_DIGEST  # what keys the cache of pretrained backbones
