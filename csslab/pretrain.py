@@ -5,8 +5,8 @@ paper starts from an ImageNet-pretrained network (docs/methods.md#pretrained-bac
 a fresh seeded batch every step, Adam with poly decay. The backbone's weights (its BatchNorm statistics too;
 the pretraining head is dropped) are trained once and cached by what they depend on: the pretraining options,
 the generator, the backbone (its name, and the code of ``csslab.models``), and the device and threads they are
-computed with (oneDNN's reductions follow the threads). Never by a run's seed or method: every run of a benchmark starts from the same weights, which
-``csslab benchmark`` trains before it dispatches its runs (``pretrain_once``).
+computed with (oneDNN's reductions follow the threads). Never by a run's seed or method: every run of a benchmark
+starts from the same weights, which ``csslab benchmark`` trains before it dispatches its runs (``pretrain_once``).
 """
 
 from __future__ import annotations
