@@ -9,7 +9,8 @@
 # Every experiment reuses the finished runs of the others (--reuse): a configuration is trained once.
 # The methods table runs first (it holds every shared configuration); then the settings matrix and
 # the memory experiments run side by side, so neither leaves a core idle at its end.
-# Completed runs are reused: a second call only redraws (delete the directories to start afresh).
+# Completed runs are reused: a second call only redraws. Runs whose configuration the code no longer makes
+# (a default changed since) are replaced (--overwrite), so no page shows a run of an older default.
 # docs/papers.md comes last: the papers' suite at its own budget (125 steps per class), see below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,10 +22,10 @@ FIG=docs/figures
 mkdir -p "$FIG" "$RUNS"
 start=$(date +%s)
 common=(--tasks "$TASKS" --seeds 1 --steps "$STEPS" --workers "$WORKERS" --set train.threads=1  # one thread per run:
-        --reuse "$RUNS" --no-run-reports)  # the same numbers whatever WORKERS; scripts/docs_tables.py reports the runs it shows
+        --reuse "$RUNS" --no-run-reports --overwrite)  # the same numbers whatever WORKERS; scripts/docs_tables.py reports the runs it shows
 
 # memory.md: replay at the default budget, alongside the rest (one process, one thread)
-csslab benchmark --methods replay --tasks "$TASKS" --seeds 1 --set train.threads=1 --no-report \
+csslab benchmark --methods replay --tasks "$TASKS" --seeds 1 --set train.threads=1 --no-report --overwrite \
     --out "$RUNS/replay-default" > "$RUNS/replay-default.log" 2>&1 &
 replay_default=$!
 
@@ -60,7 +61,7 @@ python scripts/docs_tables.py "$RUNS" docs --steps "$STEPS" --tasks "$TASKS"
 # papers.md: the papers' suite at its own budget (125 steps per class), its 3 seeds (PAPERS_SEEDS=1: a third of the
 # runs, and the page then shows no spread), on the splits, settings and methods the page's findings read (the whole
 # suite: README, "Several splits, and the papers' suite")
-papers=(--seeds "${PAPERS_SEEDS:-3}" --workers "$WORKERS" --set train.threads=1 --no-run-reports --reuse "$RUNS")
+papers=(--seeds "${PAPERS_SEEDS:-3}" --workers "$WORKERS" --set train.threads=1 --no-run-reports --reuse "$RUNS" --overwrite)
 csslab benchmark --suite papers --methods finetune,lwf,mib,plop,ssul --tasks 6-1,6-4,2-1 --settings overlap \
     "${papers[@]}" --out "$RUNS/papers"
 csslab benchmark --suite papers --methods joint --tasks 6-1 --settings overlap "${papers[@]}" --out "$RUNS/papers-joint"
@@ -70,7 +71,7 @@ csslab benchmark --suite papers --methods sdr,dkd,ewf,microseg,eir --tasks 6-1,6
     "${papers[@]}" --out "$RUNS/papers-new"
 # DKD's finding reads the README's benchmark split (2-2-2-2-2, the default budget, 3 seeds)
 csslab benchmark --methods mib,dkd --seeds 3 --workers "$WORKERS" --set train.threads=1 --no-run-reports \
-    --reuse "$RUNS" --out "$RUNS/papers-dkd"
+    --reuse "$RUNS" --overwrite --out "$RUNS/papers-dkd"
 # the ablations behind the page's explanations: PLOP without POD, SSUL on a pretrained backbone (6-1)
 csslab benchmark --suite papers --methods plop --tasks 6-1 --settings overlap --grid params.pod_factor=0 \
     --grid params.pod_logits_factor=0 "${papers[@]}" --out "$RUNS/papers-plop-nopod"
