@@ -215,7 +215,7 @@ PAPER_DEFAULTS = {
 CALIBRATED = {
     "lwf": {"lam": 30.0},
     "ilt": {"lam_d": 30.0, "lam_e": 0.1},
-    "plop": {"pod_factor": 0.001, "pod_logits_factor": 0.01},
+    "plop": {"pod_factor": 0.001, "pod_logits_factor": 0.01, "threshold_rule": "histogram"},
 }
 MEASURED_IN = {  # what the Params' source must say about where the measurement is (test_docs checks the anchors)
     "lwf": "docs/methods.md#lwf",

@@ -39,7 +39,7 @@ def test_plop_logits_pod_at_the_heads_resolution():
 
 
 @pytest.mark.parametrize("options", [
-    {"pod_preactivation": True}, {"pod_logits_at": "head"}, {"threshold_rule": "histogram"},
+    {"pod_preactivation": True}, {"pod_logits_at": "head"}, {"threshold_rule": "median"},
     {"adaptive_background": True},
 ])
 def test_plop_options_train_with_finite_terms(options):

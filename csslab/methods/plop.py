@@ -24,7 +24,9 @@ class PLOPParams:
     adaptive_background: bool = False  # count background in n_classes (PLOP's code does)
     pod_preactivation: bool = False  # maps before their last ReLU (PLOP's stages), but "decoder"
     pod_logits_at: str = "image"  # logits POD at the image's size or the heads' (PLOP: "head")
-    threshold_rule: str = "median"  # "median" (the paper) or "histogram" (PLOP's code, bug included)
+    # "histogram" (PLOP's code, bug included: what produced its published numbers) or "median" (the paper's text);
+    # chosen on validation scenes: docs/methods.md, PLOP
+    threshold_rule: str = "histogram"
     min_factor: float = 0.0  # floor of the per-image classification factor (PLOP's code: 0)
     min_threshold: float = 0.001  # floor of the per-class entropy thresholds (PLOP's 0.001)
     # from task 1 on, BatchNorm layers in eval mode, so student and teacher normalise alike (PLOP's --fix_bn;
@@ -50,8 +52,10 @@ def _forward(model, images, preactivation: bool):
 
 class PLOP(Method):
     """CE on pseudo-labels (background pixels take the old prediction where its normalised
-    entropy is below the class's median, computed by the old model on the task's scenes before
-    training; unsure ones are ignored) weighted per image by the share of confident pixels,
+    entropy is below the class's threshold, computed by the old model on the task's scenes before
+    training: the paper's median, as PLOP's code computes it, whose bug makes it keep all or none
+    of a class's pseudo-labels; ``threshold_rule=median`` is the exact median; unsure pixels are
+    ignored) weighted per image by the share of confident pixels,
     + Local POD between current and old backbone maps and between old and folded new logits.
     Heads start from the background (``mib`` init). Where csslab differs from PLOP's code, and
     the options that follow it: docs/methods.md, PLOP.
