@@ -72,9 +72,12 @@ csslab benchmark --suite papers --methods sdr,dkd,ewf,microseg,eir --tasks 6-1,6
 # DKD's finding reads the README's benchmark split (2-2-2-2-2, the default budget, 3 seeds)
 csslab benchmark --methods mib,dkd --seeds 3 --workers "$WORKERS" --set train.threads=1 --no-run-reports \
     --reuse "$RUNS" --overwrite --out "$RUNS/papers-dkd"
-# the ablations behind the page's explanations: PLOP without POD, SSUL on a pretrained backbone (6-1)
+# the ablations behind the page's explanations: PLOP without POD, PLOP with the paper's median threshold rule,
+# SSUL on a pretrained backbone (6-1)
 csslab benchmark --suite papers --methods plop --tasks 6-1 --settings overlap --grid params.pod_factor=0 \
     --grid params.pod_logits_factor=0 "${papers[@]}" --out "$RUNS/papers-plop-nopod"
+csslab benchmark --suite papers --methods plop --tasks 6-1 --settings overlap --grid params.threshold_rule=median \
+    "${papers[@]}" --out "$RUNS/papers-plop-median"
 csslab benchmark --suite papers --methods ssul --tasks 6-1 --settings overlap --grid model.pretrain=shapes \
     "${papers[@]}" --out "$RUNS/papers-ssul-pretrain"
 python scripts/papers_doc.py "$RUNS"/papers "$RUNS"/papers-* --page docs/papers.md
