@@ -53,9 +53,9 @@ def _forward(model, images, preactivation: bool):
 class PLOP(Method):
     """CE on pseudo-labels (background pixels take the old prediction where its normalised
     entropy is below the class's threshold, computed by the old model on the task's scenes before
-    training: the paper's median, as PLOP's code computes it, whose bug makes it keep all or none
-    of a class's pseudo-labels; ``threshold_rule=median`` is the exact median; unsure pixels are
-    ignored) weighted per image by the share of confident pixels,
+    training: the paper's median, as PLOP's code computes it, whose bug puts it above the median,
+    often at +inf; ``threshold_rule=median`` is the exact median; unsure pixels are ignored)
+    weighted per image by the share of confident pixels,
     + Local POD between current and old backbone maps and between old and folded new logits.
     Heads start from the background (``mib`` init). Where csslab differs from PLOP's code, and
     the options that follow it: docs/methods.md, PLOP.
