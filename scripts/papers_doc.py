@@ -224,14 +224,18 @@ def main(argv=None) -> int:
 # are written for these verdicts, so a regeneration that changes one fails until the prose is rewritten.
 PAGE_CLAIMS: dict[int, bool] = {1: True, 2: True, 3: True, 4: False, 5: False, 6: False, 7: True, 8: False,
                                  9: True, 10: True, 11: False, 12: True, 13: False}
-NOPOD, PRETRAINED = "pod_factor=0,pod_logits_factor=0", "model.pretrain=shapes"
+NOPOD, MEDIAN, PRETRAINED = "pod_factor=0,pod_logits_factor=0", "threshold_rule=median", "model.pretrain=shapes"
 # Other numbers the prose states, as (sentence, check on the rows).
 PROSE_CLAIMS: list[tuple[str, Callable[[Rows], bool]]] = [
-    ("PLOP keeps fewer old and far fewer new classes than MiB on 6-1",
-     lambda r: r.get("plop", "6-1", "old") < r.get("mib", "6-1", "old")
-     and r.get("plop", "6-1", "new") < r.get("mib", "6-1", "new") - 0.3),
-    ("at its POD weights chosen on validation scenes PLOP ends 6-1 within 0.02 mIoU all of PLOP without POD",
-     lambda r: abs(r.get("plop", "6-1", "all", variant=NOPOD) - r.get("plop", "6-1", "all")) < 0.02),
+    ("PLOP keeps more than 0.1 fewer old and new classes than MiB on 6-1",
+     lambda r: r.get("plop", "6-1", "old") < r.get("mib", "6-1", "old") - 0.1
+     and r.get("plop", "6-1", "new") < r.get("mib", "6-1", "new") - 0.1),
+    ("with the paper's median threshold rule PLOP ends 6-1 more than 0.05 mIoU all below its code's rule (the default)",
+     lambda r: r.get("plop", "6-1", "all", variant=MEDIAN) < r.get("plop", "6-1", "all") - 0.05),
+    ("without POD PLOP ends 6-1 higher than with it, by less than 0.05 mIoU all",
+     lambda r: 0 < r.get("plop", "6-1", "all", variant=NOPOD) - r.get("plop", "6-1", "all") < 0.05),
+    ("on 6-4 PLOP ends less than 0.05 mIoU all below MiB",
+     lambda r: 0 < r.get("mib", "6-4", "all") - r.get("plop", "6-4", "all") < 0.05),
     ("without POD, PLOP still keeps fewer old classes than MiB on 6-1",
      lambda r: r.get("plop", "6-1", "old", variant=NOPOD) < r.get("mib", "6-1", "old")),
     ("a pretrained backbone raises SSUL's final mIoU all on 6-1, which stays below MiB's",
@@ -240,9 +244,9 @@ PROSE_CLAIMS: list[tuple[str, Callable[[Rows], bool]]] = [
      "in between",
      lambda r: r.get("ssul", "6-1", "first") < r.get("ssul", "6-1", "first", variant=PRETRAINED)
      < r.get("finetune", "6-1", "first") - 0.15),
-    ("on 2-1 SSUL and PLOP are within 0.05 mIoU all of each other, both more than 0.2 below MiB",
-     lambda r: abs(r.get("plop", "2-1", "all") - r.get("ssul", "2-1", "all")) < 0.05
-     and max(r.get("plop", "2-1", "all"), r.get("ssul", "2-1", "all")) < r.get("mib", "2-1", "all") - 0.2),
+    ("on 2-1 PLOP ends above SSUL, both more than 0.2 mIoU all below MiB",
+     lambda r: r.get("plop", "2-1", "all") > r.get("ssul", "2-1", "all")
+     and r.get("plop", "2-1", "all") < r.get("mib", "2-1", "all") - 0.2),
     ("6-4 ends above 6-1 for finetune, LwF, MiB and PLOP by at least 0.04; SSUL's two splits are within 0.05, its new "
      "classes below 0.2 on both",
      lambda r: all(r.get(m, "6-4", "all") > r.get(m, "6-1", "all") + 0.04 for m in ("finetune", "lwf", "mib", "plop"))
