@@ -34,6 +34,20 @@ def load_module(path, name: str | None = None):
     return module
 
 
+# a whole run in seconds (6-2-2, 3 steps per task, 32 training scenes), for scripts that read a run's checkpoints
+TINY_RUN = ("--tasks", "6-2-2", "--steps", "3", "--set", "scenario.train_scenes=32", "--set", "scenario.test_scenes=30",
+            "--set", "train.batch_size=8", "--set", "train.threads=1", "--quiet", "--no-report")
+
+
+def tiny_run(out, method: str, *extra: str) -> Path:
+    """``csslab run --method METHOD`` at ``TINY_RUN``'s budget into ``out`` (``extra``: more arguments, later
+    ones win), checked to succeed."""
+    from csslab.cli import main
+
+    assert main(["run", "--method", method, "--out", str(out), *TINY_RUN, *extra]) == 0
+    return Path(out)
+
+
 def saved_as_before(run_dir) -> None:
     """Rewrite a run directory's configuration (config.yaml and results.json) as csslab saved it before
     settings were saved resolved: the four switches null (the preset's), and no scenario.max_tries and no

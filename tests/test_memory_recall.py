@@ -4,14 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SCRIPTS, load_module
-from csslab.cli import main
+from conftest import SCRIPTS, load_module, tiny_run
 from csslab.scenarios import Scenario
 from csslab.train import load_run_config
-
-TINY = ["--tasks", "6-2-2", "--steps", "3", "--set", "scenario.train_scenes=32", "--set", "scenario.test_scenes=30",
-        "--set", "train.batch_size=8", "--set", "train.threads=1", "--quiet", "--no-report"]
-
 
 @pytest.fixture(scope="module")
 def recall_script():
@@ -20,9 +15,7 @@ def recall_script():
 
 @pytest.fixture(scope="module")
 def replay_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("recall") / "replay"
-    assert main(["run", "--method", "replay", "--out", str(run), "--set", "params.memory_size=20"] + TINY) == 0
-    return run
+    return tiny_run(tmp_path_factory.mktemp("recall") / "replay", "replay", "--set", "params.memory_size=20")
 
 
 def test_recall_is_measured_on_task_zeros_pixels_of_each_set(recall_script, replay_run):
@@ -62,7 +55,6 @@ def test_refuses_a_task_without_a_checkpoint_and_a_run_without_memory(recall_scr
     assert "invalid task 3" in err and "choose one of 1..2" in err
     with pytest.raises(ValueError, match=r"invalid task 0: .* choose one of 1\.\.2"):
         recall_script.memory_recall(replay_run, task=0)
-    finetune = tmp_path / "finetune"
-    assert main(["run", "--method", "finetune", "--out", str(finetune)] + TINY) == 0
+    finetune = tiny_run(tmp_path / "finetune", "finetune")
     with pytest.raises(ValueError, match="has no memory \\(method 'finetune'\\)"):
         recall_script.memory_recall(finetune, task=1)

@@ -4,11 +4,7 @@ import math
 
 import pytest
 
-from conftest import SCRIPTS, load_module
-from csslab.cli import main
-
-TINY = ["--tasks", "6-2-2", "--steps", "3", "--set", "scenario.train_scenes=32", "--set", "scenario.test_scenes=30",
-        "--set", "train.batch_size=8", "--set", "train.threads=1", "--quiet", "--no-report"]
+from conftest import SCRIPTS, load_module, tiny_run
 
 
 @pytest.fixture(scope="module")
@@ -18,9 +14,7 @@ def script():
 
 @pytest.fixture(scope="module")
 def plop_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("thresholds") / "plop"
-    assert main(["run", "--method", "plop", "--out", str(run)] + TINY) == 0
-    return run
+    return tiny_run(tmp_path_factory.mktemp("thresholds") / "plop", "plop")
 
 
 def test_every_old_class_of_every_later_task_gets_both_rules(script, plop_run):
@@ -41,7 +35,6 @@ def test_the_table_prints_and_a_one_task_run_is_refused(script, plop_run, tmp_pa
     assert script.main([str(plop_run)]) == 0
     out = capsys.readouterr().out
     assert out.count("\n| 1 | digit ") == 6 and "histogram: " in out and "median: " in out
-    one = tmp_path / "one"
-    assert main(["run", "--method", "finetune", "--out", str(one)] + TINY[:1] + ["10"] + TINY[2:]) == 0
+    one = tiny_run(tmp_path / "one", "finetune", "--tasks", "10")
     assert script.main([str(one)]) == 2
     assert "run at least two tasks" in capsys.readouterr().err
