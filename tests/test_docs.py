@@ -117,3 +117,16 @@ def test_a_finding_is_counted_seed_by_seed_over_the_seeds_that_ran_its_rows(monk
     monkeypatch.setattr(papers, "FINDINGS", [finding])
     table, verdicts = papers.findings_table(rows(0.55, 0.5), per_seed)
     assert verdicts == [True] and table.splitlines()[-1].endswith("| agrees | 2 of 3 |")
+
+
+def test_a_seed_claim_holds_only_when_every_seed_holds_it(monkeypatch):
+    papers = load_module(SCRIPTS / "papers_doc.py")
+    monkeypatch.setattr(papers, "PROSE_CLAIMS", [("A above B in the mean", lambda r: r.get("a", "6-1", "all") > 0.5)])
+    monkeypatch.setattr(papers, "SEED_CLAIMS", [("A above 0.5 on every seed", lambda r: r.get("a", "6-1", "all") > 0.5)])
+
+    def rows(a):
+        return papers.Rows([{"method": "a", "tasks": "6-1", "setting": "overlap", "all_mean": a}])
+
+    assert papers.prose_checked(rows(0.6), {0: rows(0.7), 1: rows(0.4), 2: rows(0.7)}) == [
+        ("A above B in the mean", True), ("A above 0.5 on every seed", False)]
+    assert papers.prose_checked(rows(0.6), {0: rows(0.7), 1: rows(0.55)})[1] == ("A above 0.5 on every seed", True)
