@@ -1,6 +1,5 @@
 """A run records the code that made it (``versions.code``), and says so when it is copied or resumed by other code."""
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -13,6 +12,7 @@ from csslab.cli import main
 from csslab.config import Config
 from csslab.train import run
 from csslab.version import code_digest
+from conftest import load_module
 from test_resume import StopAfter
 
 
@@ -24,10 +24,7 @@ def _copied_package(tmp_path) -> Path:
 
 def _version_of(package: Path):
     """The copied package's ``csslab.version`` module, loaded from its files."""
-    spec = importlib.util.spec_from_file_location("copied_version", package / "version.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(package / "version.py", "copied_version")
 
 
 def _digest_of(package: Path) -> str:
