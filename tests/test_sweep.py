@@ -37,6 +37,25 @@ def test_benchmark_table_and_reuse(tmp_path, capsys):
     assert stamps == {run: (out / run / "results.json").stat().st_mtime_ns for run in data["runs"]}
 
 
+def test_a_benchmark_grown_part_by_part_into_one_out_reuses_every_finished_part(tmp_path, capsys):
+    # how a suite too long for one sitting runs in parts: one seed and one setting, then more seeds, then
+    # more settings, into the same --out; each part trains only what the parts before it did not
+    out = tmp_path / "bench"
+    part = ARGS[:ARGS.index("--seeds")] + ARGS[ARGS.index("--seeds") + 2:] + ["--out", str(out)]
+    assert main(part + ["--seeds", "1", "--settings", "overlap"]) == 0
+    first = json.loads((out / "benchmark.json").read_text())["runs"]
+    stamps = {run: (out / run / "results.json").stat().st_mtime_ns for run in first}
+    capsys.readouterr()
+    assert main(part + ["--seeds", "2", "--settings", "overlap"]) == 0
+    assert capsys.readouterr().out.count("(reused)") == 2
+    assert main(part + ["--seeds", "2", "--settings", "overlap,disjoint"]) == 0
+    assert capsys.readouterr().out.count("(reused)") == 4
+    data = json.loads((out / "benchmark.json").read_text())
+    assert len(data["runs"]) == 8 and set(first) <= set(data["runs"])
+    assert stamps == {run: (out / run / "results.json").stat().st_mtime_ns for run in first}
+    assert {r["setting"] for r in data["rows"]} == {"overlap", "disjoint"}
+
+
 def test_threads_0_is_saved_resolved_and_runs_saved_with_0_are_still_reused(tmp_path, capsys):
     out = tmp_path / "bench"
     args = ARGS[:4] + ["1"] + ARGS[5:] + ["--tasks", "8-2", "--methods", "finetune", "--out", str(out)]
