@@ -15,6 +15,11 @@ ARGS = ["benchmark", "--methods", "finetune,joint", "--seeds", "2", "--steps", "
         "--set", "scenario.train_scenes=32", "--set", "scenario.test_scenes=30", "--set", "train.batch_size=8"]
 
 
+def _results_stamps(out, runs) -> dict:
+    """Each run's results.json modification time: equal before and after a call that only reuses the runs."""
+    return {run: (out / run / "results.json").stat().st_mtime_ns for run in runs}
+
+
 def test_benchmark_table_and_reuse(tmp_path, capsys):
     out = tmp_path / "bench"
     assert main(ARGS + ["--out", str(out)]) == 0
@@ -31,10 +36,10 @@ def test_benchmark_table_and_reuse(tmp_path, capsys):
         assert [r["method"] for r in csv.DictReader(f)] == ["finetune", "joint"]
     assert "| finetune | overlap | 2-2-2-2-2 | 1 | 2 |" in printed
     # a re-run reuses every completed run: no results file is rewritten
-    stamps = {run: (out / run / "results.json").stat().st_mtime_ns for run in data["runs"]}
+    stamps = _results_stamps(out, data["runs"])
     assert main(ARGS + ["--out", str(out)]) == 0
     assert capsys.readouterr().out.count("(reused)") == 4
-    assert stamps == {run: (out / run / "results.json").stat().st_mtime_ns for run in data["runs"]}
+    assert stamps == _results_stamps(out, data["runs"])
 
 
 def test_a_benchmark_grown_part_by_part_into_one_out_reuses_every_finished_part(tmp_path, capsys):
@@ -44,7 +49,7 @@ def test_a_benchmark_grown_part_by_part_into_one_out_reuses_every_finished_part(
     part = ARGS[:ARGS.index("--seeds")] + ARGS[ARGS.index("--seeds") + 2:] + ["--out", str(out)]
     assert main(part + ["--seeds", "1", "--settings", "overlap"]) == 0
     first = json.loads((out / "benchmark.json").read_text())["runs"]
-    stamps = {run: (out / run / "results.json").stat().st_mtime_ns for run in first}
+    stamps = _results_stamps(out, first)
     capsys.readouterr()
     assert main(part + ["--seeds", "2", "--settings", "overlap"]) == 0
     assert capsys.readouterr().out.count("(reused)") == 2
@@ -52,7 +57,7 @@ def test_a_benchmark_grown_part_by_part_into_one_out_reuses_every_finished_part(
     assert capsys.readouterr().out.count("(reused)") == 4
     data = json.loads((out / "benchmark.json").read_text())
     assert len(data["runs"]) == 8 and set(first) <= set(data["runs"])
-    assert stamps == {run: (out / run / "results.json").stat().st_mtime_ns for run in first}
+    assert stamps == _results_stamps(out, first)
     assert {r["setting"] for r in data["rows"]} == {"overlap", "disjoint"}
 
 
