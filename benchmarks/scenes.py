@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from csslab.constants import BACKGROUND, N_DIGITS
+from csslab.core.constants import BACKGROUND, N_DIGITS
 from csslab.data.digits import load_digits
 from csslab.data.scenes import SceneConfig, generate_scenes
 

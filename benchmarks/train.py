@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from csslab.models import BACKBONES, IncrementalSegmenter
-from csslab.precision import autocast, bf16_problem
-from csslab.train import configure_malloc
+from csslab.model.network import BACKBONES, IncrementalSegmenter
+from csslab.core.precision import autocast, bf16_problem
+from csslab.training.train import configure_malloc
 
 
 class Throughput:

@@ -5,10 +5,10 @@
     results = csslab.run(method="mib", scenario=scenario, steps=250)
 """
 
-from csslab.version import __version__
+from csslab.core.version import __version__
 from csslab.api import run
-from csslab.config import Config
-from csslab.results import Results
+from csslab.core.config import Config
+from csslab.store.results import Results
 from csslab.scenarios import Scenario, Task, make_scenario
 
 __all__ = ["__version__", "Config", "Results", "Scenario", "Task", "make_scenario", "run"]

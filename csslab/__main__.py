@@ -1,5 +1,5 @@
 import sys
 
-from csslab.cli import main
+from csslab.cli.main import main
 
 sys.exit(main())

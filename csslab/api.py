@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from csslab.config import Config, apply_overrides
+from csslab.core.config import Config, apply_overrides
 from csslab.scenarios import Scenario
 
 
@@ -13,10 +13,10 @@ def run(method: str = "finetune", scenario: Scenario | None = None, steps: int |
 
     Extra keyword arguments are the method's hyper-parameters (``lam=5``); ``overrides`` takes the
     CLI's ``section.key=value`` strings (``["train.batch_size=16"]``). Refuses what ``csslab run``
-    refuses, with the same one-line ValueError (``csslab.checks.validate``).
+    refuses, with the same one-line ValueError (``csslab.training.checks.validate``).
     """
     from csslab.reports.tables import print_task
-    from csslab.train import run as train_run
+    from csslab.training.train import run as train_run
 
     config = Config(method=method, params=params)
     if scenario is not None:

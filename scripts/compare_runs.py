@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from csslab.results import Results
+from csslab.store.results import Results
 
 NOT_METRICS = {"train_s", "eval_s", "data_s", "timings", "versions", "config"}
 

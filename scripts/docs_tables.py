@@ -17,13 +17,13 @@ import shutil
 import sys
 from pathlib import Path
 
-from csslab.config import Config
-from csslab.files import atomic_write
+from csslab.core.config import Config
+from csslab.core.files import atomic_write
 from csslab.reports import write_run_report
 from csslab.reports.benchmark_table import benchmark_markdown
 from csslab.reports.tables import MISSING
-from csslab.results import Results
-from csslab.runstore import setting_name
+from csslab.store.results import Results
+from csslab.store.runstore import setting_name
 
 MARKER = re.compile(r"(<!-- make_docs: (?P<name>[\w:-]+) -->\n)(?P<body>.*?)(<!-- /make_docs -->)", re.S)
 BLOCKS = ("budget", "scenario:overlap", "scenario:disjoint", "scenario:sequential", "scenario:clean", "settings",

@@ -29,11 +29,11 @@ def memory_recall(run_dir: Path, task: int = 1) -> dict:
     """``{set: (share of task 0's class pixels recalled, number of such pixels)}`` for ``SETS``."""
     import torch
 
-    from csslab.checkpoints import load_model
-    from csslab.config import Config
-    from csslab.results import Results
+    from csslab.store.checkpoints import load_model
+    from csslab.core.config import Config
+    from csslab.store.results import Results
     from csslab.scenarios.labels import eval_lut
-    from csslab.train import setup
+    from csslab.training.train import setup
 
     run_dir = Path(run_dir)
     results = Results.load(run_dir)

@@ -52,11 +52,11 @@ def measure(run_dir, variants, steps: int = 0):
     import numpy as np
     import torch
 
-    from csslab.checkpoints import load_model
-    from csslab.evaluation import eval_task
+    from csslab.store.checkpoints import load_model
+    from csslab.evaluation.confusion import eval_task
     from csslab.methods import get_method
-    from csslab.metrics import iou
-    from csslab.train import fit_task, load_run_config, setup
+    from csslab.evaluation.metrics import iou
+    from csslab.training.train import fit_task, load_run_config, setup
 
     torch.set_num_threads(1)
     config = load_run_config(run_dir)

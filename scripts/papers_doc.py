@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-from csslab.files import atomic_write
+from csslab.core.files import atomic_write
 from csslab.reports.benchmark_table import benchmark_markdown
-from csslab.results import split_mious
+from csslab.store.results import split_mious
 
 
 BLOCKS = ("papers-suite", "papers-findings", "papers-summary", "papers-claims")  # the page's generated parts

@@ -2,7 +2,7 @@
 
 For every task t >= 1 of a run, the model saved after task t-1 (the old model PLOP distils from) predicts
 task t's training scenes, and the thresholds of both rules are computed as ``plop`` computes them before
-training task t (``csslab.pseudo_labels.entropy_thresholds``, on the pixels labelled background). For each
+training task t (``csslab.losses.pseudo_labels.entropy_thresholds``, on the pixels labelled background). For each
 old class this prints both thresholds and the share of the background pixels the old model predicts as the
 class whose normalised entropy is below each (the pixels that get the class as their pseudo-label).
 Any run with checkpoints will do: the old models are the run's, whatever its method.
@@ -25,13 +25,13 @@ def plop_thresholds(run_dir: Path, min_threshold: float = 1e-3) -> list[dict]:
     pixels below the threshold; None without pixels)."""
     import torch
 
-    from csslab.checkpoints import load_model
-    from csslab.config import Config
-    from csslab.constants import BACKGROUND
-    from csslab.models import IncrementalSegmenter
-    from csslab.pseudo_labels import entropy_thresholds, normalised_entropy
-    from csslab.results import Results
-    from csslab.train import setup
+    from csslab.store.checkpoints import load_model
+    from csslab.core.config import Config
+    from csslab.core.constants import BACKGROUND
+    from csslab.model.network import IncrementalSegmenter
+    from csslab.losses.pseudo_labels import entropy_thresholds, normalised_entropy
+    from csslab.store.results import Results
+    from csslab.training.train import setup
 
     run_dir = Path(run_dir)
     results = Results.load(run_dir)

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
-from csslab.checkpoints import load_model
-from csslab.models import IncrementalSegmenter
+from csslab.store.checkpoints import load_model
+from csslab.model.network import IncrementalSegmenter
 from csslab.reports import remove_run_report, write_run_report
-from csslab.results import Results, task_entry
-from csslab.train import load_run_config, setup
+from csslab.store.results import Results, task_entry
+from csslab.training.train import load_run_config, setup
 
 METRICS = ("miou_all", "miou_old", "miou_new", "overall_acc", "mean_acc", "iou", "acc", "confusion",
            "background_shift")

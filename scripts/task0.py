@@ -13,10 +13,10 @@ import time
 
 import torch
 
-from csslab.checks import validate
-from csslab.config import Config, apply_overrides
-from csslab.metrics import task_metrics
-from csslab.train import fit_task, setup, task_steps
+from csslab.training.checks import validate
+from csslab.core.config import Config, apply_overrides
+from csslab.evaluation.metrics import task_metrics
+from csslab.training.train import fit_task, setup, task_steps
 
 
 def main(argv=None) -> None:

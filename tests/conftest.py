@@ -42,7 +42,7 @@ TINY_RUN = ("--tasks", "6-2-2", "--steps", "3", "--set", "scenario.train_scenes=
 def tiny_run(out, method: str, *extra: str) -> Path:
     """``csslab run --method METHOD`` at ``TINY_RUN``'s budget into ``out`` (``extra``: more arguments, later
     ones win), checked to succeed."""
-    from csslab.cli import main
+    from csslab.cli.main import main
 
     assert main(["run", "--method", method, "--out", str(out), *TINY_RUN, *extra]) == 0
     return Path(out)
@@ -99,9 +99,9 @@ def train_tiny(method, steps=3, tasks=None):
     no test keeps a copy of the training loop."""
     import torch
 
-    from csslab.config import TrainConfig
-    from csslab.models import IncrementalSegmenter
-    from csslab.train import fit_task
+    from csslab.core.config import TrainConfig
+    from csslab.model.network import IncrementalSegmenter
+    from csslab.training.train import fit_task
 
     torch.manual_seed(0)
     model = IncrementalSegmenter()

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import csslab
-from csslab.cli import main
+from csslab.cli.main import main
 
 
 def test_python_api_as_in_the_readme(tmp_path):
@@ -27,7 +27,7 @@ def test_python_api_as_in_the_readme(tmp_path):
     (["--set", "train.lr=0"], {"overrides": ["train.lr=0"]}, "invalid lr 0.0 (train.lr)"),
 ])
 def test_python_api_refuses_what_the_cli_refuses_with_the_same_line(tmp_path, capsys, cli_args, api_kwargs, needle):
-    """The checks live below the command line (csslab.checks): ``csslab.run`` makes them too."""
+    """The checks live below the command line (csslab.training.checks): ``csslab.run`` makes them too."""
     small = ["--set", "scenario.train_scenes=16", "--set", "scenario.test_scenes=20", "--set", "train.batch_size=8",
              "--steps", "1", "--quiet"]
     assert main(["run", "--tasks", "5-5", *small, *cli_args, "--out", str(tmp_path / "cli")]) == 2

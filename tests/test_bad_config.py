@@ -2,7 +2,7 @@
 
 import pytest
 
-from csslab.cli import main
+from csslab.cli.main import main
 
 
 @pytest.mark.parametrize("content, needle", [

@@ -10,10 +10,10 @@ from torch import nn
 
 from csslab.losses import feature_mse, local_pod
 from csslab.methods import get_method
-from csslab.models import IncrementalSegmenter
+from csslab.model.network import IncrementalSegmenter
 from csslab.scenarios.tasks import Task
-from csslab.config import TrainConfig
-from csslab.train import fit_task
+from csslab.core.config import TrainConfig
+from csslab.training.train import fit_task
 
 TASKS = [Task(0, (0, 1), ()), Task(1, (2, 3), (0, 1))]
 

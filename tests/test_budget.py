@@ -7,8 +7,8 @@ import csv
 import io
 import json
 
-from csslab.cli import main
-from csslab.config import Config
+from csslab.cli.main import main
+from csslab.core.config import Config
 from csslab.reports.benchmark_table import benchmark_csv, benchmark_markdown
 from csslab.reports.budget import (
     NEEDED_STEPS_PER_CLASS, benchmark_budget, budget_text, budget_warning, row_budgets, run_budget,

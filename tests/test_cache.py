@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from csslab.cli import main
+from csslab.cli.main import main
 from csslab.data import cache
 from csslab.data.digits import load_digits
 from csslab.data.scenes import make_scenes

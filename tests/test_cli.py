@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from csslab.cli import main
+from csslab.cli.main import main
 
 TINY = ["--no-report", "--steps", "3", "--set", "scenario.train_scenes=40", "--set", "scenario.test_scenes=30", "--quiet"]
 

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from csslab.constants import N_DIGITS
+from csslab.core.constants import N_DIGITS
 from csslab.data import digits as digits_module
 from csslab.data.digits import load_digits, read_idx, stratified_split, write_idx
 

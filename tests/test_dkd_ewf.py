@@ -10,15 +10,15 @@ import torch
 from torch import nn
 
 from conftest import SCRIPTS, TINY_TASKS, load_module, make_method, tiny_data, train_tiny
-from csslab.config import Config, TrainConfig, apply_overrides
-from csslab.constants import IGNORE
+from csslab.core.config import Config, TrainConfig, apply_overrides
+from csslab.core.constants import IGNORE
 from csslab.losses import all_negative_bce, decompose_logits, new_class_bce, sigmoid_kd
 from csslab.methods import METHODS
 from csslab.methods.dkd import ThresholdBackground, class_weights, outputs
 from csslab.methods.ewf import fuse_weights, fusion_weight
-from csslab.models import IncrementalSegmenter
-from csslab.metrics import iou
-from csslab.train import fit_task, run, setup
+from csslab.model.network import IncrementalSegmenter
+from csslab.evaluation.metrics import iou
+from csslab.training.train import fit_task, run, setup
 
 LN3 = math.log(3.0)  # sigmoid(ln 3) = 3/4
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SCRIPTS, load_module
-from csslab.cli import build_parser
+from csslab.cli.main import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]

@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import pytest
 
-from csslab.cli import main
+from csslab.cli.main import main
 from csslab.data import download as dl
 from csslab.data.digits import load_digits
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import csslab.scenarios.scenario as scenario_module
-from csslab.config import Config
+from csslab.core.config import Config
 from csslab.data.scenes import generate_scenes
 from csslab.scenarios import Scenario, make_scenario
 from csslab.scenarios.scenario import partition

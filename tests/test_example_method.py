@@ -10,7 +10,7 @@ import torch
 from conftest import load_module
 
 import csslab
-from csslab.constants import IGNORE
+from csslab.core.constants import IGNORE
 from csslab.methods import METHODS, Method, get_method, register
 from csslab.scenarios.tasks import Task
 

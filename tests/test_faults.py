@@ -10,7 +10,7 @@ import torch
 
 from conftest import finetune_with_params
 
-from csslab.cli import main
+from csslab.cli.main import main
 from csslab.data.digits import write_idx
 from csslab.methods import METHODS
 from csslab.methods.finetune import FineTune
@@ -138,7 +138,7 @@ def test_scenario_refuses_data_with_a_digit_missing_as_run_does(capsys, half_dig
 
 
 def test_what_methods_need_is_declared_on_their_classes():
-    """The checks read the declarations (csslab.checks): the bounds run on one task, a memory is sized
+    """The checks read the declarations (csslab.training.checks): the bounds run on one task, a memory is sized
     by the field its method names."""
     assert {name: cls.bound for name, cls in METHODS.items() if cls.bound} == {"finetune": "lower", "joint": "upper"}
     with_memory = {name: cls.memory_param for name, cls in METHODS.items() if cls.memory_param}

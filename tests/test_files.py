@@ -10,7 +10,7 @@ import pytest
 
 from csslab.data import cache
 from csslab.data.scenes import make_scenes
-from csslab.files import atomic_open, atomic_write, json_safe, write_json
+from csslab.core.files import atomic_open, atomic_write, json_safe, write_json
 
 
 @pytest.fixture

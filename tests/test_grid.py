@@ -8,11 +8,11 @@ import pytest
 
 from conftest import finetune_with_params
 
-from csslab.cli import main
-from csslab.config import Config
+from csslab.cli.main import main
+from csslab.core.config import Config
 from csslab.methods import METHODS
 from csslab.scenarios import make_setting
-from csslab.plan import parse_grid, run_configs, variant
+from csslab.experiments.plan import parse_grid, run_configs, variant
 
 
 @dataclass

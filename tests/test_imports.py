@@ -76,7 +76,7 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_the_walker_sees_function_level_and_relative_imports():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert circles(graph) == [["a", "b", "c"]]
-    assert import_graph()["csslab.cli"] >= {"csslab.config", "csslab.train"}  # cli imports train in a function
+    assert import_graph()["csslab.cli.main"] >= {"csslab.core.config", "csslab.training.train"}  # cli imports train in a function
 
 
 def test_no_module_imports_one_that_imports_it_back():
@@ -95,10 +95,48 @@ def test_reading_reports_does_not_load_torch():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
-def test_the_training_loop_reads_in_one_screen():
-    """Issue 15: train.run is setup, then per task fit, evaluate, record; helpers hold the rest."""
-    import inspect
+# csslab's layers, bottom first (docs/architecture.md): a module imports from its own folder and from folders
+# on lower floors only. Folders on one floor do not import each other.
+FLOORS = [
+    {"core"},
+    {"data"},
+    {"scenarios", "model", "evaluation", "losses"},
+    {"methods"},
+    {"store"},
+    {"training", "reports"},
+    {"experiments"},
+    {"cli", "api"},  # the two entry points: the command and the Python function csslab.run
+]
+ENTRY = {"csslab", "csslab.__main__"}  # the package's own __init__ and `python -m csslab`
 
-    from csslab import train
 
-    assert len(inspect.getsource(train.run).splitlines()) <= 60
+def floor(module: str) -> tuple[int, str]:
+    """The floor and folder of a csslab module, read off its path (csslab.FOLDER.module or csslab.api)."""
+    folder = module.split(".")[1]
+    for number, folders in enumerate(FLOORS):
+        if folder in folders:
+            return number, folder
+    raise AssertionError(f"{module} lies in no layer: put it in one of the folders of FLOORS")
+
+
+def test_every_import_runs_down_the_layers():
+    graph = import_graph()
+    upward = []
+    for module, imported in graph.items():
+        if module in ENTRY:
+            continue
+        level, folder = floor(module)
+        for other in imported - ENTRY:
+            other_level, other_folder = floor(other)
+            if other_folder != folder and other_level >= level:
+                upward.append(f"{module} (floor {level}) -> {other} (floor {other_level})")
+    assert not upward, "imports against the layers:\n" + "\n".join(sorted(upward))
+
+
+def test_the_layer_check_sees_an_upward_import():
+    assert floor("csslab.store.results") == (4, "store")
+    assert floor("csslab.api")[0] == len(FLOORS) - 1
+    graph = import_graph()
+    assert "csslab.store.rundir" in graph["csslab.store.runstore"]  # the walker sees the store's own imports
+    with __import__("pytest").raises(AssertionError, match="no layer"):
+        floor("csslab.nowhere.module")

@@ -2,8 +2,8 @@
 
 import pytest
 
-from csslab.config import Config
-from csslab.train import run
+from csslab.core.config import Config
+from csslab.training.train import run
 
 
 def final_old_miou(method: str) -> float:

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from csslab import losses
-from csslab.constants import BACKGROUND, IGNORE
+from csslab.core.constants import BACKGROUND, IGNORE
 
 
 def pixels(*rows):

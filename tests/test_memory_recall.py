@@ -6,7 +6,7 @@ import torch
 
 from conftest import SCRIPTS, load_module, tiny_run
 from csslab.scenarios import Scenario
-from csslab.train import load_run_config
+from csslab.training.train import load_run_config
 
 @pytest.fixture(scope="module")
 def recall_script():

@@ -9,14 +9,14 @@ import pytest
 import torch
 from torch import nn
 
-from csslab.cli import main
-from csslab.config import Config, TrainConfig
-from csslab.constants import BACKGROUND, IGNORE
+from csslab.cli.main import main
+from csslab.core.config import Config, TrainConfig
+from csslab.core.constants import BACKGROUND, IGNORE
 from csslab.methods import METHODS, get_method, previous_model
 from csslab.methods.memory import Memory
-from csslab.models import IncrementalSegmenter
+from csslab.model.network import IncrementalSegmenter
 from csslab.scenarios.tasks import Task
-from csslab.train import fit_task, run
+from csslab.training.train import fit_task, run
 
 TASKS = [Task(0, (0, 1), ()), Task(1, (2, 3), (0, 1))]
 SIZE = 24

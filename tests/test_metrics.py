@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import confusion_matrix as sk_confusion
 
-from csslab.constants import IGNORE
-from csslab.metrics import (
+from csslab.core.constants import IGNORE
+from csslab.evaluation.metrics import (
     accuracy, background_shift, confusion_matrix, forgetting, iou, overall_accuracy, task_metrics,
 )
 

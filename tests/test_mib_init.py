@@ -7,11 +7,11 @@ import math
 import pytest
 import torch
 
-from csslab.checkpoints import load_model
-from csslab.config import Config
-from csslab.evaluation import eval_task
-from csslab.models import IncrementalSegmenter
-from csslab.train import run, setup
+from csslab.store.checkpoints import load_model
+from csslab.core.config import Config
+from csslab.evaluation.confusion import eval_task
+from csslab.model.network import IncrementalSegmenter
+from csslab.training.train import run, setup
 
 
 @pytest.mark.slow

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from csslab.models import BACKBONES, IncrementalSegmenter
+from csslab.model.network import BACKBONES, IncrementalSegmenter
 
 
 @pytest.mark.parametrize("backbone", sorted(BACKBONES))

@@ -6,13 +6,13 @@ import json
 import numpy as np
 import pytest
 
-from csslab.cli import main
-from csslab.config import Config, apply_overrides
-from csslab.papers_csv import PLOP_KEYS
+from csslab.cli.main import main
+from csslab.core.config import Config, apply_overrides
+from csslab.store.papers_csv import PLOP_KEYS
 from csslab.reports import write_benchmark_report
-from csslab.results import Results
+from csslab.store.results import Results
 from csslab.scenarios import parse_class_order
-from csslab.plan import class_orders, parse_settings, run_configs, run_name
+from csslab.experiments.plan import class_orders, parse_settings, run_configs, run_name
 
 ARGS = ["benchmark", "--methods", "finetune,mib", "--orders", "3", "--seeds", "2", "--steps", "5", "--no-report",
         "--set", "scenario.train_scenes=64", "--set", "scenario.test_scenes=50", "--set", "train.threads=1"]

@@ -8,9 +8,9 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-import csslab.files
-from csslab.cli import main
-from csslab.files import check_output, new_run_dir
+import csslab.core.files
+from csslab.cli.main import main
+from csslab.core.files import check_output, new_run_dir
 
 TINY = ["--tasks", "5-5", "--steps", "1", "--quiet", "--no-report", "--set", "scenario.train_scenes=16",
         "--set", "scenario.test_scenes=20", "--set", "train.batch_size=8", "--set", "train.threads=1",
@@ -38,7 +38,7 @@ def test_two_runs_started_in_the_same_second_get_two_directories(tmp_path, monke
         def now(cls, tz=None):
             return NOON
 
-    monkeypatch.setattr(csslab.files, "datetime", Frozen)
+    monkeypatch.setattr(csslab.core.files, "datetime", Frozen)
     monkeypatch.chdir(tmp_path)
     for _ in range(2):
         assert main(["run", *TINY]) == 0
@@ -91,7 +91,7 @@ def test_unwritable_output_directory_is_one_line_before_any_work(tmp_path, monke
     target = tmp_path / "shared"
     target.mkdir()
     # root ignores permissions: a read-only directory is simulated where csslab asks for it
-    monkeypatch.setattr(csslab.files.os, "access", lambda path, mode, **kw: os.path.realpath(path) != str(target))
+    monkeypatch.setattr(csslab.core.files.os, "access", lambda path, mode, **kw: os.path.realpath(path) != str(target))
     for args in (["run", *TINY, "--out", str(target / "r")], ["benchmark", "--out", str(target)],
                  ["scenario", "--train-scenes", "8", "--save", str(target / "g.png")],
                  ["data", "download", "mnist", "--dir", str(target)]):
@@ -101,14 +101,14 @@ def test_unwritable_output_directory_is_one_line_before_any_work(tmp_path, monke
 
 
 def test_a_write_refused_by_the_file_system_is_one_line(tmp_path, monkeypatch, capsys):
-    create_temp = csslab.files._create_temp
+    create_temp = csslab.core.files._create_temp
 
     def refuse(path):
         if path.suffix == ".png":
             raise PermissionError(13, "Permission denied", str(path))
         return create_temp(path)
 
-    monkeypatch.setattr(csslab.files, "_create_temp", refuse)  # the atomic writer, at the figure
+    monkeypatch.setattr(csslab.core.files, "_create_temp", refuse)  # the atomic writer, at the figure
     png = tmp_path / "grid.png"
     assert main(["scenario", "--train-scenes", "8", "--save", str(png)]) == 1
     assert one_line(capsys) == f"csslab: error: Permission denied: {png}"
@@ -142,7 +142,7 @@ def test_scenario_samples_are_bounded(tmp_path, capsys, args, needle):
     (["report", "B"], "every file written so far is complete"),
 ])
 def test_interrupt_message_fits_the_command(monkeypatch, capsys, argv, needle):
-    import csslab.cli as cli
+    import csslab.cli.main as cli
 
     def interrupt(args):
         raise KeyboardInterrupt

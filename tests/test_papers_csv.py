@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from csslab.config import Config
-from csslab.papers_csv import plop_averages, plop_csv
-from csslab.results import Results
-from csslab.train import run
+from csslab.core.config import Config
+from csslab.store.papers_csv import plop_averages, plop_csv
+from csslab.store.results import Results
+from csslab.training.train import run
 from test_results import two_tasks
 
 

@@ -7,7 +7,7 @@ import torch
 from conftest import TINY_TASKS, make_method, tiny_data, train_tiny
 
 from csslab.methods.plop import _forward
-from csslab.models import IncrementalSegmenter
+from csslab.model.network import IncrementalSegmenter
 
 TASKS = TINY_TASKS
 

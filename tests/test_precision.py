@@ -4,11 +4,11 @@
 import pytest
 import torch
 
-from csslab import precision
-from csslab.checks import validate
-from csslab.config import Config
-from csslab.models import IncrementalSegmenter
-from csslab.train import run
+from csslab.core import precision
+from csslab.training.checks import validate
+from csslab.core.config import Config
+from csslab.model.network import IncrementalSegmenter
+from csslab.training.train import run
 
 TINY = {"scenario": {"tasks": "5-5", "train_scenes": 40, "test_scenes": 30}, "train": {"steps": 3, "threads": 1}}
 

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from csslab import pretrain
-from csslab.cli import main
-from csslab.config import Config, ModelConfig, apply_overrides
+from csslab.training import pretrain
+from csslab.cli.main import main
+from csslab.core.config import Config, ModelConfig, apply_overrides
 from csslab.data import cache
 from csslab.data.shapes import MAX_SHAPES, MIN_SHAPES, SHAPE_CLASSES, make_shapes
 from csslab.methods import get_method
-from csslab.runstore import resolved, same_config
-from csslab.shared_base import base_path
-from csslab.train import run, setup
+from csslab.store.runstore import resolved, same_config
+from csslab.training.shared_base import base_path
+from csslab.training.train import run, setup
 
 SMALL = ["scenario.tasks=5-5", "scenario.train_scenes=16", "scenario.test_scenes=20", "train.steps=3",
          "train.batch_size=8", "train.threads=1", "train.checkpoints=false", "model.pretrain_steps=2"]
@@ -133,7 +133,7 @@ def test_bad_values_are_refused_in_one_line(tmp_path, capsys, override, needle):
 
 
 def test_a_benchmark_pretrains_before_its_runs_and_the_cache_lists_it(own_cache, monkeypatch, tmp_path, capsys):
-    from csslab import sweep
+    from csslab.experiments import sweep
 
     started = []
     real_run_one = sweep.run_one

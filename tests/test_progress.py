@@ -6,8 +6,8 @@ import json
 import subprocess
 import sys
 
-from csslab.frames import frame_interval
-from csslab.progress import Progress
+from csslab.store.frames import frame_interval
+from csslab.core.progress import Progress
 
 TINY = ["--tasks", "5-5", "--steps", "12", "--no-report", "--set", "scenario.train_scenes=16",
         "--set", "scenario.test_scenes=20", "--set", "train.batch_size=8", "--set", "train.threads=1",

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from csslab.checks import check_train
-from csslab.config import PROTOCOLS, Config, TrainConfig, apply_overrides
+from csslab.training.checks import check_train
+from csslab.core.config import PROTOCOLS, Config, TrainConfig, apply_overrides
 from csslab.reports.budget import budget_text, run_budget
-from csslab.train import make_optimizer
+from csslab.training.train import make_optimizer
 
 
 def _fields(train: TrainConfig) -> dict:

@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 
 import csslab
-from csslab import pretrain, runstore, train
-from csslab.cli import main
-from csslab.config import Config
-from csslab.train import run
-from csslab.version import code_digest
+from csslab.store import runstore
+from csslab.training import pretrain, train
+from csslab.cli.main import main
+from csslab.core.config import Config
+from csslab.training.train import run
+from csslab.core.version import code_digest
 from conftest import load_module
 from test_resume import StopAfter
 
@@ -23,8 +24,8 @@ def _copied_package(tmp_path) -> Path:
 
 
 def _version_of(package: Path):
-    """The copied package's ``csslab.version`` module, loaded from its files."""
-    return load_module(package / "version.py", "copied_version")
+    """The copied package's ``csslab.core.version`` module, loaded from its files."""
+    return load_module(package / "core" / "version.py", "copied_version")
 
 
 def _digest_of(package: Path) -> str:
@@ -45,10 +46,10 @@ def test_the_code_digest_follows_every_source_file_and_nothing_else(tmp_path):
 def test_the_pretrained_cache_follows_the_network_code(tmp_path):
     package = _copied_package(tmp_path)
     module = _version_of(package)
-    files = [package / "pretrain.py", package / "data" / "shapes.py", package / "models.py"]
+    files = [package / "training" / "pretrain.py", package / "data" / "shapes.py", package / "model" / "network.py"]
     first = module.files_digest(files, package)
     assert first == pretrain.CODE_DIGEST  # what keys the cache of pretrained backbones
-    models = package / "models.py"
+    models = package / "model" / "network.py"
     models.write_text(models.read_text() + "\n# an edit\n")
     assert module.files_digest(files, package) != first
     assert module.files_digest([package / "missing.py"], package) == ""  # no digest over part of the code

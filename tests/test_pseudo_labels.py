@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from csslab import pseudo_labels
-from csslab.constants import BACKGROUND
-from csslab.pseudo_labels import histogram_median, histogram_thresholds
+from csslab.losses import pseudo_labels
+from csslab.core.constants import BACKGROUND
+from csslab.losses.pseudo_labels import histogram_median, histogram_thresholds
 
 
 def counts(*head, n_bins=100):

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from csslab.checks import DEFAULT_THREADS
-from csslab.cli import main
+from csslab.core.runtime import DEFAULT_THREADS
+from csslab.cli.main import main
 from conftest import SCRIPTS, load_module
 
 ray = pytest.importorskip("ray", reason="the Ray test needs the ray extra: pip install 'csslab[ray]'")

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from conftest import SCRIPTS, load_module
-from csslab.cli import main
+from csslab.cli.main import main
 
 TINY = ["--tasks", "8-2", "--steps", "3", "--set", "scenario.train_scenes=32", "--set", "scenario.test_scenes=30",
         "--set", "train.batch_size=8", "--set", "train.threads=1", "--quiet"]

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from csslab.reports import benchmark_plots, plots, preview, shift
-from csslab.reports.colors import CLASS_COLORS, IGNORE_COLOR
+from csslab.core.colors import CLASS_COLORS, IGNORE_COLOR
 from csslab.reports.plots import GHOST, UNSEEN
 from csslab.reports.tables import RunData
 from csslab.scenarios import make_scenario

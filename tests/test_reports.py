@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from csslab.config import Config
+from csslab.core.config import Config
 from csslab.reports import write_benchmark_report, write_reports, write_run_report
 from csslab.reports.animate import TASK_START_MS, frame_indices
 from csslab.reports.plots import GHOST, last_frame_of_each_task, overlay, task_starts
 from csslab.reports.tables import fmt
-from csslab.train import run
+from csslab.training.train import run
 
 RUN_FILES = {"iou_heatmap.png", "miou_per_task.png", "losses.png", "background_shift.png", "training_labels.png",
              "iou_curves.png", "predictions.png", "confusion.gif", "predictions.gif", "report.md", "report.html"}

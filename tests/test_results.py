@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from conftest import SCRIPTS, load_module
-from csslab.config import Config
+from csslab.core.config import Config
 from csslab.reports.tables import MISSING
-from csslab.results import Results, task_entry
+from csslab.store.results import Results, task_entry
 from csslab.scenarios.tasks import Task
-from csslab.train import run
+from csslab.training.train import run
 
 CONFIG = {"method": "finetune", "scenario": {"tasks": "2-8", "class_order": "natural"}}
 

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from conftest import saved_as_before
-from csslab.cli import main
-from csslab.config import Config
+from csslab.cli.main import main
+from csslab.core.config import Config
 from csslab.methods import METHODS
-from csslab.train import run
+from csslab.training.train import run
 
 ARGS = ["--method", "finetune", "--tasks", "2-2-2-2-2", "--steps", "5", "--quiet", "--no-report",
         "--set", "scenario.train_scenes=32", "--set", "scenario.test_scenes=20", "--set", "train.batch_size=8",

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import csslab
-from csslab.constants import BACKGROUND, IGNORE
+from csslab.core.constants import BACKGROUND, IGNORE
 
 
 def small(**kw):

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from csslab.constants import BACKGROUND
+from csslab.core.constants import BACKGROUND
 from csslab.data import scenes as scenes_module
 from csslab.data.cache import scenes_dir
 from csslab.data.digits import load_digits
 from csslab.data.scenes import SceneConfig, generate_scenes, make_scenes
-from csslab.version import files_digest
+from csslab.core.version import files_digest
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import torch
 from conftest import TINY_TASKS, make_method, train_tiny
 
 from csslab import losses
-from csslab.constants import IGNORE
+from csslab.core.constants import IGNORE
 
 
 def fmap(*pixels):
@@ -174,8 +174,8 @@ def test_sdr_started_from_the_shared_plain_ce_base_gives_its_own_results(tmp_pat
     """base_task = "ce": SDR's first task is finetune's, bit for bit (its prototypes are taken afterwards)."""
     from conftest import SCRIPTS, load_module
 
-    from csslab.config import Config, apply_overrides
-    from csslab.train import run
+    from csslab.core.config import Config, apply_overrides
+    from csslab.training.train import run
 
     small = ["scenario.tasks=5-5", "scenario.train_scenes=16", "scenario.test_scenes=20", "train.steps=3",
              "train.batch_size=8", "train.checkpoints=false"]

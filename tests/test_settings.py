@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from csslab.constants import BACKGROUND, IGNORE
+from csslab.core.constants import BACKGROUND, IGNORE
 from csslab.scenarios.labels import (
     PRESETS, Setting, all_settings, allowed_digits, make_setting, eval_lut, train_lut,
 )
@@ -109,7 +109,7 @@ def test_a_setting_is_rebuilt_from_its_name():
 def test_naming_a_setting_replaces_the_switches_written_before_it():
     """``--setting`` on a saved config.yaml (whose four switches are explicit) means that setting;
     a switch given after it still overrides it."""
-    from csslab.config import Config, apply_overrides
+    from csslab.core.config import Config, apply_overrides
     from csslab.scenarios import Scenario
 
     saved = Config.from_yaml(Config(scenario=Scenario.from_config(Config().scenario).config()).to_yaml())

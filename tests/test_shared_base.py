@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from conftest import SCRIPTS, load_module
 
-from csslab import shared_base
-from csslab.config import Config, apply_overrides
+from csslab.training import shared_base
+from csslab.core.config import Config, apply_overrides
 from csslab.methods import METHODS
-from csslab.train import run
+from csslab.training.train import run
 
 SMALL = ["scenario.tasks=5-5", "scenario.train_scenes=16", "scenario.test_scenes=20", "train.steps=3",
          "train.batch_size=8", "train.frame_every=2", "train.frame_scenes=10", "params.memory_size=4"]

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import torch
 
-from csslab.config import TrainConfig
+from csslab.core.config import TrainConfig
 from csslab.methods import get_method
-from csslab.models import IncrementalSegmenter
+from csslab.model.network import IncrementalSegmenter
 from csslab.scenarios.tasks import Task
-from csslab.train import fit_task
+from csslab.training.train import fit_task
 
 TASKS = [Task(0, (0, 1), ()), Task(1, (2, 3), (0, 1))]
 

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import yaml
 
-from csslab.cli import main
-from csslab.config import Config, apply_overrides
-from csslab.frames import frame_interval
+from csslab.cli.main import main
+from csslab.core.config import Config, apply_overrides
+from csslab.store.frames import frame_interval
 from csslab.reports import BENCHMARK_REPORT_FILES, RUN_REPORT_FILES
 from csslab.reports.benchmark_table import benchmark_csv, benchmark_markdown, benchmark_table
 from csslab.reports.tables import fmt, task_markdown
-from csslab.results import Results
-from csslab.runstore import difference_text, first_difference, same_config
+from csslab.store.results import Results
+from csslab.store.runstore import difference_text, first_difference, same_config
 
 TINY = ["--quiet", "--set", "scenario.train_scenes=32", "--set", "scenario.test_scenes=30",
         "--set", "train.batch_size=8", "--set", "train.threads=1"]

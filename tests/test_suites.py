@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from csslab.cli import main
-from csslab.config import Config
+from csslab.cli.main import main
+from csslab.core.config import Config
 from csslab.scenarios import make_setting
-from csslab.suites import SUITES, get_suite, parse_splits
-from csslab.plan import run_configs
+from csslab.experiments.suites import SUITES, get_suite, parse_splits
+from csslab.experiments.plan import run_configs
 
 
 def test_several_splits_multiply_the_runs_and_each_keeps_its_split():
@@ -41,7 +41,7 @@ def test_the_papers_suite_is_the_published_protocols_analogue():
     configs = run_configs(Config(), suite.methods.split(","), range(suite.seeds),
                           [make_setting(s) for s in suite.settings.split(",")], splits=list(suite.tasks))
     for config in configs[:: len(configs) // 7]:
-        from csslab.checks import validate
+        from csslab.training.checks import validate
 
         validate(config)  # every split is a valid one of 10 digits
 

@@ -4,12 +4,12 @@ import json
 import pytest
 
 from conftest import saved_as_before
-from csslab.checks import DEFAULT_THREADS
-from csslab.cli import main
-from csslab.config import Config
-from csslab.results import Results
-from csslab.runstore import same_config
-from csslab.plan import parse_methods, parse_settings
+from csslab.core.runtime import DEFAULT_THREADS
+from csslab.cli.main import main
+from csslab.core.config import Config
+from csslab.store.results import Results
+from csslab.store.runstore import same_config
+from csslab.experiments.plan import parse_methods, parse_settings
 
 ARGS = ["benchmark", "--methods", "finetune,joint", "--seeds", "2", "--steps", "2", "--no-report",
         "--set", "scenario.train_scenes=32", "--set", "scenario.test_scenes=30", "--set", "train.batch_size=8"]
@@ -105,9 +105,9 @@ def test_parallel_workers_give_the_same_table(tmp_path, capsys):
 
 
 def test_resolved_configurations_compare_what_trains():
-    from csslab.config import Config, apply_overrides
-    from csslab.runstore import resolved, same_config
-    from csslab.plan import run_configs
+    from csslab.core.config import Config, apply_overrides
+    from csslab.store.runstore import resolved, same_config
+    from csslab.experiments.plan import run_configs
 
     cli = Config()  # as a user writes it: switches null (the preset's), params empty
     bench = run_configs(Config(), ["finetune"], [0], parse_settings("overlap"))[0]  # switches written out
@@ -129,10 +129,10 @@ def test_resolved_configurations_compare_what_trains():
 def test_a_setting_matching_no_preset_is_saved_by_a_name_that_rebuilds_it():
     """Every combination of switches the benchmark runs: its configuration names it, and that name read
     back (config.yaml, --config) gives the same setting and the same resolved configuration."""
-    from csslab.config import Config
-    from csslab.runstore import resolved, setting_name
+    from csslab.core.config import Config
+    from csslab.store.runstore import resolved, setting_name
     from csslab.scenarios import Scenario, all_settings
-    from csslab.plan import run_configs
+    from csslab.experiments.plan import run_configs
 
     for config in run_configs(Config(), ["finetune"], [0], all_settings()):
         again = Config.from_yaml(config.to_yaml())
@@ -182,7 +182,7 @@ def test_a_run_saved_before_a_parameter_existed_is_not_the_same_run(tmp_path, ca
     """A run whose saved params lack one the method has today (DKD's head_lr, added with a new default) was
     trained by other code: --reuse does not copy it, --resume refuses it naming the parameter; a run saved
     with every parameter is still reused."""
-    from csslab.runstore import resolved
+    from csslab.store.runstore import resolved
 
     config = Config(method="dkd")
     saved = resolved(config)  # every parameter, as a run saves it

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from csslab.cli import main
-from csslab.config import Config
-from csslab.runstore import same_config
-from csslab.tracking import parse_log
+from csslab.cli.main import main
+from csslab.core.config import Config
+from csslab.store.runstore import same_config
+from csslab.training.tracking import parse_log
 
 TINY = ["--no-report", "--quiet", "--steps", "4", "--tasks", "5-5", "--method", "lwf",
         "--set", "scenario.train_scenes=40", "--set", "scenario.test_scenes=30", "--set", "train.threads=1"]
@@ -77,7 +77,7 @@ def test_tensorboard_events_read_back_by_tensorboard(tmp_path, capsys):
 
 
 def test_resume_keeps_the_completed_tasks_logs_only(tmp_path, capsys):
-    from csslab.train import run
+    from csslab.training.train import run
 
     config = Config.from_dict({"method": "finetune", "train": {"steps": 3, "threads": 1},
                                "scenario": {"tasks": "5-5", "train_scenes": 40, "test_scenes": 30}})
@@ -122,8 +122,8 @@ def test_missing_tensorboard_is_one_line(tmp_path, capsys, monkeypatch):
 
 
 def test_benchmark_and_run_take_the_flags_into_the_configuration():
-    from csslab.cli import config_from_args
-    from csslab.cli_parser import build_parser
+    from csslab.cli.main import config_from_args
+    from csslab.cli.parser import build_parser
 
     for command in ("run", "benchmark"):
         config = config_from_args(build_parser().parse_args([command, "--log", "tensorboard", "--precision", "bf16"]))

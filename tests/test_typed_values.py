@@ -3,8 +3,8 @@ not as YAML parsed them ('yes' is not True, 'mnist:' is not {'mnist': None})."""
 
 import pytest
 
-from csslab.cli import main
-from csslab.config import Config, apply_overrides
+from csslab.cli.main import main
+from csslab.core.config import Config, apply_overrides
 from csslab.methods.replay import Replay
 
 

@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from csslab.cli import main
-from csslab.config import Config
+from csslab.cli.main import main
+from csslab.core.config import Config
 from csslab.reports.benchmark_table import benchmark_markdown, benchmark_table, selections
-from csslab.results import hiou, split_mious
+from csslab.store.results import hiou, split_mious
 from csslab.scenarios import make_scenario
 
 

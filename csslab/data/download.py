@@ -14,7 +14,7 @@ from pathlib import Path
 
 from csslab.data.cache import download_dir
 from csslab.data.digits import IDX_FILES
-from csslab.files import atomic_open
+from csslab.core.files import atomic_open
 
 # The published MD5s (the values torchvision and the datasets' own pages list).
 DATASETS = {

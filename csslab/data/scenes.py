@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from csslab.constants import BACKGROUND, N_DIGITS
+from csslab.core.constants import BACKGROUND, N_DIGITS
 from csslab.data.cache import read_scenes, scene_file, write_scenes
-from csslab.version import files_digest
+from csslab.core.version import files_digest
 
 GENERATOR_VERSION = 1  # bump when the output for a given seed changes: old cache files stop matching
 

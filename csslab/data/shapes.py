@@ -1,4 +1,4 @@
-"""Procedural shapes: the pretraining task of ``model.pretrain=shapes`` (``csslab.pretrain``).
+"""Procedural shapes: the pretraining task of ``model.pretrain=shapes`` (``csslab.training.pretrain``).
 
 A canvas holds 2..4 shapes, each a stroke (a thick quadratic Bezier curve), an ellipse or a convex polygon
 (3..6 sides), filled or drawn as an outline, at a random place, size, aspect, angle and brightness, with a
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from csslab.constants import BACKGROUND
+from csslab.core.constants import BACKGROUND
 
 SHAPE_CLASSES = ("background", "stroke", "ellipse", "polygon")  # mask value = index
 STROKE, ELLIPSE, POLYGON = 1, 2, 3

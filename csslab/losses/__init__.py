@@ -11,7 +11,7 @@ POD), `sigmoid` (SSUL, DKD), `ewc`, `latent` (SDR), `regions` (MicroSeg); import
 """
 
 # PLOP's pseudo-labelling lives in its own module; DESIGN §4 names these functions here
-from csslab.pseudo_labels import (entropy_pseudo_labels, entropy_thresholds, normalised_entropy,
+from csslab.losses.pseudo_labels import (entropy_pseudo_labels, entropy_thresholds, normalised_entropy,
                                   pseudo_label_factor)
 from csslab.losses.softmax import (cross_entropy, unbiased_ce, kd, unbiased_kd, fold_new_channels,
                                    memory_ce, region_kd)

@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from csslab.constants import BACKGROUND, IGNORE
+from csslab.core.constants import BACKGROUND, IGNORE
 from csslab.losses._util import _check_n_old, _masked_mean
 
 

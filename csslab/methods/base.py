@@ -10,8 +10,8 @@ from typing import get_type_hints
 import torch
 from torch import nn
 
-from csslab.config import coerce
-from csslab.models import mib_background_shift
+from csslab.core.config import coerce
+from csslab.model.network import mib_background_shift
 
 
 @dataclass
@@ -78,12 +78,12 @@ class Method(abc.ABC):
 
     name = "method"
     Params = Params
-    # what a method needs, checked before a run starts (csslab.checks):
+    # what a method needs, checked before a run starts (csslab.training.checks):
     bound = None  # "lower" (finetune) or "upper" (joint): a reference, not continual; runs on one task too
     memory_param = None  # the Params field sizing a memory of scenes kept across tasks (Replaying's)
     head_init = "random"  # init of the heads added after task 0: "random" or "mib"
     # how the first task trains when it is trained alike by several methods ("ce": plain cross-entropy over
-    # its labels, nothing else): benchmark trains it once per configuration (csslab.shared_base); None: own
+    # its labels, nothing else): benchmark trains it once per configuration (csslab.training.shared_base); None: own
     base_task = None
 
     def __init__(self, params: Params | None = None, device="cpu", seed: int = 0):

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import torch
 
-from csslab.constants import BACKGROUND
+from csslab.core.constants import BACKGROUND
 from csslab.losses import cross_entropy, region_kd
 from csslab.methods.base import Method, freeze_batchnorm
 from csslab.methods.instances import InstanceMemory

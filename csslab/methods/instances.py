@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from csslab.constants import BACKGROUND
+from csslab.core.constants import BACKGROUND
 from csslab.methods.memory import Memory
 
 REACH = 2  # pixels a stroke may be broken by and still be one digit (ink below the threshold between parts)

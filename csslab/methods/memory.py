@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from csslab.constants import BACKGROUND
+from csslab.core.constants import BACKGROUND
 
 
 class Memory:

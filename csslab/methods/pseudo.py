@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import torch
 
-from csslab.constants import BACKGROUND
+from csslab.core.constants import BACKGROUND
 from csslab.losses import cross_entropy
 from csslab.methods.base import Method
 

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import torch
 
-from csslab.constants import BACKGROUND
+from csslab.core.constants import BACKGROUND
 from csslab.losses import (class_means, cross_entropy, feature_attraction, feature_repulsion, feature_sparsity,
                            labels_at, prototype_matching, unbiased_ce, unbiased_kd)
 from csslab.methods.base import Method

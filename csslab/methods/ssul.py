@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from csslab.constants import BACKGROUND
+from csslab.core.constants import BACKGROUND
 from csslab.losses import bce_with_unknown
 from csslab.methods.base import Method, freeze_batchnorm, head_channels, set_requires_grad
 from csslab.methods.memory import Replaying

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from csslab.files import atomic_write
+from csslab.core.files import atomic_write
+from csslab.store.rundir import (BENCHMARK_FIGURES, BENCHMARK_REPORT_FILES, RUN_FIGURES, RUN_REPORT_FILES,
+                                  remove_run_report)
 from csslab.reports.benchmark_table import benchmark_markdown, method_label
 from csslab.reports.budget import merge, seeds_caption
 from csslab.reports.tables import RunData, fmt, run_markdown
@@ -18,21 +20,6 @@ __all__ = ["write_run_report", "write_benchmark_report", "write_reports", "remov
            "remove_benchmark_report", "RUN_REPORT_FILES", "BENCHMARK_REPORT_FILES"]
 
 RUN_REPORTS = ("missing", "all", "none")
-RUN_FIGURES = {"iou_heatmap": "iou_heatmap.png", "miou_per_task": "miou_per_task.png", "losses": "losses.png",
-               "background_shift": "background_shift.png", "training_labels": "training_labels.png",
-               "iou_curves": "iou_curves.png", "confusion_gif": "confusion.gif", "predictions": "predictions.png",
-               "predictions_gif": "predictions.gif"}
-BENCHMARK_FIGURES = {"bars": "benchmark_miou.png", "shift": "benchmark_shift.png", "heatmaps": "benchmark_iou.png"}
-# every file a report writes, in one list: what is removed when its numbers would no longer be the results'
-RUN_REPORT_FILES = ("report.md", "report.html", *RUN_FIGURES.values())
-BENCHMARK_REPORT_FILES = ("benchmark.html", *BENCHMARK_FIGURES.values())  # benchmark.md is the table (sweep's)
-
-
-def remove_run_report(run_dir) -> None:
-    """Delete a run's report (report.md/html, its PNGs and GIFs), e.g. when the run is trained again
-    without one: a report left beside new results would show the old numbers."""
-    for name in RUN_REPORT_FILES:
-        (Path(run_dir) / name).unlink(missing_ok=True)
 
 
 def remove_benchmark_report(bench_dir) -> None:

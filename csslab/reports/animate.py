@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from csslab.files import atomic_open
-from csslab.reports.colors import CLASS_COLORS
+from csslab.core.files import atomic_open
+from csslab.core.colors import CLASS_COLORS
 from csslab.reports.plots import GHOST, overlay, task_starts
 from csslab.reports.tables import RunData
 

@@ -17,9 +17,9 @@ import io
 from dataclasses import dataclass
 from typing import Callable
 
-from csslab.papers_csv import PLOP_KEYS
+from csslab.store.papers_csv import PLOP_KEYS
 from csslab.reports.budget import KEYS as BUDGET_KEYS, benchmark_lines
-from csslab.reports.cells import MISSING, fmt, table
+from csslab.store.cells import MISSING, fmt, table
 
 METRICS = (("old", "mIoU old"), ("new", "mIoU new"), ("hiou", "hIoU"), ("all", "mIoU all"), ("avg", "mIoU avg"))
 VAL_METRICS = (("val_old", "val old"), ("val_new", "val new"), ("val_all", "val all"))  # runs with val_scenes > 0

@@ -8,7 +8,7 @@ budget is below the one the README measured as needed ("A task of many classes n
 
 from __future__ import annotations
 
-from csslab.config import protocol_changes
+from csslab.core.config import protocol_changes
 from csslab.scenarios.tasks import parse_split
 
 # steps per class a task needs: the README's measurement (250 steps for the default 2-class tasks,

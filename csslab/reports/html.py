@@ -9,7 +9,7 @@ from pathlib import Path
 
 from csslab.reports.benchmark_table import benchmark_table, n_runs, ranking_summary, ranking_table, several_orders
 from csslab.reports.budget import benchmark_lines, budget_text, budget_warning, seeds_caption
-from csslab.reports.cells import MISSING, fmt, table
+from csslab.store.cells import MISSING, fmt, table
 from csslab.reports.tables import RunData
 
 CSS = """

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from csslab.files import atomic_open
-from csslab.reports.colors import CLASS_COLORS, class_hex, legend_handles
+from csslab.core.files import atomic_open
+from csslab.core.colors import CLASS_COLORS, class_hex, legend_handles
 from csslab.reports.tables import RunData
 
 LINE_COLORS = {"all": "#1f77b4", "old": "#d62728", "new": "#2ca02c"}
@@ -151,7 +151,7 @@ def _task_lines(ax, frames, run: RunData):
 
 def plot_iou_curves(run: RunData, path) -> Path:
     """Per-class IoU over training, from the confusion matrices of frames.npz."""
-    from csslab.metrics import iou
+    from csslab.evaluation.metrics import iou
 
     plt = pyplot()
     frames = run.frames

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from csslab.config import Config
-from csslab.constants import BACKGROUND, IGNORE
-from csslab.reports.colors import label_colormap, legend_handles
+from csslab.core.config import Config
+from csslab.core.constants import BACKGROUND, IGNORE
+from csslab.core.colors import label_colormap, legend_handles
 from csslab.reports.plots import ghost_patch, mosaic_figure, overlay, pyplot, save_figure
 from csslab.reports.tables import RunData
 from csslab.scenarios import Scenario

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from csslab.constants import BACKGROUND
-from csslab.reports.colors import BACKGROUND_PARTS, SHIFT_PARTS
+from csslab.core.constants import BACKGROUND
+from csslab.core.colors import BACKGROUND_PARTS, SHIFT_PARTS
 from csslab.reports.plots import pyplot, save_figure
 from csslab.reports.tables import RunData
 

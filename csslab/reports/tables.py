@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from csslab.constants import CLASS_NAMES, SHORT_NAMES
+from csslab.core.constants import CLASS_NAMES, SHORT_NAMES
 from csslab.reports.budget import budget_text, budget_warning, run_budget
-from csslab.reports.cells import MISSING, fmt  # noqa: F401  (re-exported: every report spells cells so)
-from csslab.results import Results
+from csslab.store.cells import MISSING, fmt  # noqa: F401  (re-exported: every report spells cells so)
+from csslab.store.results import Results
 from csslab.scenarios.labels import SWITCHES, make_setting
 
 

@@ -10,8 +10,8 @@ from dataclasses import astuple, dataclass, fields, replace
 
 import numpy as np
 
-from csslab.config import SETTING_SWITCHES
-from csslab.constants import BACKGROUND, IGNORE
+from csslab.core.config import SETTING_SWITCHES
+from csslab.core.constants import BACKGROUND, IGNORE
 from csslab.scenarios.tasks import Task
 
 _CHOICES = {  # the switches, in order, and their values

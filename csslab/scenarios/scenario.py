@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from csslab.config import SETTING_SWITCHES, ScenarioConfig
-from csslab.constants import N_DIGITS
+from csslab.core.config import SETTING_SWITCHES, ScenarioConfig
+from csslab.core.constants import N_DIGITS
 from csslab.data.digits import load_digits
 from csslab.data.scenes import SceneConfig, make_scenes
 from csslab.scenarios.labels import (

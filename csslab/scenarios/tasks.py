@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from csslab.constants import N_DIGITS
+from csslab.core.constants import N_DIGITS
 
 
 @dataclass(frozen=True)

@@ -25,5 +25,5 @@ def files_digest(paths, root: Path) -> str:
 def code_digest() -> str:
     """16 hex digits over every ``.py`` file of the installed csslab package (paths and contents): a run records
     it, so a run copied or resumed later says whether the same code made it. '' when no source is readable."""
-    root = Path(__file__).parent
+    root = Path(__file__).parents[1]  # the csslab package (this file is csslab/core/version.py)
     return files_digest(sorted(root.rglob("*.py")), root)

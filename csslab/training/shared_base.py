@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from csslab.checkpoints import rng_state, set_rng_state
-from csslab.files import atomic_write
-from csslab.frames import KEYS
-from csslab.runstore import numbers_key
-from csslab.version import code_digest
+from csslab.store.checkpoints import rng_state, set_rng_state
+from csslab.core.files import atomic_write
+from csslab.store.frames import KEYS
+from csslab.store.runstore import numbers_key
+from csslab.core.version import code_digest
 
 
 def base_path(base_dir, config, method) -> Path | None:

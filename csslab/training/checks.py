@@ -11,22 +11,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from csslab.config import OPTIMIZERS, PRETRAINS, PROTOCOLS, Config, ModelConfig, TrainConfig
+from csslab.core.config import OPTIMIZERS, PRETRAINS, PROTOCOLS, Config, ModelConfig, TrainConfig
 from csslab.data.digits import load_digits
 from csslab.methods import METHODS, get_method
-from csslab.models import make_backbone
-from csslab.precision import PRECISIONS, bf16_problem
+from csslab.model.network import make_backbone
+from csslab.core.precision import PRECISIONS, bf16_problem
 from csslab.scenarios import Scenario
-from csslab.tracking import check_log
-
-
-DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice (cores, OMP_NUM_THREADS) before a run sets one
-
-
-def resolve_threads(threads: int) -> int:
-    """The torch threads a run uses: ``train.threads``, or this process's default for 0. A run's saved
-    configuration holds the resolved number: oneDNN's reductions follow it, so it is part of the numbers."""
-    return threads or DEFAULT_THREADS
+from csslab.core.runtime import resolve_threads  # noqa: F401  (callers import it from here too)
+from csslab.training.tracking import check_log
 
 
 @dataclass(frozen=True)
@@ -68,7 +60,7 @@ MAX_STEPS = 10_000_000  # per task: far beyond any useful budget (a default task
 
 
 def check_model(m: ModelConfig) -> None:
-    """The model options' own checks: the backbone and its pretraining (``csslab.pretrain``)."""
+    """The model options' own checks: the backbone and its pretraining (``csslab.training.pretrain``)."""
     make_backbone(m.backbone)
     if m.pretrain not in PRETRAINS:
         raise ValueError(f"invalid model.pretrain {m.pretrain!r}: valid values are {', '.join(PRETRAINS)}")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from csslab.constants import CLASS_NAMES, IGNORE
-from csslab.metrics import ConfusionMeter
-from csslab.precision import autocast
+from csslab.core.constants import CLASS_NAMES, IGNORE
+from csslab.evaluation.metrics import ConfusionMeter
+from csslab.core.precision import autocast
 
 
 class Evaluator:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import sys
 
-from csslab.checks import check_digits, validate
-from csslab.cli_parser import build_parser
-from csslab.config import Config, apply_overrides
-from csslab.files import check_output, new_run_dir
+from csslab.training.checks import check_digits, validate
+from csslab.cli.parser import build_parser
+from csslab.core.config import Config, apply_overrides
+from csslab.core.files import check_output, new_run_dir
 
 
 def config_from_args(args) -> Config:
@@ -38,8 +38,8 @@ RUN_CONFIG_FLAGS = ("method", "tasks", "setting", "class_order", "data", "seed",
 def cmd_run(args) -> int:
     from csslab.reports.budget import budget_warning, run_budget
     from csslab.reports.tables import print_task
-    from csslab.runstore import refusal
-    from csslab.train import load_run_config, run
+    from csslab.store.runstore import refusal
+    from csslab.training.train import load_run_config, run
 
     if args.resume:
         given = [f"--{f.replace('_', '-')}" for f in RUN_CONFIG_FLAGS if getattr(args, f) not in (None, False)]
@@ -81,9 +81,9 @@ def cmd_run(args) -> int:
 
 def cmd_benchmark(args) -> int:
     from csslab.reports.budget import budget_warning, run_budget
-    from csslab.suites import get_suite, parse_splits
-    from csslab.plan import class_orders, parse_grid, parse_methods, parse_settings, run_configs
-    from csslab.sweep import benchmark
+    from csslab.experiments.suites import get_suite, parse_splits
+    from csslab.experiments.plan import class_orders, parse_grid, parse_methods, parse_settings, run_configs
+    from csslab.experiments.sweep import benchmark
 
     check_output(args.out, "--out")
     suite = get_suite(args.suite) if args.suite else None
@@ -167,7 +167,7 @@ def cmd_scenario(args) -> int:
 def cmd_methods(args) -> int:
     from dataclasses import fields
 
-    from csslab.config import PROTOCOLS, TrainConfig
+    from csslab.core.config import PROTOCOLS, TrainConfig
     from csslab.methods import METHODS
 
     train = TrainConfig()
@@ -250,7 +250,7 @@ def main(argv=None) -> int:
     import warnings
 
     args = build_parser().parse_args(argv)
-    from csslab.train import TrainingError
+    from csslab.training.train import TrainingError
 
     try:
         with warnings.catch_warnings():

@@ -18,23 +18,23 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from csslab.checkpoints import restore_checkpoint, resume_point, save_checkpoint
-from csslab.checks import resolve_threads, validate
-from csslab.config import OPTIMIZERS, Config, TrainConfig
-from csslab.evaluation import Evaluator
-from csslab.frames import Frames, frame_interval
+from csslab.store.checkpoints import restore_checkpoint, resume_point, save_checkpoint
+from csslab.training.checks import resolve_threads, validate
+from csslab.core.config import OPTIMIZERS, Config, TrainConfig
+from csslab.evaluation.confusion import Evaluator
+from csslab.store.frames import Frames, frame_interval
 from csslab.methods import Method, get_method
-from csslab.models import IncrementalSegmenter
-from csslab.precision import autocast
-from csslab.pretrain import pretrained_backbone
-from csslab.progress import Progress
-from csslab.files import atomic_write
-from csslab.results import Results, task_entry
-from csslab.runstore import clear_run, resolved as resolved_config
+from csslab.model.network import IncrementalSegmenter
+from csslab.core.precision import autocast
+from csslab.training.pretrain import pretrained_backbone
+from csslab.core.progress import Progress
+from csslab.core.files import atomic_write
+from csslab.store.results import Results, task_entry
+from csslab.store.runstore import clear_run, resolved as resolved_config
 from csslab.scenarios import Scenario
-from csslab.shared_base import base_path, fit_base
-from csslab.tracking import Tracker
-from csslab.version import __version__, code_digest
+from csslab.training.shared_base import base_path, fit_base
+from csslab.training.tracking import Tracker
+from csslab.core.version import __version__, code_digest
 
 
 class TrainingError(RuntimeError):
@@ -222,7 +222,7 @@ def fit_task(model, method, task, images, masks, train: TrainConfig, steps: int,
     each loss term's mean over the steps. ``on_step(step, terms)`` runs after every step; ``progress``: the
     label of the progress on stderr (a bar on a terminal, a few lines elsewhere; none if empty). Raises
     TrainingError on a non-finite loss. ``log_step(step, {term: value}, lr)`` gets every step's loss terms and the
-    learning rate it used. The forward passes run in ``train.precision`` (``csslab.precision.autocast``)."""
+    learning rate it used. The forward passes run in ``train.precision`` (``csslab.core.precision.autocast``)."""
     if add_head:
         method.add_head(model, task)
     method.before_task(task, model, images, masks)

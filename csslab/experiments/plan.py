@@ -7,9 +7,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import asdict, fields, replace
 
-from csslab.config import Config, apply_overrides
+from csslab.core.config import Config, apply_overrides
 from csslab.methods import METHODS, get_method
-from csslab.runstore import setting_name
+from csslab.store.runstore import setting_name
 from csslab.scenarios import all_settings, make_setting
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from csslab.checkpoints import first_line
-from csslab.files import atomic_write
+from csslab.store.checkpoints import first_line
+from csslab.core.files import atomic_write
 from csslab.scenarios.labels import eval_lut
 
 N_PREVIEW = 8  # fixed test scenes whose predictions are stored for the report

@@ -4,11 +4,11 @@ Layout of a run directory::
 
     config.yaml        the resolved configuration
     results.json       metrics per task, IoU matrix task x class, timings, versions
-    results.csv        the same per-task IoUs in PLOP's CSV layout (csslab.papers_csv)
+    results.csv        the same per-task IoUs in PLOP's CSV layout (csslab.store.papers_csv)
     frames.npz         confusion matrices and predictions over training (for animations)
     checkpoints/task-N.pt   model (and method state) after each task
 
-Every file is written atomically by ``csslab.files`` (temporary file + rename), so a killed run leaves
+Every file is written atomically by ``csslab.core.files`` (temporary file + rename), so a killed run leaves
 either the previous complete file or the new complete file, never a partial one.
 """
 
@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from csslab.constants import CLASS_NAMES
-from csslab.files import atomic_write, json_safe, write_json
-from csslab.metrics import background_shift, forgetting, task_metrics
-from csslab.papers_csv import CSV_NAME, plop_averages, plop_csv
+from csslab.core.constants import CLASS_NAMES
+from csslab.core.files import atomic_write, json_safe, write_json
+from csslab.evaluation.metrics import background_shift, forgetting, task_metrics
+from csslab.store.papers_csv import CSV_NAME, plop_averages, plop_csv
 from csslab.scenarios.tasks import make_tasks
 
 RESULTS_VERSION = 1
@@ -269,7 +269,7 @@ class Results:
 
     def _repr_html_(self) -> str:
         """Jupyter shows a run as a table: final mIoUs, and each task's mIoUs and per-class IoU."""
-        from csslab.reports.cells import results_html  # a leaf: reports import results, not the reverse
+        from csslab.store.cells import results_html  # a leaf: reports import results, not the reverse
 
         return results_html(self)
 

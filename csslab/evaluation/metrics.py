@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from csslab.constants import IGNORE
+from csslab.core.constants import IGNORE
 
 
 class ConfusionMeter:

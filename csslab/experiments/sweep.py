@@ -11,25 +11,25 @@ from pathlib import Path
 
 import numpy as np
 
-from csslab.checks import resolve_threads
-from csslab.config import Config
-from csslab.distributed import run_on_ray
-from csslab.files import atomic_write, write_json
+from csslab.training.checks import resolve_threads
+from csslab.core.config import Config
+from csslab.experiments.distributed import run_on_ray
+from csslab.core.files import atomic_write, write_json
 from csslab.reports import remove_benchmark_report, remove_run_report, write_benchmark_report, write_run_report
-from csslab.papers_csv import PLOP_KEYS, plop_averages
-from csslab.plan import class_orders, run_configs, run_name, variant
-from csslab.pretrain import pretrain_once
+from csslab.store.papers_csv import PLOP_KEYS, plop_averages
+from csslab.experiments.plan import class_orders, run_configs, run_name, variant
+from csslab.training.pretrain import pretrain_once
 from csslab.reports.benchmark_table import BenchmarkRows, benchmark_csv, benchmark_markdown, selections
 from csslab.reports.budget import benchmark_budget, row_budgets, run_budget
-from csslab.results import split_mious
-from csslab.runstore import completed, foreign_runs, reuse_runs, saved_run, setting_name
-from csslab.train import run
+from csslab.store.results import split_mious
+from csslab.store.runstore import completed, foreign_runs, reuse_runs, saved_run, setting_name
+from csslab.training.train import run
 
 
 def run_one(config_dict: dict, run_dir: str, report: bool = True, base: str | None = None) -> dict:
     """Train one configuration into ``run_dir`` (reusing a completed identical run); returns results data.
     A plain function of plain data, so it can run in another process or on a Ray worker. ``base``: the
-    directory of shared base models (``csslab.shared_base``)."""
+    directory of shared base models (``csslab.training.shared_base``)."""
     config = Config.from_dict(config_dict)
     run_dir = Path(run_dir)
     saved = saved_run(run_dir, config)  # results.json read once: finished, interrupted, or None

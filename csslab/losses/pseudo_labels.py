@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from csslab.constants import BACKGROUND, IGNORE
+from csslab.core.constants import BACKGROUND, IGNORE
 
 
 def normalised_entropy(logits):

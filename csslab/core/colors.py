@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from csslab.constants import IGNORE
+from csslab.core.constants import IGNORE
 
 # background, digits 0..9 (tab10 but digit 7), ignore
 CLASS_COLORS = np.array(

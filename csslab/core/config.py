@@ -23,7 +23,7 @@ PROTOCOLS = {
               "nesterov": True, "schedule": "poly"},
 }
 OPTIMIZERS = ("adam", "sgd")
-PRETRAINS = ("none", "shapes")  # model.pretrain: from scratch, or the backbone pretrained on shapes (csslab.pretrain)
+PRETRAINS = ("none", "shapes")  # model.pretrain: from scratch, or the backbone pretrained on shapes (csslab.training.pretrain)
 
 
 @dataclass
@@ -82,8 +82,8 @@ class TrainConfig:
     frame_every: int = 0  # steps between animation frames; 0 = up to 50 per run, at least 10 steps apart
     frame_scenes: int = 100  # test scenes evaluated for each frame
     checkpoints: bool = True
-    precision: str = "fp32"  # fp32, or bf16 (autocast; csslab/precision.py): part of the numbers
-    log: str = "csv"  # sinks of per-step losses and per-task metrics (csslab/tracking.py): csv, tensorboard, none
+    precision: str = "fp32"  # fp32, or bf16 (autocast; csslab/core/precision.py): part of the numbers
+    log: str = "csv"  # sinks of per-step losses and per-task metrics (csslab/training/tracking.py): csv, tensorboard, none
 
 
 @dataclass

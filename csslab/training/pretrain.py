@@ -4,7 +4,7 @@ paper starts from an ImageNet-pretrained network (docs/methods.md#pretrained-bac
 ``shapes``: segmentation of procedurally generated strokes, ellipses and polygons (``csslab.data.shapes``),
 a fresh seeded batch every step, Adam with poly decay. The backbone's weights (its BatchNorm statistics too;
 the pretraining head is dropped) are trained once and cached by what they depend on: the pretraining options,
-the generator, the backbone (its name, and the code of ``csslab.models``), and the device and threads they are
+the generator, the backbone (its name, and the code of ``csslab.model.network``), and the device and threads they are
 computed with (oneDNN's reductions follow the threads). Never by a run's seed or method: every run of a benchmark
 starts from the same weights, which ``csslab benchmark`` trains before it dispatches its runs (``pretrain_once``).
 """
@@ -23,15 +23,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from csslab.checks import check_model, resolve_threads
-from csslab.config import ModelConfig
+from csslab.training.checks import check_model, resolve_threads
+from csslab.core.config import ModelConfig
 from csslab.data.cache import pretrained_dir
 from csslab.data.shapes import SHAPE_CLASSES, SHAPES_VERSION, make_shapes
-from csslab.files import atomic_write
-from csslab.metrics import confusion_matrix, iou
-from csslab.models import IncrementalSegmenter, make_backbone
-from csslab.progress import Progress
-from csslab.version import files_digest
+from csslab.core.files import atomic_write
+from csslab.evaluation.metrics import confusion_matrix, iou
+from csslab.model.network import IncrementalSegmenter, make_backbone
+from csslab.core.progress import Progress
+from csslab.core.version import files_digest
 
 SEED = 0  # the pretraining's own seed: the same weights for every run's seed
 BATCH = 32
@@ -41,8 +41,9 @@ EVAL_SEED, EVAL_CANVASES = 1_000_003, 200  # held-out canvases (training batches
 
 # the pretraining's code: this module, the generator and the network it trains (an edit to any of them that
 # changes the weights cannot serve cached ones); '' without readable source, then the versions alone key the cache
-_ROOT = Path(__file__).parent
-CODE_DIGEST = files_digest([_ROOT / "pretrain.py", _ROOT / "data" / "shapes.py", _ROOT / "models.py"], _ROOT)
+_ROOT = Path(__file__).parents[1]  # the csslab package
+CODE_DIGEST = files_digest([_ROOT / "training" / "pretrain.py", _ROOT / "data" / "shapes.py", _ROOT / "model" / "network.py"],
+                           _ROOT)
 
 
 def pretrain_key(model: ModelConfig, device, threads: int) -> dict:

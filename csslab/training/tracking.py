@@ -21,13 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from csslab.constants import CLASS_NAMES
-from csslab.files import atomic_write
-from csslab.reports.colors import colorize
+from csslab.core.constants import CLASS_NAMES
+from csslab.core.files import atomic_write
+from csslab.core.colors import colorize
 
 SINKS = ("csv", "tensorboard")
-STEPS_CSV, METRICS_CSV, TENSORBOARD_DIR = "steps.csv", "metrics.csv", "tensorboard"
-LOG_FILES = (STEPS_CSV, METRICS_CSV)  # beside the directory TENSORBOARD_DIR
+from csslab.store.rundir import LOG_FILES, METRICS_CSV, STEPS_CSV, TENSORBOARD_DIR  # noqa: F401
 N_IMAGES = 8  # test scenes (the frames' first) whose predictions TensorBoard shows after each task
 INSTALL = 'pip install -e ".[tensorboard]"'
 

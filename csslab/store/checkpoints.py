@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from csslab.files import atomic_write
-from csslab.results import Results
-from csslab.runstore import resumable
+from csslab.core.files import atomic_write
+from csslab.store.results import Results
+from csslab.store.runstore import resumable
 
 CHECKPOINT_KEYS = ("task", "heads", "model", "method", "generator", "rng")
 

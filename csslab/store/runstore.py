@@ -10,13 +10,13 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from csslab.checks import resolve_threads
-from csslab.config import Config, ModelConfig
+from csslab.core.runtime import resolve_threads
+from csslab.core.config import Config, ModelConfig
 from csslab.methods import get_method
-from csslab.results import Results
+from csslab.store.results import Results
 from csslab.scenarios import Scenario
-from csslab.tracking import LOG_FILES, TENSORBOARD_DIR
-from csslab.version import code_digest
+from csslab.store.rundir import LOG_FILES, TENSORBOARD_DIR, remove_run_report
+from csslab.core.version import code_digest
 
 RUN_FILES = ("config.yaml", "results.json", "frames.npz")  # beside checkpoints/task-N.pt and the report
 
@@ -58,7 +58,7 @@ def resolved(config: Config | dict, saved: bool = False) -> dict:
 
 
 # keys of a configuration that change no number: a run is the same run whatever they say (a finished run is
-# not trained again to get other logs: csslab/tracking.py)
+# not trained again to get other logs: csslab/training/tracking.py)
 NOT_NUMBERS = ("train.log",)
 
 
@@ -145,8 +145,6 @@ def refusal(run_dir: Path, config: Config) -> str:
 def clear_run(run_dir: Path) -> None:
     """Remove every output of the run held in ``run_dir`` (config, results, frames, checkpoints, report),
     so that nothing of it survives beside a new run written there; other files are left alone."""
-    from csslab.reports import remove_run_report
-
     run_dir = Path(run_dir)
     for name in RUN_FILES + LOG_FILES:
         (run_dir / name).unlink(missing_ok=True)

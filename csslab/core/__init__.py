@@ -1,0 +1,1 @@
+"""The bottom layer: configuration, constants, atomic files, versions, precision, progress, colours."""

@@ -1,0 +1,1 @@
+"""Confusion matrices and the metrics read off them."""

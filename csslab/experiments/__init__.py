@@ -1,0 +1,1 @@
+"""Many runs: plans, grids, suites, sweeps and their workers."""

@@ -1,0 +1,1 @@
+"""What a run leaves on disk: results, checkpoints, frames, the run directory."""

@@ -1,0 +1,1 @@
+"""The training loop, its checks and its extras (pretraining, the shared base, logs)."""
