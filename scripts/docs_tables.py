@@ -3,8 +3,10 @@
 Each generated part of a page sits between ``<!-- make_docs: NAME -->`` and ``<!-- /make_docs -->``
 and is replaced by ``BLOCKS[NAME]``; the prose around it is written by hand and must agree with the
 claims checked at the end (the script exits 1, naming the claim, when a number contradicts one).
+The README's one table, ``README_BLOCK``, is the table of the README's benchmark (3 seeds at the default
+budget, run apart from the docs' runs): filled from that benchmark's directory when ``--readme-bench`` names it.
 
-    python scripts/docs_tables.py RUNS DOCS [--steps N --tasks SPLIT]
+    python scripts/docs_tables.py RUNS DOCS [--steps N --tasks SPLIT] [--readme-bench runs/bench5]
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ MARKER = re.compile(r"(<!-- make_docs: (?P<name>[\w:-]+) -->\n)(?P<body>.*?)(<!-
 BLOCKS = ("budget", "scenario:overlap", "scenario:disjoint", "scenario:sequential", "scenario:clean", "settings",
           "memory-size", "memory-refresh", "memory-recall", "memory-mib", "methods", "claims")
 OTHER_PAGES = {"papers.md": "scripts/papers_doc.py"}  # pages another script fills, from the papers' suite
+README_BLOCK = "readme-benchmark"  # the README's benchmark table (``readme_table``)
 
 
 def fill(text: str, blocks: dict) -> str:
@@ -55,6 +58,19 @@ def load_runs(bench: Path) -> list[dict]:
 
 def rows_of(bench: Path) -> str:
     return benchmark_markdown(json.loads((bench / "benchmark.json").read_text())["rows"])
+
+
+def table_only(markdown: str) -> str:
+    """The table of ``benchmark_markdown``'s text, without the budget paragraphs before it or the notes after
+    it (the README states its budget in the prose above the table)."""
+    lines = markdown.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| method"))
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return "\n".join(lines[start:end])
+
+
+def readme_table(bench: Path) -> str:
+    return table_only(rows_of(bench))
 
 
 def pct(value) -> str:
@@ -142,6 +158,7 @@ def main(argv=None) -> int:
     parser.add_argument("docs", type=Path)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--tasks", default="2-2-2-2-2")
+    parser.add_argument("--readme-bench", type=Path, help="the README's benchmark directory (its table is refilled)")
     args = parser.parse_args(argv)
     runs, docs, fig = args.runs, args.docs, args.docs / "figures"
     fig.mkdir(parents=True, exist_ok=True)
@@ -219,6 +236,12 @@ def main(argv=None) -> int:
         new = fill(text, blocks)
         if new != text:
             atomic_write(page, new)
+    if args.readme_bench is not None:
+        readme = docs.resolve().parent / "README.md"
+        text = readme.read_text()
+        new = fill(text, {README_BLOCK: readme_table(args.readme_bench)})
+        if new != text:
+            atomic_write(readme, new)
     for text, ok in checked:
         print(("ok    " if ok else "FAILS ") + text)
     return 0 if all(ok for _, ok in checked) else 1

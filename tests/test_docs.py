@@ -11,9 +11,12 @@ import pytest
 
 from conftest import SCRIPTS, load_module
 from csslab.cli.main import build_parser
+from csslab.reports.benchmark_table import benchmark_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
+README = ROOT / "README.md"
+PAGES = sorted((ROOT / "docs").rglob("*.md")) + [README, ROOT / "CHANGELOG.md"]
+README_MAX_LINES = 200  # an overview a newcomer reads; long docs live in docs/
 
 
 def _commands(text: str) -> list[str]:
@@ -58,7 +61,7 @@ def test_linked_figures_and_pages_exist(page):
 
 def test_generated_blocks_are_known_and_filled():
     known = set(_docs_tables().BLOCKS) | set(load_module(SCRIPTS / "papers_doc.py").BLOCKS)
-    for page in sorted((ROOT / "docs").glob("*.md")):
+    for page in sorted((ROOT / "docs").rglob("*.md")):
         for match in _docs_tables().MARKER.finditer(page.read_text()):
             assert match["name"] in known, f"{page.name}: unknown block {match['name']}"
             assert match["body"].strip(), f"{page.name}: block {match['name']} is empty: run scripts/make_docs.sh"
@@ -86,7 +89,7 @@ def test_pointers_from_code_and_pages_reach_a_heading():
     pointers = []
     for source in sources:
         text = source.read_text()
-        for target, anchor in re.findall(r"((?:docs/)?[\w-]+\.md)#([\w\-]+)", text):
+        for target, anchor in re.findall(r"((?:\.\./)?(?:[\w-]+/)*[\w-]+\.md)#([\w\-]+)", text):
             base = source.parent if source.suffix == ".md" and not target.startswith("docs/") else ROOT
             pointers.append((source.name, base / target, anchor))
         pointers += [(source.name, source, anchor) for anchor in re.findall(r"\]\(#([\w\-]+)\)", text)]
@@ -130,3 +133,26 @@ def test_a_seed_claim_holds_only_when_every_seed_holds_it(monkeypatch):
     assert papers.prose_checked(rows(0.6), {0: rows(0.7), 1: rows(0.4), 2: rows(0.7)}) == [
         ("A above B in the mean", True), ("A above 0.5 on every seed", False)]
     assert papers.prose_checked(rows(0.6), {0: rows(0.7), 1: rows(0.55)})[1] == ("A above 0.5 on every seed", True)
+
+
+def test_the_readme_is_an_overview():
+    lines = README.read_text().splitlines()
+    assert len(lines) <= README_MAX_LINES, (
+        f"README.md has {len(lines)} lines, over {README_MAX_LINES}: move the detail to a page under docs/")
+
+
+def test_the_readme_benchmark_is_the_generated_table():
+    """The README's one benchmark table sits in a block scripts/docs_tables.py fills (``--readme-bench``), and
+    its columns are those ``csslab benchmark`` prints today, so a refill changes numbers, not the layout."""
+    module = _docs_tables()
+    blocks = {m["name"]: m["body"] for m in module.MARKER.finditer(README.read_text())}
+    assert list(blocks) == [module.README_BLOCK], f"README.md's generated blocks: {list(blocks)}"
+    table = blocks[module.README_BLOCK].strip().splitlines()
+    row = {"method": "mib", "setting": "overlap", "tasks": "2-2-2-2-2", "n_seeds": 3, "n_runs": 3,
+           "all_mean": 0.5, "all_std": 0.01}
+    generated = module.table_only(benchmark_markdown([row])).splitlines()
+    assert table[:2] == generated[:2], "the README's table has other columns than csslab benchmark's"
+    assert len(table) > 2 and all(line.count("|") == table[0].count("|") for line in table)
+    filled = module.fill(README.read_text(), {module.README_BLOCK: "\n".join(generated)})
+    assert "\n".join(generated) in filled and "| finetune | overlap |" not in filled  # the block is replaced whole
+

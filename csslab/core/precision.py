@@ -1,5 +1,5 @@
 """Numerical precision of training and evaluation (``train.precision``): float32, or bfloat16 autocast where
-the hardware computes it (CUDA, or a CPU with AVX512-BF16 or AMX). Whether bf16 pays here: README.md#speed."""
+the hardware computes it (CUDA, or a CPU with AVX512-BF16 or AMX). Whether bf16 pays: docs/decisions/bf16-off.md."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ class SSULParams:
     memory_size: int = 0  # SSUL-M keeps scenes in a class-balanced memory (0 = plain SSUL)
     replay_fraction: float = 0.5  # replayed scenes added to each batch (with memory_size > 0)
     # SSUL's DeepLab gives every task (and the unknown) its own head: 3x3 conv + BN + ReLU + 1x1 classifier
-    # (width 256 there); 0 = 1x1 heads. Measured on the default run (seed 0): the README's SSUL note.
+    # (width 256 there); 0 = 1x1 heads. Measured on the default run (seed 0): docs/decisions/ssul-heads.md
     head_hidden: int = 24
     freeze_all_bn: bool = False  # from task 1 every BatchNorm frozen, new heads' too (SSUL): docs/methods.md
     unknown_to_background: bool = False  # evaluation adds unknown's score to background's (SSUL's main.py)

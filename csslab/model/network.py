@@ -52,7 +52,7 @@ class FastBackbone(nn.Module):
     works at 1/2 and 1/4 scale with dilations for a receptive field wider than a digit, the
     decoder fuses back to 1/2 scale, and the heads' logits are upsampled bilinearly.
     BatchNorm, because without it learning often did not start within a task's budget; cheaper variants
-    lost joint accuracy (both measured: README.md#speed)."""
+    lost joint accuracy (both measured: docs/decisions/fast-backbone.md)."""
 
     output_stride = 2
 

@@ -3,7 +3,7 @@
 ``run_budget`` reads them from a run's resolved configuration (results.json's ``config``) and the steps
 its tasks recorded; a benchmark row carries the budget of its runs (``row_budgets``), the benchmark the
 budget its rows share and where they differ (``benchmark_budget``). ``budget_warning`` says when a
-budget is below the one the README measured as needed ("A task of many classes needs more steps").
+budget is below the one measured as needed (docs/decisions/steps-per-class.md).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 from csslab.core.config import protocol_changes
 from csslab.scenarios.tasks import parse_split
 
-# steps per class a task needs: the README's measurement (250 steps for the default 2-class tasks,
-# README "A task of many classes needs more steps"; 20 steps per task ranked mib below finetune)
+# steps per class a task needs: the measured budget (250 steps for the default 2-class tasks,
+# docs/decisions/steps-per-class.md; 20 steps per task ranked mib below finetune)
 NEEDED_STEPS_PER_CLASS = 125
 
 # the budget's keys, in the order tables and CSV columns show them
@@ -156,7 +156,7 @@ def differs_text(differs: dict) -> str | None:
 
 
 def budget_warning(budget: dict) -> str | None:
-    """A warning when a class got fewer steps than the README measured as needed (None otherwise)."""
+    """A warning when a class got fewer steps than measured as needed (None otherwise)."""
     least = (budget or {}).get("least_steps_per_class")
     if not isinstance(least, (int, float)) or least >= NEEDED_STEPS_PER_CLASS:
         return None

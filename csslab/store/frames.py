@@ -20,7 +20,7 @@ from csslab.scenarios.labels import eval_lut
 N_PREVIEW = 8  # fixed test scenes whose predictions are stored for the report
 KEYS = ("step", "task", "confusion", "pred")
 FRAMES_PER_RUN = 50  # train.frame_every=0: evenly spaced over the run's steps...
-MIN_STEPS_APART = 10  # ...but no closer, so a short run is not spent on frames (README, Speed)
+MIN_STEPS_APART = 10  # ...but no closer, so a short run is not spent on frames (docs/decisions/animation-frames.md)
 
 
 def frame_interval(frame_every: int, total_steps: int) -> int:
