@@ -83,7 +83,7 @@ class Throughput:
 
 def matmul_gflops(n: int = 2048, repeats: int = 10, dtype=torch.float32) -> float:
     """The machine's speed on a large matmul, to set the figures below against other machines
-    (DESIGN.md §8's 2-core reference reaches ~390 GFLOP/s in float32)."""
+    (a 2-core reference machine reaches ~390 GFLOP/s in float32: docs/architecture.md#performance)."""
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     for _ in range(3):
         a @ b

@@ -156,3 +156,13 @@ def test_the_readme_benchmark_is_the_generated_table():
     filled = module.fill(README.read_text(), {module.README_BLOCK: "\n".join(generated)})
     assert "\n".join(generated) in filled and "| finetune | overlap |" not in filled  # the block is replaced whole
 
+
+def test_code_cites_the_architecture_page_not_a_design_file():
+    """The definitions the code follows are in docs/architecture.md, in the repository; no module cites a
+    design file that is not (its citations were "DESIGN §N")."""
+    sources = sorted((ROOT / "csslab").rglob("*.py")) + sorted((ROOT / "benchmarks").rglob("*.py"))
+    assert len(sources) > 50, "no source found: the glob is broken"
+    citing = [str(s.relative_to(ROOT)) for s in sources if "DESIGN" in s.read_text()]
+    assert not citing, f"cite docs/architecture.md instead of DESIGN in: {', '.join(citing)}"
+    cited = [s for s in sources if "docs/architecture.md#" in s.read_text()]
+    assert len(cited) >= 5, "the code's citations of docs/architecture.md are gone"

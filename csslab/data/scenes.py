@@ -1,7 +1,7 @@
 """MNIST-Extended scenes: digits pasted at random places, generated vectorised over scenes and cached.
 
 Scenes are *sampled* to a constraint (which digits may appear, which must), never filtered from a pool,
-so every request gets exactly `n` scenes. See DESIGN.md §1."""
+so every request gets exactly `n` scenes. See docs/architecture.md#data-and-scenes."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 A canvas holds 2..4 shapes, each a stroke (a thick quadratic Bezier curve), an ellipse or a convex polygon
 (3..6 sides), filled or drawn as an outline, at a random place, size, aspect, angle and brightness, with a
 one-pixel soft edge as MNIST's ink has. Its mask labels each pixel with the class of the brightest shape
-there when that is at least ``ink``, else background: the same rule as the digit scenes (DESIGN §1), with
+there when that is at least ``ink``, else background: the scenes' rule (docs/architecture.md#data-and-scenes), with
 classes that no digit is. Vectorised over canvases (a loop over the few shape slots), seeded, no download.
 """
 

@@ -1,4 +1,4 @@
-"""Evaluation: confusion matrices on the test scenes, in results' class space (DESIGN §6)."""
+"""Evaluation: confusion matrices on the test scenes, in results' class space (docs/architecture.md#metrics)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Segmentation metrics from one global confusion matrix (DESIGN §6).
+"""Segmentation metrics from one global confusion matrix (docs/architecture.md#metrics).
 
 State is a confusion matrix (rows = truth, columns = prediction, index 0 = background,
 d+1 = digit d); every figure is a pure function of it or of the IoU[task, class] matrix.

@@ -10,7 +10,7 @@ One module per family: `softmax` (CE, KD and their background-aware forms), `fea
 POD), `sigmoid` (SSUL, DKD), `ewc`, `latent` (SDR), `regions` (MicroSeg); import them from here.
 """
 
-# PLOP's pseudo-labelling lives in its own module; DESIGN §4 names these functions here
+# PLOP's pseudo-labelling lives in its own module; docs/architecture.md#losses lists them here
 from csslab.losses.pseudo_labels import (entropy_pseudo_labels, entropy_thresholds, normalised_entropy,
                                   pseudo_label_factor)
 from csslab.losses.softmax import (cross_entropy, unbiased_ce, kd, unbiased_kd, fold_new_channels,

@@ -58,7 +58,7 @@ def local_pod(features, old_features, scales=(1, 2, 4)):
     and old embeddings, mean over the batch, then over maps. Regions follow adaptive_avg_pool2d:
     when H or W is not divisible by s, band k spans [floor(k·W/s), ceil((k+1)·W/s)), so bands
     may share one row/column and no pixel is dropped (PLOP's code crops the remainder).
-    PLOP's code does not L2-normalise (its loss weights assume raw embeddings); DESIGN does.
+    PLOP's code does not L2-normalise (its loss weights assume raw embeddings); csslab does: docs/architecture.md#losses
     `features`, `old_features`: two maps [B, C, H, W], two equal-length sequences or two dicts.
     Logits with new channels must first be brought to the old shape (`fold_new_channels`).
     References: Douillard et al., PLOP: Learning without Forgetting for Continual Semantic

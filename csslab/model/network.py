@@ -1,4 +1,4 @@
-"""IncrementalSegmenter: a backbone and one 1x1 classifier head per task (DESIGN §3)."""
+"""IncrementalSegmenter: a backbone and one 1x1 classifier head per task (docs/architecture.md#the-model)."""
 
 from __future__ import annotations
 

@@ -54,7 +54,7 @@ def _stack(ax, x, shares, parts, label_prefix: str = "predicted as "):
 
 
 def plot_background_shift(run: RunData, path) -> Path | None:
-    """Two panels of stacked bars per task: where old classes' test pixels went (the diagnostic of DESIGN §6),
+    """Two panels of stacked bars per task: where old classes' test pixels went (docs/architecture.md#metrics),
     and where the background's went (a run that paints background as a digit shows it here). None when no
     task has either."""
     data = shift_data(run)

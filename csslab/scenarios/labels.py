@@ -27,7 +27,7 @@ _SHORT = ("old", "future", "labels", "test", "instances")  # the switches in a c
 
 @dataclass(frozen=True)
 class Setting:
-    """What training scenes of task t may contain and how they are labelled (DESIGN §2)."""
+    """What training scenes of task t may contain and how they are labelled (docs/architecture.md#settings)."""
 
     old_in_images: bool = True
     future_in_images: bool = True

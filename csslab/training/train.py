@@ -1,4 +1,4 @@
-"""The training loop: one process runs every task (DESIGN §5).
+"""The training loop: one process runs every task (docs/architecture.md#a-runs-life).
 
 For each task: the method adds the task's head -> before_task -> fit (a fixed number of steps) ->
 after_task -> evaluate -> results and checkpoint on disk (atomically) before the next task.
@@ -43,7 +43,7 @@ class TrainingError(RuntimeError):
 
 def configure_malloc() -> None:
     """Keep freed activation buffers in the heap: glibc otherwise unmaps and re-faults them
-    every step (DESIGN §8 measured 1.5x on training). No-op off glibc."""
+    every step (1.5x on training: docs/architecture.md#performance). No-op off glibc."""
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(-3, 32 * 1024 * 1024)  # M_MMAP_THRESHOLD: the largest glibc accepts
