@@ -16,9 +16,7 @@ from csslab.methods import METHODS, get_method, method_source
 MINE = '''
 from dataclasses import dataclass
 
-import torch.nn.functional as F
-
-from csslab.core.constants import IGNORE
+from csslab.losses import cross_entropy
 from csslab.methods import Method
 
 
@@ -35,7 +33,7 @@ class Mine(Method):
     base_task = "ce"
 
     def loss(self, model, images, masks):
-        return {"ce": self.params.lam * F.cross_entropy(model(images), masks, ignore_index=IGNORE)}
+        return {"ce": self.params.lam * cross_entropy(model(images), masks)}
 
 
 class Helper:

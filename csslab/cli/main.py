@@ -182,7 +182,7 @@ def cmd_methods(args) -> int:
         print("\nPlugins (installed packages' entry points, group csslab.methods):")
     for name, entry in found.items():
         try:
-            _describe_method(name, get_method(name), train, f"from {plugin_origin(entry)}")
+            _describe_method(name, get_method(name), train, plugin_origin(entry))
         except ValueError as error:  # a broken plugin is named; the others and the built-ins still list
             print(f"{name:10s} unusable: {error}")
     print("\nA method of your own: --method path/to/mine.py:Mine or package.module:Mine (csslab new-method NAME "
