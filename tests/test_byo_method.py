@@ -81,6 +81,25 @@ def test_a_module_reference_and_params_from_the_command_line(tmp_path, mine, mon
     assert numbers(tmp_path / "r") != numbers(tiny_run(tmp_path / "f", "finetune"))  # lam 2 is not fine-tuning
 
 
+def test_the_notebook_api_and_the_papers_suite_take_a_reference(tmp_path, mine, capsys):
+    import csslab
+
+    scenario = csslab.make_scenario(tasks="5-5", train_scenes=16, test_scenes=20)
+    ref = f"{mine}:Mine"
+    a = csslab.run(ref, scenario=scenario, steps=2, lam=1.0, overrides=["train.batch_size=8", "train.threads=1"])
+    b = csslab.run("finetune", scenario=scenario, steps=2, overrides=["train.batch_size=8", "train.threads=1"])
+    assert a["config"]["method"] == ref and [t["confusion"] for t in a.tasks] == [t["confusion"] for t in b.tasks]
+    out = tmp_path / "papers"
+    assert main(["benchmark", "--suite", "papers", "--methods", f"mib,{ref}", "--tasks", "5-5", "--settings",
+                 "overlap", "--seeds", "1", "--no-report", "--set", "train.steps_per_class=1", "--set",
+                 "scenario.train_scenes=16", "--set", "scenario.test_scenes=20", "--set", "train.batch_size=8",
+                 "--set", "train.threads=1", "--out", str(out)]) == 0
+    assert "csslab benchmark --suite papers: 2 runs" in capsys.readouterr().out
+    rows = json.loads((out / "benchmark.json").read_text())["rows"]
+    assert [r["method"] for r in rows] == ["mib", "mine"]
+    assert [len(t["loss"]) for t in results(out / "runs" / "mine-overlap-5-5-seed0")["tasks"]] == [1, 1]
+
+
 def _plugin(root: Path, entry_points: str) -> None:
     """A distribution as pip installs one (its .dist-info beside its module) in ``root``, found by importlib.metadata
     once ``root`` is on sys.path."""

@@ -1,6 +1,6 @@
 """Methods from outside csslab: a file (``path/to/mine.py:Mine``), a module (``package.module:Mine``) or a plugin, a
-package declaring entry points in the group ``csslab.methods`` (``name = "module:Class"``). docs/getting-started.md
-walks a user through them; docs/architecture.md places this module on the methods' floor.
+package declaring entry points in the group ``csslab.methods`` (``name = "module:Class"``):
+docs/getting-started.md#a-method-of-your-own walks a user through them.
 
 A reference loads to a ``Method`` subclass checked as ``register`` checks a built-in, or fails with one line that
 names what is wrong (the file and line of an error in the user's code). A file is read once and executed from
