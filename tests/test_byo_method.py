@@ -131,6 +131,7 @@ def test_an_entry_point_plugin_is_listed_with_its_origin_and_runs_by_name(tmp_pa
     assert "cannot load plugin method 'broken'" in capsys.readouterr().err and not (tmp_path / "b").exists()
 
 
+@pytest.mark.slow
 def test_worker_processes_the_shared_base_and_the_table(tmp_path, mine, capsys):
     """--workers 2 (spawned processes that import only csslab) train the user's method to the numbers of this
     process; it shares the base (first task) with finetune, and the table and report name it."""
@@ -148,26 +149,33 @@ def test_worker_processes_the_shared_base_and_the_table(tmp_path, mine, capsys):
     assert '<td class="left">mine</td>' in (tmp_path / "two" / "benchmark.html").read_text()
 
 
-def test_resume_and_reuse_say_when_the_file_changed(tmp_path, mine, capsys):
-    from csslab.training.train import run, load_run_config
-    from test_resume import StopAfter
+@pytest.mark.slow
+def test_kill_9_resume_and_reuse_say_when_the_file_changed(tmp_path, mine, capsys):
+    """A run of the user's method killed with SIGKILL after its first task resumes, after an edit of the file, to the
+    numbers of an uninterrupted run, recording the new digest; a benchmark reusing the run says the code changed."""
+    import signal
 
-    out = tmp_path / "r"
-    tiny_run(tmp_path / "whole", f"{mine}:Mine")
-    config = load_run_config(tmp_path / "whole")
-    with pytest.raises(KeyboardInterrupt):
-        run(config, out=out, progress=False, log=None, on_task=StopAfter(1))
+    from test_resume import ARGS, start, stop_after_first_task, tasks_done
+
+    args = [*ARGS[2:], "--method", f"{mine}:Mine"]
+    assert main(["run", "--out", str(tmp_path / "whole"), *args]) == 0
+    proc = start(["run", "--out", str(tmp_path / "killed"), *args])
+    stop_after_first_task(proc, tmp_path / "killed", signal.SIGKILL)
+    proc.wait()
+    assert 1 <= tasks_done(tmp_path / "killed") < 5, "the run must be killed between its first and last task"
     before = method_source(f"{mine}:Mine")
     mine.write_text(MINE + "\n# an edit that changes no number\n")
-    said = []
-    run(out=out, progress=False, log=said.append, resume=True)
-    versions = results(out)["versions"]
-    assert numbers(out) == numbers(tmp_path / "whole")
-    assert versions["method"] == before and versions["method_resumed"] == [f"{method_source(f'{mine}:Mine')} from task 1"]
-    assert any("other code" in line and "versions.method_resumed" in line for line in said)
-    assert main([*BENCH, "--methods", f"{mine}:Mine", "--out", str(tmp_path / "b"), "--tasks", "6-2-2", "--steps",
-                 "3", "--set", "train.threads=1", "--reuse", str(tmp_path / "whole")]) == 0
-    assert f"made by other method code: {before}, this is {method_source(f'{mine}:Mine')}" in capsys.readouterr().out
+    after = method_source(f"{mine}:Mine")
+    capsys.readouterr()
+    assert main(["run", "--resume", str(tmp_path / "killed"), "--quiet", "--no-report"]) == 0
+    assert "versions.method_resumed" in capsys.readouterr().out
+    versions = results(tmp_path / "killed")["versions"]
+    assert numbers(tmp_path / "killed") == numbers(tmp_path / "whole") and before != after
+    assert versions["method"] == before and versions["method_resumed"][0].startswith(f"{after} from task ")
+    bench = ["benchmark", "--seeds", "1", "--methods", f"{mine}:Mine", *args[:-2], "--out", str(tmp_path / "b")]
+    bench.remove("--quiet")
+    assert main([*bench, "--reuse", str(tmp_path / "whole")]) == 0
+    assert f"made by other method code: {before}, this is {after}" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(("text", "attr", "says"), [
@@ -194,6 +202,7 @@ def test_a_bad_reference_is_one_line_and_writes_nothing(tmp_path, capsys, text, 
         assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_ray_local_trains_it_to_the_same_numbers(tmp_path, mine, capsys, monkeypatch):
     pytest.importorskip("ray", reason="the Ray test needs the ray extra: pip install 'csslab[ray]'")
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
