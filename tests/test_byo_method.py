@@ -184,7 +184,8 @@ def test_kill_9_resume_and_reuse_say_when_the_file_changed(tmp_path, mine, capsy
     (MINE, "Helper", "Helper'> is not a subclass of csslab.methods.Method"),
     (MINE + "\ndef broken(:\n", "Mine", "SyntaxError: invalid syntax \\(.*mine.py, line {line}\\)"),
     ("import os\nimport no_such_module_anywhere\n", "Mine", "ModuleNotFoundError: .*\\(.*mine.py, line 2\\)"),
-    (MINE + "\nraise RuntimeError('half-written')\n", "Mine", "RuntimeError: half-written \\(.*mine.py, line {line}\\)"),
+    (MINE + "\nraise RuntimeError('half-written')\n", "Mine",
+     "RuntimeError: half-written \\(.*mine.py, line {line}\\)"),
     (MINE.replace('name = "mine"', 'name = "mib"'), "Mine", "name 'mib' of Mine is a built-in method's"),
     (MINE.replace("    def loss", "    def lost"), "Mine", "Mine is abstract \\(define loss\\)"),
 ])

@@ -105,8 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scene", type=int, help="the test scene of --save-shift (default: one with digits of 3 tasks)")
 
     sub.add_parser("methods", help="list the methods (built-ins and installed plugins) and their hyper-parameters")
-    p = sub.add_parser("new-method", help="write NAME.py, a method of your own to start from, and test_NAME.py, its test")
-    p.add_argument("name", metavar="NAME", help="the method's name: lowercase letters, digits and hyphens, e.g. half-kd")
+    p = sub.add_parser("new-method",
+                       help="write NAME.py, a method of your own to start from, and test_NAME.py, its test")
+    p.add_argument("name", metavar="NAME",
+                   help="the method's name: lowercase letters, digits and hyphens, e.g. half-kd")
     p.add_argument("--dir", type=Path, help="where to write the two files (default: here)")
 
     p = sub.add_parser("data", help="download MNIST / Fashion-MNIST IDX files into the cache, list or locate them")

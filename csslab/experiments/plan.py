@@ -116,4 +116,5 @@ def run_name(config: Config, grid: dict | None = None) -> str:
     label = variant(config, grid).replace(",", "_").replace("=", "-").replace("/", "_")
     order = config.scenario.class_order  # the --orders axis: random:K -> orderK (a configured order keeps the name)
     order = f"order{order.split(':', 1)[1]}-" if order.startswith("random:") else ""
-    return f"{method_label(config.method)}-{setting}-{config.scenario.tasks}-{label + '-' if label else ''}{order}seed{config.seed}"
+    method = method_label(config.method)  # a reference's class name: a path is no directory name
+    return f"{method}-{setting}-{config.scenario.tasks}-{label + '-' if label else ''}{order}seed{config.seed}"
