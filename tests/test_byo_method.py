@@ -188,6 +188,7 @@ def test_kill_9_resume_and_reuse_say_when_the_file_changed(tmp_path, mine, capsy
      "RuntimeError: half-written \\(.*mine.py, line {line}\\)"),
     (MINE.replace('name = "mine"', 'name = "mib"'), "Mine", "name 'mib' of Mine is a built-in method's"),
     (MINE.replace("    def loss", "    def lost"), "Mine", "Mine is abstract \\(define loss\\)"),
+    (MINE.replace('    name = "mine"\n', ""), "Mine", "invalid name 'method' of Mine: set name = "),
 ])
 def test_a_bad_reference_is_one_line_and_writes_nothing(tmp_path, capsys, text, attr, says):
     path = tmp_path / "elsewhere" / "mine.py"
@@ -200,6 +201,23 @@ def test_a_bad_reference_is_one_line_and_writes_nothing(tmp_path, capsys, text, 
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("csslab: error: ") and f" method '{path}:{attr}': " in err
         assert re.search(says.format(line=MINE.count("\n") + 2), err), err
+        assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_a_bad_module_reference_is_one_line(tmp_path, capsys, monkeypatch):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "mod.py").write_text("import os\nimport no_such_module_anywhere\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for ref, says in [("no_such_pkg.mod:Mine", "no module named 'no_such_pkg'"),
+                      ("pkg.nope:Mine", "no module named 'pkg.nope'"),
+                      ("pkg.mod:Mine",
+                       "ModuleNotFoundError: No module named 'no_such_module_anywhere' (.*mod.py, line 2)"),
+                      ("pkg.mod:", "invalid method reference 'pkg.mod:': expected path/to/file.py:Class")]:
+        assert main(["run", "--method", ref, "--out", str(tmp_path / "out"), *TINY_RUN]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and re.search(says.replace("(", "\\(").replace(")", "\\)"), err), err
         assert not (tmp_path / "out").exists()
 
 

@@ -88,7 +88,7 @@ def _load_module(ref: str, target: str) -> tuple[types.ModuleType, str]:
     try:
         module = importlib.import_module(target)
     except ModuleNotFoundError as error:
-        if error.name and target.startswith(error.name):  # the module itself, not one it imports
+        if error.name and (target == error.name or target.startswith(f"{error.name}.")):  # not one it imports
             raise ValueError(f"cannot load method {ref!r}: no module named {error.name!r} (is its package "
                              "installed, or its folder on PYTHONPATH?)") from None
         raise _failure(f"cannot load method {ref!r}", error) from None
