@@ -177,11 +177,13 @@ def cmd_methods(args) -> int:
           f"lr {paper['lr']:g}, then {paper['lr_incremental']:g} after the first task): docs/methods.md#protocols.\n")
     for name, cls in METHODS.items():
         _describe_method(name, cls, train)
-    found = {name: entry for name, entry in plugins().items() if name not in METHODS}
+    found = plugins()
     if found:
         print("\nPlugins (installed packages' entry points, group csslab.methods):")
     for name, entry in found.items():
         try:
+            if name in METHODS:  # the built-in (or registered) method of that name runs
+                raise ValueError(f"{plugin_origin(entry)} takes the name of a method already there")
             _describe_method(name, get_method(name), train, plugin_origin(entry))
         except ValueError as error:  # a broken plugin is named; the others and the built-ins still list
             print(f"{name:10s} unusable: {error}")
