@@ -9,8 +9,8 @@ from csslab.core.files import atomic_write, check_output
 
 METHOD = '''"""{cls}: cross-entropy on the task's labels + lam * distillation of the old model's softmax (edit me).
 
-Written by `csslab new-method {name}` as a place to start: it is LwF (Li & Hoiem, Learning without
-Forgetting, ECCV 2016) on the old channels. Run it with
+Written by `csslab new-method {name}` as a place to start: a distillation in the manner of LwF (Li &
+Hoiem, Learning without Forgetting, ECCV 2016) on the old channels. Run it with
 
     csslab run --method {file}:{cls} --tasks 5-5 --steps 5
 

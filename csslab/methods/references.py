@@ -10,6 +10,7 @@ those bytes, so the digest a run records (``method_source``) is of the code that
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib
 import inspect
@@ -137,6 +138,11 @@ def load_reference(ref: str, builtins=()) -> tuple[type[Method], str]:
 
 def plugins() -> dict[str, metadata.EntryPoint]:
     """The entry points of group ``csslab.methods`` of every installed distribution, by name (first one wins)."""
+    return dict(_plugins(tuple(sys.path)))
+
+
+@functools.lru_cache(maxsize=4)
+def _plugins(path: tuple) -> dict[str, metadata.EntryPoint]:  # a scan of sys.path: once per process and path
     found: dict[str, metadata.EntryPoint] = {}
     for entry in metadata.entry_points(group=GROUP):
         found.setdefault(entry.name, entry)
