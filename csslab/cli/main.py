@@ -36,6 +36,7 @@ RUN_CONFIG_FLAGS = ("method", "tasks", "setting", "class_order", "data", "seed",
 
 
 def cmd_run(args) -> int:
+    from csslab.methods import method_label
     from csslab.reports.budget import budget_warning, run_budget
     from csslab.reports.tables import print_task
     from csslab.store.runstore import refusal
@@ -54,7 +55,7 @@ def cmd_run(args) -> int:
             raise ValueError(refusal(out, config))
     setting = validate(config).scenario.setting.name
     if out is None:  # created now, so a run started in the same second gets another one
-        out = new_run_dir("runs", f"{config.method}-seed{config.seed}")
+        out = new_run_dir("runs", f"{method_label(config.method)}-seed{config.seed}")
     print(f"csslab run: {config.method} on {config.scenario.tasks} ({setting}), "
           f"{budget(config.train)}, seed {config.seed} -> {out}")
     if warning := budget_warning(run_budget(config.to_dict())):  # the report says it too
@@ -165,10 +166,9 @@ def cmd_scenario(args) -> int:
 
 
 def cmd_methods(args) -> int:
-    from dataclasses import fields
-
     from csslab.core.config import PROTOCOLS, TrainConfig
-    from csslab.methods import METHODS
+    from csslab.methods import METHODS, get_method
+    from csslab.methods.references import plugin_origin, plugins
 
     train = TrainConfig()
     paper = PROTOCOLS["paper"]
@@ -176,12 +176,40 @@ def cmd_methods(args) -> int:
           f"every task, {train.schedule} schedule); --protocol paper gives MiB's and PLOP's recipe ({paper['optimizer']} "
           f"lr {paper['lr']:g}, then {paper['lr_incremental']:g} after the first task): docs/methods.md#protocols.\n")
     for name, cls in METHODS.items():
-        params = ", ".join(f"{f.name}={f.default!r}" for f in fields(cls.Params))
-        doc = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())  # the first paragraph
-        base_task = cls().base_task  # an instance's: a method may derive it from its params (dkd)
-        base = f"shared ({base_task})" if base_task else "its own"
-        trains = f"protocol {train.protocol}, new heads {cls.head_init} init, first task: {base}"
-        print(f"{name:10s} {doc}\n{'':10s} trains: {trains}" + (f"\n{'':10s} params: {params}" if params else ""))
+        _describe_method(name, cls, train)
+    found = plugins()
+    if found:
+        print("\nPlugins (installed packages' entry points, group csslab.methods):")
+    for name, entry in found.items():
+        try:
+            if name in METHODS:  # the built-in (or registered) method of that name runs
+                raise ValueError(f"{plugin_origin(entry)} takes the name of a method already there")
+            _describe_method(name, get_method(name), train, plugin_origin(entry))
+        except ValueError as error:  # a broken plugin is named; the others and the built-ins still list
+            print(f"{name:10s} unusable: {error}")
+    print("\nA method of your own: --method path/to/mine.py:Mine or package.module:Mine (csslab new-method NAME "
+          "writes one to start from; docs/getting-started.md)")
+    return 0
+
+
+def _describe_method(name: str, cls, train, origin: str = "") -> None:
+    from dataclasses import fields
+
+    params = ", ".join(f"{f.name}={f.default!r}" for f in fields(cls.Params))
+    doc = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())  # the first paragraph
+    base_task = cls().base_task  # an instance's: a method may derive it from its params (dkd)
+    base = f"shared ({base_task})" if base_task else "its own"
+    trains = f"protocol {train.protocol}, new heads {cls.head_init} init, first task: {base}"
+    print(f"{name:10s} {doc}\n{'':10s} trains: {trains}" + (f"\n{'':10s} params: {params}" if params else "")
+          + (f"\n{'':10s} origin: {origin}" if origin else ""))
+
+
+def cmd_new_method(args) -> int:
+    from csslab.cli.new_method import method_class, write_method
+
+    method, test = write_method(args.name, args.dir)
+    print(f"wrote {method} and {test}\nrun it:   csslab run --method {method}:{method_class(args.name)} --tasks 5-5 "
+          f"--steps 5\ntest it:  python -m pytest -q {test}")
     return 0
 
 
@@ -230,7 +258,7 @@ def cmd_cache(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "benchmark": cmd_benchmark, "report": cmd_report, "scenario": cmd_scenario,
-            "methods": cmd_methods, "data": cmd_data, "cache": cmd_cache}
+            "methods": cmd_methods, "new-method": cmd_new_method, "data": cmd_data, "cache": cmd_cache}
 
 
 def interrupted(args) -> str:

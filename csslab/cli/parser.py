@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("run", help="train one method over the tasks of a scenario")
-    p.add_argument("--method", help="finetune (default), joint, ...; see `csslab methods`")
+    p.add_argument("--method", help="finetune (default), joint, ...; see `csslab methods`; or a method of your own: "
+                   "path/to/mine.py:Mine or package.module:Mine")
     _add_scenario_args(p)
     p.add_argument("--steps", type=int, help="optimisation steps per task (default 250; "
                    "--set train.steps_per_class=N gives each task N per class instead)")
@@ -54,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("benchmark", help="methods x seeds x settings -> the papers' old/new/all/avg table")
     p.add_argument("--suite", help="a named suite's splits, settings, methods, seeds and budget (flags given here win): "
                    "papers = the published protocols' analogues (docs/papers.md)")
-    p.add_argument("--methods", help="comma-separated names or 'all' (default, or the suite's)")
+    p.add_argument("--methods", help="comma-separated names or references (path/to/mine.py:Mine, package.module:Mine), "
+                   "or 'all' (the built-ins; default, or the suite's)")
     p.add_argument("--seeds", type=int, help="seeds 0..N-1 per method (default 3, or the suite's)")
     p.add_argument("--orders", type=int, default=1,
                    help="class orders per method and seed (default 1): order 0 is the configured one (natural), "
@@ -102,7 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "one row per preset (overlap, disjoint, sequential, clean)")
     p.add_argument("--scene", type=int, help="the test scene of --save-shift (default: one with digits of 3 tasks)")
 
-    sub.add_parser("methods", help="list the methods and their hyper-parameters")
+    sub.add_parser("methods", help="list the methods (built-ins and installed plugins) and their hyper-parameters")
+    p = sub.add_parser("new-method",
+                       help="write NAME.py, a method of your own to start from, and test_NAME.py, its test")
+    p.add_argument("name", metavar="NAME",
+                   help="the method's name: lowercase letters, digits and hyphens, e.g. half-kd")
+    p.add_argument("--dir", type=Path, help="where to write the two files (default: here)")
 
     p = sub.add_parser("data", help="download MNIST / Fashion-MNIST IDX files into the cache, list or locate them")
     data_sub = p.add_subparsers(dest="data_command", required=True, parser_class=_Parser)

@@ -4,7 +4,10 @@ Each run is one Ray task calling the function it is given (``sweep.run_one``: it
 directory, reusing a completed run, resuming an interrupted one, and returns the results data); the
 results are gathered in the order of the calls. This module knows nothing of runs: the sweep passes
 the function and reports progress itself. Every node needs csslab installed, and the run directories must be on
-storage every node sees (one machine, or a shared filesystem). Ray is an optional extra:
+storage every node sees (one machine, or a shared filesystem). A method of the user's is not shipped: each worker
+loads it as the configuration names it, so a file reference (``path/mine.py:Mine``; a relative path from the
+directory the benchmark started in) must reach the same file on every node, and a plugin's package must be installed
+on every node. Ray is an optional extra:
 ``pip install 'csslab[ray]'``.
 """
 

@@ -8,20 +8,28 @@ import itertools
 from dataclasses import asdict, fields, replace
 
 from csslab.core.config import Config, apply_overrides
-from csslab.methods import METHODS, get_method
+from csslab.methods import METHODS, get_method, method_label
 from csslab.store.runstore import setting_name
 from csslab.scenarios import all_settings, make_setting
 
 
 def parse_methods(text: str) -> list[str]:
+    """``--methods``: built-in names, plugins' names and references (``path/to/mine.py:Mine``), or 'all' (the
+    built-ins); each is loaded (a refusal is one line) and two that go by the same name are refused."""
     names = list(METHODS) if text == "all" else [m.strip() for m in text.split(",") if m.strip()]
-    for name in names:
-        get_method(name)
     if not names:
         raise ValueError(f"invalid --methods {text!r}: give 'all' or names like finetune,mib")
-    # the bounds frame the table: the lower (fine-tuning) first, the upper (joint) last
-    frame = {"lower": 0, "upper": 2}
-    return sorted(dict.fromkeys(names), key=lambda m: (frame.get(get_method(m).bound, 1), list(METHODS).index(m)))
+    labels = {}
+    for name in dict.fromkeys(names):
+        get_method(name)  # a refusal of an unknown name or a broken reference, before anything runs
+        label = method_label(name)
+        if labels.setdefault(label, name) != name:
+            raise ValueError(f"invalid --methods: {labels[label]} and {name} are both named {label!r}; "
+                             "a benchmark's methods need names of their own (set the class's name)")
+    # the bounds frame the table: the lower (fine-tuning) first, the upper (joint) last; methods from outside csslab
+    # after the built-ins, in the order given
+    frame, order = {"lower": 0, "upper": 2}, {m: i for i, m in enumerate([*METHODS, *labels.values()])}
+    return sorted(labels.values(), key=lambda m: (frame.get(get_method(m).bound, 1), order[m]))
 
 
 def parse_settings(text: str) -> list:
@@ -108,4 +116,5 @@ def run_name(config: Config, grid: dict | None = None) -> str:
     label = variant(config, grid).replace(",", "_").replace("=", "-").replace("/", "_")
     order = config.scenario.class_order  # the --orders axis: random:K -> orderK (a configured order keeps the name)
     order = f"order{order.split(':', 1)[1]}-" if order.startswith("random:") else ""
-    return f"{config.method}-{setting}-{config.scenario.tasks}-{label + '-' if label else ''}{order}seed{config.seed}"
+    method = method_label(config.method)  # a reference's class name: a path is no directory name
+    return f"{method}-{setting}-{config.scenario.tasks}-{label + '-' if label else ''}{order}seed{config.seed}"

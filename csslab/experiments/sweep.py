@@ -22,7 +22,8 @@ from csslab.training.pretrain import pretrain_once
 from csslab.reports.benchmark_table import BenchmarkRows, benchmark_csv, benchmark_markdown, selections
 from csslab.reports.budget import benchmark_budget, row_budgets, run_budget
 from csslab.store.results import split_mious
-from csslab.store.runstore import completed, foreign_runs, reuse_runs, saved_run, setting_name
+from csslab.methods import method_label
+from csslab.store.runstore import code_note, completed, foreign_runs, reuse_runs, saved_run, setting_name
 from csslab.training.train import run
 
 
@@ -61,7 +62,7 @@ def table_rows(entries: list[tuple[Config, dict, str]], grid: dict | None = None
     can label each run by its row)."""
     groups: dict[tuple, list] = {}
     for config, data, run_dir in entries:
-        key = (config.method, variant(config, grid), setting_name(config), config.scenario.tasks)
+        key = (method_label(config.method), variant(config, grid), setting_name(config), config.scenario.tasks)
         groups.setdefault(key, []).append((config, data, run_dir))
     rows = []
     for (method, label, setting, tasks), group in groups.items():
@@ -88,7 +89,7 @@ def order_rankings(entries: list[tuple[Config, dict, str]], grid: dict | None = 
     for config, data, _ in entries:
         key = (setting_name(config), config.scenario.tasks, config.scenario.class_order,
                data["config"]["scenario"]["class_order"])  # as configured (random:K), and the permutation itself
-        groups.setdefault(key, {}).setdefault((config.method, variant(config, grid)), []).append(
+        groups.setdefault(key, {}).setdefault((method_label(config.method), variant(config, grid)), []).append(
             split_mious(data)["all"])
     rankings = []
     for (setting, tasks, order, permutation), methods in groups.items():
@@ -198,7 +199,7 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
                                                                        workers, bases)):
             datas.append(data)
             if log:
-                note = "reused" if reused else f"{data['timings']['total_s']:.0f} s"
+                note = f"reused{code_note(run_dir)}" if reused else f"{data['timings']['total_s']:.0f} s"
                 log(progress_line(i + 1, len(configs), run_dir, data, note))
     names = [d.relative_to(out).as_posix() for d in dirs]
     entries = list(zip(configs, datas, names))

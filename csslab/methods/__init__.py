@@ -3,6 +3,7 @@
 import dataclasses
 import re
 
+from csslab.methods import references
 from csslab.methods.base import Method, frozen_copy, previous_model
 from csslab.methods.dkd import DKD, DKDM
 from csslab.methods.eir import EIR
@@ -40,6 +41,7 @@ METHODS = {
     "mib-augm": MiBAugM,
     "eir": EIR,
 }
+_BUILTINS = dict(METHODS)  # a method from a file or a plugin may not take one of their names
 
 
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]*")  # a CLI word: --method lwf-mc
@@ -65,9 +67,37 @@ def register(cls):
 
 
 def get_method(name: str) -> type[Method]:
-    if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}: valid methods are {', '.join(METHODS)}")
-    return METHODS[name]
+    """The class of ``name``: a built-in (or ``register``-ed) method, a reference ``path/to/file.py:Class`` or
+    ``package.module:Class``, or an installed plugin's (entry-point group ``csslab.methods``)."""
+    return _resolve(name)[0]
 
 
-__all__ = ["METHODS", "Method", "frozen_copy", "get_method", "previous_model", "register"]
+def method_source(name: str) -> str | None:
+    """What a run records of the code of a method from outside csslab (results.json ``versions.method``): its file's
+    digest, or a plugin's ``DIST VERSION file DIGEST``; None for a built-in (``versions.code`` covers it)."""
+    return _resolve(name)[1]
+
+
+def method_label(name: str) -> str:
+    """The name a method goes by in tables and directory names: its class's ``name`` for a reference."""
+    return get_method(name).name if references.is_reference(name) else name
+
+
+def _resolve(name: str):
+    if not isinstance(name, str):
+        raise ValueError(f"invalid method {name!r}: give a name or a reference path/to/file.py:Class")
+    if name in METHODS:
+        return METHODS[name], None
+    builtins = tuple(_BUILTINS)
+    if references.is_reference(name):
+        return references.load_reference(name, builtins)
+    found = references.plugins()
+    if name in found and name not in builtins:
+        return references.load_plugin(found[name], builtins)
+    plugins = f"; plugins: {', '.join(sorted(set(found) - set(builtins)))}" if set(found) - set(builtins) else ""
+    raise ValueError(f"unknown method {name!r}: valid methods are {', '.join(METHODS)}{plugins}, or a reference "
+                     "path/to/file.py:Class or package.module:Class")
+
+
+__all__ = ["METHODS", "Method", "frozen_copy", "get_method", "method_label", "method_source", "previous_model",
+           "register"]

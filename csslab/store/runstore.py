@@ -12,7 +12,7 @@ from pathlib import Path
 
 from csslab.core.runtime import resolve_threads
 from csslab.core.config import Config, ModelConfig
-from csslab.methods import get_method
+from csslab.methods import get_method, method_source
 from csslab.store.results import Results
 from csslab.scenarios import Scenario
 from csslab.store.rundir import LOG_FILES, TENSORBOARD_DIR, remove_run_report
@@ -243,14 +243,19 @@ def copy_run(source: Path, run_dir: Path) -> None:
             shutil.rmtree(tmp)
 
 
-def _code_note(run_dir: Path) -> str:
+def code_note(run_dir: Path) -> str:
     """'' when the code running now made the run, else what the copy should say of it (the configuration is the
-    same, so its numbers are comparable unless that code computed them differently)."""
-    versions = Results.load(run_dir).data.get("versions", {})
+    same, so its numbers are comparable unless that code computed them differently): csslab's code, and a method's
+    from a file or a plugin (``versions.method``)."""
+    data = Results.load(run_dir).data
+    versions, notes = data.get("versions", {}), []
     made, now = versions.get("code"), code_digest()
-    if made == now:
-        return ""
-    return f" (made by other code: csslab code {made or 'unrecorded'}, this is {now})"
+    if made != now:
+        notes.append(f"made by other code: csslab code {made or 'unrecorded'}, this is {now}")
+    method = method_source(data["config"]["method"])
+    if method is not None and versions.get("method") != method:
+        notes.append(f"made by other method code: {versions.get('method') or 'unrecorded'}, this is {method}")
+    return f" ({'; '.join(notes)})" if notes else ""
 
 
 def reuse_runs(configs, dirs, roots, log=print) -> None:
@@ -262,4 +267,4 @@ def reuse_runs(configs, dirs, roots, log=print) -> None:
         if source is not None and source.resolve() != run_dir.resolve() and completed(run_dir, config) is None:
             copy_run(source, run_dir)
             if log:
-                log(f"{run_dir.name}: copied from {source}{_code_note(run_dir)}")
+                log(f"{run_dir.name}: copied from {source}{code_note(run_dir)}")

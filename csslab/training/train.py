@@ -23,7 +23,7 @@ from csslab.training.checks import resolve_threads, validate
 from csslab.core.config import OPTIMIZERS, Config, TrainConfig
 from csslab.evaluation.confusion import Evaluator
 from csslab.store.frames import Frames, frame_interval
-from csslab.methods import Method, get_method
+from csslab.methods import Method, get_method, method_source
 from csslab.model.network import IncrementalSegmenter
 from csslab.core.precision import autocast
 from csslab.training.pretrain import pretrained_backbone
@@ -69,21 +69,27 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _versions() -> dict:
+def _versions(method: str) -> dict:
+    """The versions a run records; ``method``: the code of a method from a file or a plugin (``method_source``)."""
+    source = method_source(method)
     return {"csslab": __version__, "code": code_digest(), "torch": torch.__version__, "numpy": np.__version__,
-            "python": platform.python_version()}
+            "python": platform.python_version(), **({"method": source} if source is not None else {})}
 
 
-def _record_resuming_code(results: Results, log) -> None:
+def _record_resuming_code(results: Results, log, method: str) -> None:
     """A run resumed by other code than last ran it says so: the code's digest is added to
-    ``versions.code_resumed`` (as "DIGEST from task N", its first task not yet done) and logged."""
+    ``versions.code_resumed`` (as "DIGEST from task N", its first task not yet done) and logged; so is a changed
+    method from a file or a plugin (``versions.method``), in ``versions.method_resumed``."""
     versions = results.data.setdefault("versions", {})
-    resumed, now = versions.get("code_resumed", []), code_digest()
-    last = resumed[-1].split(" ", 1)[0] if resumed else versions.get("code")  # the code that ran the last tasks
-    if last != now:
-        versions["code_resumed"] = [*resumed, f"{now} from task {len(results.tasks)}"]
-        log(f"resuming with other code than last ran the run (csslab code {now}, last run by {last or 'unrecorded'}): "
-            "recorded in results.json versions.code_resumed")
+    for key, now, what in (("code", code_digest(), "csslab code"), ("method", method_source(method), "method")):
+        if now is None:  # a built-in method: csslab's code is its code
+            continue
+        resumed = versions.get(f"{key}_resumed", [])
+        last = resumed[-1].rsplit(" from task ", 1)[0] if resumed else versions.get(key)  # what ran the last tasks
+        if last != now:
+            versions[f"{key}_resumed"] = [*resumed, f"{now} from task {len(results.tasks)}"]
+            log(f"resuming with other code than last ran the run ({what} {now}, last run by {last or 'unrecorded'}): "
+                f"recorded in results.json versions.{key}_resumed")
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator):
@@ -138,7 +144,7 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
     log = log or (lambda message: None)
     checked = validate(config)
     out = Path(out) if out is not None else None
-    results = Results.new(resolved_config(config), _versions())
+    results = Results.new(resolved_config(config), _versions(config.method))
     saved = resume_point(out, config) if resume else None
     if saved is not None and saved.complete:
         log(f"{out} is complete ({len(saved.tasks)} tasks): nothing to resume")
@@ -191,7 +197,7 @@ def _restore(saved: Results, out: Path, s: Setup, frames: Frames, batch_gen, dev
     frames.load(out, len(saved.tasks))
     restore_checkpoint(out, s.train_scenario[:len(saved.tasks)], s.model, s.method, batch_gen, device)
     log(f"resuming {out} after task {len(saved.tasks)}/{len(s.train_scenario)}")
-    _record_resuming_code(saved, log)
+    _record_resuming_code(saved, log, saved["config"]["method"])
     return saved["timings"]["total_s"]
 
 
