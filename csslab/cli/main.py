@@ -52,7 +52,7 @@ def cmd_run(args) -> int:
         config = config_from_args(args)
         out = args.out and check_output(args.out, "--out")
         if out:
-            RunDir(out).check_kind()  # a benchmark directory is never a run's
+            RunDir(out).check()  # a benchmark directory is never a run's, nor one another process writes
         if out and RunDir(out).has_results() and not args.overwrite:
             raise ValueError(refusal(out, config))
     setting = validate(config).scenario.setting.name
@@ -89,7 +89,7 @@ def cmd_benchmark(args) -> int:
     from csslab.experiments.sweep import benchmark
 
     check_output(args.out, "--out")
-    BenchmarkDir(args.out).check_kind()  # a run directory is never a benchmark's
+    BenchmarkDir(args.out).check()  # a run directory is never a benchmark's, nor one another process writes
     suite = get_suite(args.suite) if args.suite else None
     if suite:  # the suite's defaults; a flag given on the command line wins
         args.methods, args.seeds = args.methods or suite.methods, args.seeds or suite.seeds

@@ -180,7 +180,7 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
     for config in configs:  # here, not where it runs: a Ray worker's own default is another number
         config.train.threads = resolve_threads(config.train.threads)
     bench = BenchmarkDir(out)
-    bench.check_kind()
+    bench.check()
     with bench.lock():  # one writer: a second benchmark here, or a re-run while another still writes, is refused
         claim(out, configs, dirs, grid, overwrite)
         if reuse:

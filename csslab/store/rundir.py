@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from csslab.store.lock import DirectoryLock
+from csslab.store.lock import DirectoryLock, holder
 from csslab.store.papers_csv import CSV_NAME
 
 # the training logs (csv sink) beside the directory TENSORBOARD_DIR (tensorboard sink)
@@ -80,6 +80,16 @@ class _Directory:
                              f"{RESULTS if found == 'run' else BENCHMARK_JSON + ' or ' + RUNS + '/'}), "
                              f"not a {self.kind} directory; give the {self.kind} another --out "
                              f"(a {other} directory is never mixed with a {self.kind})")
+
+    def check(self, flag: str = "--out") -> None:
+        """Before anything is computed: refuse (ValueError, one line) a directory of the other kind
+        (``check_kind``) or one another process is writing (naming its pid)."""
+        self.check_kind(flag)
+        pid = None if self.lock().held else holder(self.path)
+        if pid is not None:
+            raise ValueError(f"{self.kind} directory {self.path} is being written by another csslab process "
+                             f"(pid {pid if pid > 0 else 'unknown'}): wait for it to finish, or choose another "
+                             f"{flag}")
 
     def lock(self) -> DirectoryLock:
         """The lock one writer holds while it writes this directory (``csslab.store.lock``)."""
@@ -142,7 +152,7 @@ class RunDir(_Directory):
         memory, a missing package) removes what the run wrote, and the directory itself when it held nothing
         before, so that no directory holding only config.yaml is left; an interruption (Ctrl-C) and the errors
         of ``keep`` leave it for ``--resume``."""
-        self.check_kind()
+        self.check()
         with self.lock():
             try:
                 yield self
