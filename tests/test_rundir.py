@@ -64,6 +64,18 @@ def test_resume_rebuilds_the_logs_of_the_finished_tasks(tmp_path, capsys):
     assert (RunDir(out).steps_csv.read_text(), RunDir(out).metrics_csv.read_text()) == whole
 
 
+def test_resume_after_a_crash_between_results_and_logs_takes_the_staged_log(tmp_path, capsys):
+    out = tiny_run(tmp_path / "r", "finetune")
+    steps = RunDir(out).steps_csv
+    whole = steps.read_text()
+    as_interrupted(out, 2)
+    RunDir.staged(steps).write_text(whole)  # written before results.json saved task 1 ...
+    steps.write_text("\n".join(whole.splitlines()[:4]) + "\n")  # ... not yet renamed: steps.csv ends at task 0
+    assert main(["run", "--resume", str(out), "--quiet", "--no-report"]) == 0
+    capsys.readouterr()
+    assert steps.read_text() == whole and not RunDir.staged(steps).exists()
+
+
 @pytest.mark.parametrize("damage", ["cut", "garbled"])
 def test_resume_refuses_a_damaged_steps_log_in_one_line(tmp_path, capsys, damage):
     out = tiny_run(tmp_path / "r", "finetune")

@@ -112,6 +112,12 @@ class RunDir(_Directory):
     report_md = property(lambda self: self.path / "report.md")
     report_html = property(lambda self: self.path / "report.html")
 
+    @staticmethod
+    def staged(path: Path) -> Path:
+        """Where a log is written before results.json and renamed from after it (``.steps.csv.next``): the logs
+        never hold a task results.json does not, yet a crash between the two leaves the last task's steps."""
+        return path.with_name(f".{path.name}.next")
+
     def checkpoint(self, index: int) -> Path:
         """The checkpoint written after task ``index`` (0-based)."""
         return self.checkpoints / f"task-{index}.pt"
@@ -166,6 +172,7 @@ class RunDir(_Directory):
         that nothing of it survives beside a new run written here; other files are left alone."""
         for name in RUN_FILES + LOG_FILES:
             (self.path / name).unlink(missing_ok=True)
+            self.staged(self.path / name).unlink(missing_ok=True)
         shutil.rmtree(self.tensorboard, ignore_errors=True)
         for checkpoint in self.checkpoints.glob("task-*.pt"):
             checkpoint.unlink()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +76,7 @@ def _read_rows(path: Path) -> list[dict]:
         if any(None in row or row.get("task") is None or row.get("step") is None for row in rows):
             raise ValueError("a row without its task or step, or with more cells than columns")
     except (OSError, UnicodeDecodeError, csv.Error, ValueError, TypeError) as error:
-        raise ValueError(f"unreadable {path.name} ({' '.join(str(error).split())})") from None
+        raise ValueError(f"cannot be read ({' '.join(str(error).split())})") from None
     return [{k: v for k, v in row.items() if v is not None} for row in rows]
 
 
@@ -95,19 +96,26 @@ def finished_rows(out, tasks: list[dict]) -> tuple[list[dict], list[dict]]:
         step += entry["steps"]
         metrics.append(_metrics_row(entry, step))
     path = RunDir(out).steps_csv
-    try:
-        rows = [row for row in _read_rows(path) if row["step"] <= step]
-    except ValueError as error:
-        raise ValueError(f"cannot resume {out}: {error}; train it again with --overwrite") from None
+    staged = RunDir.staged(path)  # a crash after results.json, before the logs were renamed: the staged one
+    first = None
+    for file in (path, staged) if staged.is_file() else (path,):
+        try:
+            rows = [row for row in _read_rows(file) if row["step"] <= step]
+            _check_steps(rows, tasks)
+            return rows, metrics
+        except ValueError as error:
+            first = first or error
+    raise ValueError(f"cannot resume {out}: its {path.name} {first}; train it again with --overwrite")
+
+
+def _check_steps(rows: list[dict], tasks: list[dict]) -> None:
     start = 0
     for k, entry in enumerate(tasks):
         have = [row["step"] for row in rows if row["task"] == entry["task"]]
         if have != list(range(start + 1, start + entry["steps"] + 1)) and not (k == 0 and not have):
-            raise ValueError(f"cannot resume {out}: its {path.name} holds {len(have)} of the {entry['steps']} steps "
-                             f"of finished task {entry['task'] + 1} (damaged, edited or deleted), so the resumed "
-                             "log would lack them; train it again with --overwrite")
+            raise ValueError(f"holds {len(have)} of the {entry['steps']} steps of finished task {entry['task'] + 1} "
+                             "(damaged, edited or deleted): the resumed log would lack them")
         start += entry["steps"]
-    return rows, metrics
 
 
 def prediction_grid(images: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -156,6 +164,7 @@ class Tracker:
         if self.csv:
             self.metrics.append({"task": task.index, "step": step} | {f"miou_{k}": v for k, v in mious.items()}
                                 | {f"iou_{name}": v for name, v in ious.items()})
+            self.stage()
         if self.writer is not None:
             for tag, values in (("miou", mious), ("iou", ious)):
                 for name, value in values.items():
@@ -167,14 +176,24 @@ class Tracker:
             self.writer.add_image("predictions", grid, step)
             self.writer.flush()
 
-    def save(self) -> None:
-        """Write steps.csv and metrics.csv (atomically): after results.json, so they hold no task it does not."""
+    def _files(self) -> tuple[Path, Path]:
+        return RunDir(self.out).steps_csv, RunDir(self.out).metrics_csv
+
+    def stage(self) -> None:
+        """Write steps.csv and metrics.csv, atomically, under their staged names (``RunDir.staged``): before
+        results.json is saved. ``save`` puts them in place after it."""
         if self.csv:
-            files = RunDir(self.out)
-            atomic_write(files.steps_csv, _csv_text(self.steps, ("task", "step", "lr", "loss")))
-            atomic_write(files.metrics_csv, _csv_text(
+            steps, metrics = self._files()
+            atomic_write(RunDir.staged(steps), _csv_text(self.steps, ("task", "step", "lr", "loss")))
+            atomic_write(RunDir.staged(metrics), _csv_text(
                 self.metrics, ("task", "step", "miou_all", "miou_old", "miou_new",
                                *(f"iou_{name}" for name in CLASS_NAMES))))
+
+    def save(self) -> None:
+        """Rename the staged logs into place: after results.json, so they never hold a task it does not."""
+        if self.csv:
+            for path in self._files():
+                os.replace(RunDir.staged(path), path)
 
     def close(self) -> None:
         if self.writer is not None:
