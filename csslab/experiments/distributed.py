@@ -4,9 +4,9 @@ Each run is one Ray task calling the function it is given (``sweep.run_one``: it
 directory, reusing a completed run, resuming an interrupted one, and returns the results data); the
 results are gathered in the order of the calls. This module knows nothing of runs: the sweep passes
 the function and reports progress itself. A worker on this machine (the process pool's, ``--ray local``'s)
-dies with the process that started the benchmark (``worker_lifetime``, ``die_with``). Every node needs csslab installed, and the run directories must be on
-storage every node sees (one machine, or a shared filesystem). Ray is an optional extra:
-``pip install 'csslab[ray]'``.
+dies with the process that started the benchmark (``worker_lifetime``, ``die_with``). Every node needs csslab
+installed, and the run directories must be on storage every node sees (one machine, or a shared filesystem).
+Ray is an optional extra: ``pip install 'csslab[ray]'``.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ from csslab.training.checks import resolve_threads
 from csslab.core.config import Config
 from csslab.experiments.distributed import run_on_ray, worker_lifetime
 from csslab.core.files import atomic_write, write_json
-from csslab.reports import (remove_benchmark_report, remove_run_report, write_benchmark_markdown, write_benchmark_report,
-                            write_run_report)
+from csslab.reports import (remove_benchmark_report, remove_run_report, write_benchmark_markdown,
+                            write_benchmark_report, write_run_report)
 from csslab.store.papers_csv import PLOP_KEYS, plop_averages
 from csslab.experiments.plan import class_orders, run_configs, run_name, variant
 from csslab.training.pretrain import pretrain_once

@@ -1,7 +1,8 @@
 """A run's record, ``Results``: the one owner of results.json (created, filled task by task, saved, loaded).
 
-The layout of a run directory is ``csslab.store.rundir``'s. Every file is written atomically by ``csslab.core.files`` (temporary file + rename), so a killed run leaves
-either the previous complete file or the new complete file, never a partial one.
+The layout of a run directory is ``csslab.store.rundir``'s. Every file is written atomically by
+``csslab.core.files`` (temporary file + rename), so a killed run leaves either the previous complete file or the
+new complete file, never a partial one.
 """
 
 from __future__ import annotations
