@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from csslab.store.results import Results
+from csslab.store.rundir import RunDir
 
 NOT_METRICS = {"train_s", "eval_s", "data_s", "timings", "versions", "config"}
 
@@ -48,17 +49,16 @@ def first_difference(a, b, where: str) -> str | None:
 
 
 def frames_difference(before: Path, after: Path) -> str | None:
-    a, b = before / "frames.npz", after / "frames.npz"
-    if not a.exists() and not b.exists():
+    x, y = RunDir(before).read_frames(), RunDir(after).read_frames()
+    if x is None and y is None:
         return None
-    if not a.exists() or not b.exists():
-        return f"frames.npz: only {'after' if b.exists() else 'before'}"
-    with np.load(a) as x, np.load(b) as y:
-        for key in sorted(set(x.files) | set(y.files)):
-            if key not in x.files or key not in y.files:
-                return f"frames.npz[{key}]: only {'after' if key in y.files else 'before'}"
-            if x[key].shape != y[key].shape or x[key].dtype != y[key].dtype or not np.array_equal(x[key], y[key]):
-                return f"frames.npz[{key}]: arrays differ"
+    if x is None or y is None:
+        return f"frames.npz: only {'after' if y is not None else 'before'}"
+    for key in sorted(set(x) | set(y)):
+        if key not in x or key not in y:
+            return f"frames.npz[{key}]: only {'after' if key in y else 'before'}"
+        if x[key].shape != y[key].shape or x[key].dtype != y[key].dtype or not np.array_equal(x[key], y[key]):
+            return f"frames.npz[{key}]: arrays differ"
     return None
 
 

@@ -25,6 +25,7 @@ from csslab.reports import write_run_report
 from csslab.reports.benchmark_table import benchmark_markdown
 from csslab.reports.tables import MISSING
 from csslab.store.results import Results
+from csslab.store.rundir import BenchmarkDir, RunDir
 from csslab.store.runstore import setting_name
 
 MARKER = re.compile(r"(<!-- make_docs: (?P<name>[\w:-]+) -->\n)(?P<body>.*?)(<!-- /make_docs -->)", re.S)
@@ -44,7 +45,7 @@ def fill(text: str, blocks: dict) -> str:
 
 def load_runs(bench: Path) -> list[dict]:
     """Every run of a benchmark directory: method, setting name, variant, final mIoUs, diagnostic."""
-    data = json.loads((bench / "benchmark.json").read_text())
+    data = json.loads(BenchmarkDir(bench).json.read_text())
     runs = []
     for rel in data["runs"]:
         results = Results.load(bench / rel)
@@ -57,7 +58,7 @@ def load_runs(bench: Path) -> list[dict]:
 
 
 def rows_of(bench: Path) -> str:
-    return benchmark_markdown(json.loads((bench / "benchmark.json").read_text())["rows"])
+    return benchmark_markdown(json.loads(BenchmarkDir(bench).json.read_text())["rows"])
 
 
 def table_only(markdown: str) -> str:
@@ -224,7 +225,7 @@ def main(argv=None) -> int:
         copies[find(settings, method, setting)["dir"] / "background_shift.png"] = f"shift-{method}-{setting}.png"
     copies[find(settings, "finetune", "overlap")["dir"] / "iou_heatmap.png"] = "iou-finetune-overlap.png"
     for source, name in copies.items():
-        if not source.exists() and (source.parent / "results.json").exists():  # benchmarks ran --no-run-reports
+        if not source.exists() and RunDir(source.parent).has_results():  # benchmarks ran --no-run-reports
             write_run_report(source.parent)
         shutil.copyfile(source, fig / name)
 

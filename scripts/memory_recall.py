@@ -32,6 +32,7 @@ def memory_recall(run_dir: Path, task: int = 1) -> dict:
     from csslab.store.checkpoints import load_model
     from csslab.core.config import Config
     from csslab.store.results import Results
+    from csslab.store.rundir import RunDir
     from csslab.scenarios.labels import eval_lut
     from csslab.training.train import setup
 
@@ -41,7 +42,7 @@ def memory_recall(run_dir: Path, task: int = 1) -> dict:
     if not 1 <= task < n_done:
         raise ValueError(f"invalid task {task}: {run_dir} has checkpoints after tasks 0..{n_done - 1}; "
                          f"choose one of 1..{n_done - 1}")
-    state = torch.load(run_dir / "checkpoints" / f"task-{task}.pt", map_location="cpu", weights_only=True)
+    state = torch.load(RunDir(run_dir).checkpoint(task), map_location="cpu", weights_only=True)
     memory = state["method"].get("memory")
     if memory is None or len(memory["images"]) == 0:
         raise ValueError(f"{run_dir} has no memory (method {results['config']['method']!r}): run replay, or a "

@@ -56,6 +56,7 @@ def measure(run_dir, variants, steps: int = 0):
     from csslab.evaluation.confusion import eval_task
     from csslab.methods import get_method
     from csslab.evaluation.metrics import iou
+    from csslab.store.rundir import RunDir
     from csslab.training.train import fit_task, load_run_config, setup
 
     torch.set_num_threads(1)
@@ -64,7 +65,7 @@ def measure(run_dir, variants, steps: int = 0):
     s = setup(config, torch.device("cpu"))
     scenario, task = s.scenario, list(s.scenario)[1]
     base = s.model
-    load_model(base, s.method, s.train_scenario[:1], torch.load(f"{run_dir}/checkpoints/task-0.pt", weights_only=True))
+    load_model(base, s.method, s.train_scenario[:1], torch.load(RunDir(run_dir).checkpoint(0), weights_only=True))
     base.eval()
     images, masks = scenario.test_set(eval_task(scenario, task))
 

@@ -18,7 +18,8 @@ from typing import Callable, NamedTuple
 
 from csslab.core.files import atomic_write
 from csslab.reports.benchmark_table import benchmark_markdown
-from csslab.store.results import split_mious
+from csslab.store.results import Results, split_mious
+from csslab.store.rundir import BenchmarkDir
 
 
 BLOCKS = ("papers-suite", "papers-findings", "papers-summary", "papers-claims")  # the page's generated parts
@@ -144,7 +145,7 @@ FINDINGS = [
 
 def run_results(folders: list[Path], data: list[dict]) -> dict[tuple[Path, str], dict]:
     """The results.json of every row's runs, read once, by (benchmark folder, run)."""
-    return {(folder, run): json.loads((folder / run / "results.json").read_text())
+    return {(folder, run): Results.load(folder / run).data
             for folder, bench in zip(folders, data) for row in bench["rows"] for run in row.get("runs", [])}
 
 
@@ -199,7 +200,7 @@ def main(argv=None) -> int:
     parser.add_argument("suites", nargs="+", type=Path, help="benchmark directories of the papers' suite")
     parser.add_argument("--page", type=Path, default=Path("docs/papers.md"))
     args = parser.parse_args(argv)
-    data = [json.loads((d / "benchmark.json").read_text()) for d in args.suites]
+    data = [json.loads(BenchmarkDir(d).json.read_text()) for d in args.suites]
     results_of = run_results(args.suites, data)
     for folder, bench in zip(args.suites, data):  # the first task's mIoU all of each row (the base it starts from)
         for row in bench["rows"]:

@@ -31,6 +31,7 @@ def plop_thresholds(run_dir: Path, min_threshold: float = 1e-3) -> list[dict]:
     from csslab.model.network import IncrementalSegmenter
     from csslab.losses.pseudo_labels import entropy_thresholds, normalised_entropy
     from csslab.store.results import Results
+    from csslab.store.rundir import RunDir
     from csslab.training.train import setup
 
     run_dir = Path(run_dir)
@@ -42,7 +43,7 @@ def plop_thresholds(run_dir: Path, min_threshold: float = 1e-3) -> list[dict]:
     scenario, tasks, _, method, _, _ = setup(config, torch.device("cpu"))
     rows = []
     for t in range(1, len(results.tasks)):
-        state = torch.load(run_dir / "checkpoints" / f"task-{t - 1}.pt", map_location="cpu", weights_only=True)
+        state = torch.load(RunDir(run_dir).checkpoint(t - 1), map_location="cpu", weights_only=True)
         old = IncrementalSegmenter(config.model.backbone)
         load_model(old, method, tasks[:t], state)
         old.eval()

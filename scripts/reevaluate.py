@@ -23,6 +23,7 @@ from csslab.store.checkpoints import load_model
 from csslab.model.network import IncrementalSegmenter
 from csslab.reports import remove_run_report, write_run_report
 from csslab.store.results import Results, task_entry
+from csslab.store.rundir import RunDir
 from csslab.training.train import load_run_config, setup
 
 METRICS = ("miou_all", "miou_old", "miou_new", "overall_acc", "mean_acc", "iou", "acc", "confusion",
@@ -37,7 +38,7 @@ def reevaluate(run_dir: Path) -> dict:
     s = setup(config, torch.device("cpu"))  # the run's scenario, method and evaluator (and its threads)
     results = Results.new(before["config"], before.get("versions", {}))
     for task, old in zip(s.train_scenario, before.tasks):
-        state = torch.load(run_dir / "checkpoints" / f"task-{task.index}.pt", map_location="cpu", weights_only=True)
+        state = torch.load(RunDir(run_dir).checkpoint(task.index), map_location="cpu", weights_only=True)
         model = IncrementalSegmenter(config.model.backbone)
         load_model(model, s.method, s.train_scenario[:task.index + 1], state)
         cm, val_cm = s.evaluator.evaluate_task(model, task)
@@ -45,7 +46,7 @@ def reevaluate(run_dir: Path) -> dict:
                                     val_cm), before.complete)
     results.add_timings(**before["timings"])
     results.save(run_dir)
-    (run_dir / "frames.npz").unlink(missing_ok=True)
+    RunDir(run_dir).frames.unlink(missing_ok=True)
     remove_run_report(run_dir)
     write_run_report(run_dir)
     return results.data
@@ -57,7 +58,8 @@ def main(argv=None) -> int:
     parser.add_argument("--compare", type=Path, help="a fresh run of the (single) run's configuration")
     args = parser.parse_args(argv)
     for run_dir in args.runs:
-        data = reevaluate(run_dir)
+        with RunDir(run_dir).lock():  # no run or report writes it meanwhile
+            data = reevaluate(run_dir)
         print(f"{run_dir}: all {data['miou_all']:.3f} old {data['miou_old'] or 0:.3f} new {data['miou_new']:.3f}")
     if args.compare:
         fresh = Results.load(args.compare)

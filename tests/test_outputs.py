@@ -103,10 +103,10 @@ def test_unwritable_output_directory_is_one_line_before_any_work(tmp_path, monke
 def test_a_write_refused_by_the_file_system_is_one_line(tmp_path, monkeypatch, capsys):
     create_temp = csslab.core.files._create_temp
 
-    def refuse(path):
+    def refuse(path, tmp):
         if path.suffix == ".png":
             raise PermissionError(13, "Permission denied", str(path))
-        return create_temp(path)
+        return create_temp(path, tmp)
 
     monkeypatch.setattr(csslab.core.files, "_create_temp", refuse)  # the atomic writer, at the figure
     png = tmp_path / "grid.png"

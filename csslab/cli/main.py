@@ -9,6 +9,7 @@ from csslab.training.checks import check_digits, validate
 from csslab.cli.parser import build_parser
 from csslab.core.config import Config, apply_overrides
 from csslab.core.files import check_output, new_run_dir
+from csslab.store.rundir import BenchmarkDir, RunDir
 
 
 def config_from_args(args) -> Config:
@@ -51,7 +52,9 @@ def cmd_run(args) -> int:
     else:
         config = config_from_args(args)
         out = args.out and check_output(args.out, "--out")
-        if out and (out / "results.json").exists() and not args.overwrite:
+        if out:
+            RunDir(out).check()  # a benchmark directory is never a run's, nor one another process writes
+        if out and RunDir(out).has_results() and not args.overwrite:
             raise ValueError(refusal(out, config))
     setting = validate(config).scenario.setting.name
     if out is None:  # created now, so a run started in the same second gets another one
@@ -69,7 +72,7 @@ def cmd_run(args) -> int:
     d = results.data
     fmt = lambda v: "X" if v is None else f"{v:.3f}"  # noqa: E731
     print(f"\nfinal mIoU all {fmt(d['miou_all'])}  old {fmt(d['miou_old'])}  new {fmt(d['miou_new'])}  "
-          f"avg {fmt(d['miou_avg'])}   ({d['timings']['total_s']:.1f} s)  results: {out / 'results.json'}")
+          f"avg {fmt(d['miou_avg'])}   ({d['timings']['total_s']:.1f} s)  results: {RunDir(out).results}")
     from csslab.reports import remove_run_report, write_run_report
 
     if args.no_report:  # a report of an earlier state of the run would show other numbers
@@ -87,6 +90,7 @@ def cmd_benchmark(args) -> int:
     from csslab.experiments.sweep import benchmark
 
     check_output(args.out, "--out")
+    BenchmarkDir(args.out).check()  # a run directory is never a benchmark's, nor one another process writes
     suite = get_suite(args.suite) if args.suite else None
     if suite:  # the suite's defaults; a flag given on the command line wins
         args.methods, args.seeds = args.methods or suite.methods, args.seeds or suite.seeds
@@ -121,7 +125,7 @@ def cmd_benchmark(args) -> int:
                      overwrite=args.overwrite, orders=args.orders, shared_base=not args.no_shared_base,
                      splits=splits)
     print(f"\n{rows}")  # the table, and the ranking per class order when there are several
-    print(f"\ntable: {args.out / 'benchmark.md'}, {args.out / 'benchmark.csv'}")
+    print(f"\ntable: {BenchmarkDir(args.out).markdown}, {BenchmarkDir(args.out).csv}")
     return 0
 
 

@@ -23,15 +23,10 @@ from typing import BinaryIO, Iterator
 import numpy as np
 
 
-def _create_temp(path: Path) -> tuple[int, Path]:
-    """A new file beside ``path`` (hidden, unique name) opened for writing, permissions from the umask."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    while True:
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-        try:
-            return os.open(tmp, flags, 0o666), tmp
-        except FileExistsError:  # another writer drew the same name: draw again
-            continue
+def _create_temp(path: Path, tmp: Path) -> int:
+    """The temporary file ``tmp`` of ``path``, created (it must not exist) and opened for writing, permissions
+    from the umask."""
+    return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
 
 
 @contextmanager
@@ -40,15 +35,22 @@ def atomic_open(path) -> Iterator[BinaryIO]:
     (leaving any previous ``path`` as it was) when the block raises."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_temp(path)
-    try:
+    tmp = None
+    try:  # named before it exists: a Ctrl-C raised as it is created leaves no temporary file behind
+        while tmp is None:
+            tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")  # hidden, unique
+            try:
+                fd = _create_temp(path, tmp)
+            except FileExistsError:  # another writer drew the same name: draw again
+                tmp = None
         with os.fdopen(fd, "wb") as file:
             yield file
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)  # only left when the block or the rename failed
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)  # only left when the block or the rename failed
 
 
 def atomic_write(path, data: bytes | str) -> Path:

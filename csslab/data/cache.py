@@ -119,7 +119,8 @@ def entries() -> list[Entry]:
              Entry("pretrained", pretrained_dir(), _matching(pretrained_dir(), PRETRAINED_FILES), download=False)]
     data = cache_root() / "data"
     for folder in sorted(p for p in data.iterdir() if p.is_dir()) if data.is_dir() else ():
-        found.append(Entry(f"data/{folder.name}", folder, _matching(folder, DOWNLOAD_FILES), download=True))
+        if files := _matching(folder, DOWNLOAD_FILES):  # an empty download folder is not a cache entry
+            found.append(Entry(f"data/{folder.name}", folder, files, download=True))
     return found
 
 

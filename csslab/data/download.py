@@ -87,25 +87,34 @@ def download(name: str, folder=None, mirror: str | None = None, checksums: dict 
     checksums = checksums or spec["md5"]
     mirrors = [mirror] if mirror else list(spec["mirrors"])
     mirrors = [m if m.endswith("/") else m + "/" for m in mirrors]
+    made = [p for p in (folder, *folder.parents) if not p.exists()]  # removed again if nothing lands in them
     folder.mkdir(parents=True, exist_ok=True)
-    for file, expected in checksums.items():
-        path = folder / file
-        if path.is_file() and md5sum(path) == expected:
-            if log:
-                log(f"{file}: in cache, checksum ok")
-            continue
-        errors = []
-        for base in mirrors:
-            try:
-                size = _fetch(base + file, path, expected, timeout)
-            except ValueError as error:
-                errors.append(str(error))
+    try:
+        for file, expected in checksums.items():
+            path = folder / file
+            if path.is_file() and md5sum(path) == expected:
+                if log:
+                    log(f"{file}: in cache, checksum ok")
                 continue
-            if log:
-                log(f"{file}: downloaded {size / 1e6:.1f} MB from {base}, checksum ok")
-            break
-        else:
-            raise ValueError(f"could not download {name} file {file}: " + "; ".join(errors))
+            errors = []
+            for base in mirrors:
+                try:
+                    size = _fetch(base + file, path, expected, timeout)
+                except ValueError as error:
+                    errors.append(str(error))
+                    continue
+                if log:
+                    log(f"{file}: downloaded {size / 1e6:.1f} MB from {base}, checksum ok")
+                break
+            else:
+                raise ValueError(f"could not download {name} file {file}: " + "; ".join(errors))
+    except BaseException:  # a failed download leaves no empty folder (``csslab cache list`` would show it)
+        for created in made:
+            try:
+                created.rmdir()
+            except OSError:  # not empty: a file of this dataset (or another's) arrived
+                break
+        raise
     return folder
 
 

@@ -3,21 +3,79 @@
 Each run is one Ray task calling the function it is given (``sweep.run_one``: it trains into its run
 directory, reusing a completed run, resuming an interrupted one, and returns the results data); the
 results are gathered in the order of the calls. This module knows nothing of runs: the sweep passes
-the function and reports progress itself. Every node needs csslab installed, and the run directories must be on
-storage every node sees (one machine, or a shared filesystem). A method of the user's is not shipped: each worker
-loads it as the configuration names it, so a file reference (``path/mine.py:Mine``; a relative path from the
-directory the benchmark started in) must reach the same file on every node, and a plugin's package must be installed
-on every node. Ray is an optional extra:
+the function and reports progress itself. A worker on this machine (the process pool's, ``--ray local``'s)
+dies with the process that started the benchmark (``worker_lifetime``, ``die_with``). Every node needs csslab
+installed, and the run directories must be on storage every node sees (one machine, or a shared filesystem).
+A method of the user's is not shipped: each worker loads it as the configuration names it, so a file reference
+(``path/mine.py:Mine``; a relative path from the directory the benchmark started in) must reach the same file on
+every node, and a plugin's package must be installed on every node. Ray is an optional extra:
 ``pip install 'csslab[ray]'``.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import socket
+import threading
+import time
 
 
 LOCAL_CPUS = 2  # a local cluster is small: each run already uses its own threads
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+WATCH_SECONDS = 1.0  # how often a worker checks that its parent is alive (where the kernel cannot tell it)
+
+
+def die_with(parent: int) -> None:
+    """Make this process (a worker) die when the process ``parent`` does, however it ends (``kill -9`` too), so
+    that no orphan goes on training run directories or idles holding memory. Linux: the kernel sends SIGKILL
+    as the worker's parent exits (``prctl(PR_SET_PDEATHSIG)``); elsewhere, or when ``parent`` is not this
+    process's parent (a Ray worker's is its raylet), a daemon thread polls every ``WATCH_SECONDS``."""
+    if parent == os.getppid():
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+                if os.getppid() != parent:  # the parent died before prctl: nothing would signal us
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):  # not Linux: poll instead
+            pass
+    if parent not in _WATCHED:  # a Ray worker runs many tasks: one watcher
+        _WATCHED.add(parent)
+        threading.Thread(target=_watch, args=(parent, parent == os.getppid()), name="csslab-die-with-parent",
+                         daemon=True).start()
+
+
+_WATCHED: set[int] = set()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: the pid was reused, ours is gone
+        return False
+    return True
+
+
+def _watch(parent: int, direct: bool) -> None:
+    while _alive(parent) and (not direct or os.getppid() == parent):
+        time.sleep(WATCH_SECONDS)
+    os._exit(1)  # at once: no cleanup handler may wait for a parent that is gone
+
+
+def worker_lifetime() -> dict:
+    """The ``ProcessPoolExecutor`` arguments that make its workers die with this process (``die_with``)."""
+    return {"initializer": die_with, "initargs": (os.getpid(),)}
+
+
+def _watched(parent: int | None, function, *args):
+    """``function(*args)`` in a Ray worker that first ties its life to ``parent`` (``--ray local``'s driver)."""
+    if parent is not None:
+        die_with(parent)
+    return function(*args)
 
 
 def _import_ray():
@@ -76,8 +134,9 @@ def run_on_ray(address: str, function, calls: list[tuple], on_result=None, cpus_
     if started:
         _init(ray, address)
     try:
-        task = ray.remote(num_cpus=cpus_per_run)(function)  # a lost worker is retried: it resumes its run
-        refs = [task.remote(*args) for args in calls]
+        task = ray.remote(num_cpus=cpus_per_run)(_watched)  # a lost worker is retried: it resumes its run
+        parent = os.getpid() if address == "local" and started else None  # a cluster's workers are not ours
+        refs = [task.remote(parent, function, *args) for args in calls]
         index = {ref: i for i, ref in enumerate(refs)}
         results: list = [None] * len(refs)
         pending = list(refs)

@@ -13,16 +13,18 @@ import numpy as np
 
 from csslab.training.checks import resolve_threads
 from csslab.core.config import Config
-from csslab.experiments.distributed import run_on_ray
+from csslab.experiments.distributed import run_on_ray, worker_lifetime
 from csslab.core.files import atomic_write, write_json
-from csslab.reports import remove_benchmark_report, remove_run_report, write_benchmark_report, write_run_report
+from csslab.reports import (remove_benchmark_report, remove_run_report, write_benchmark_markdown,
+                            write_benchmark_report, write_run_report)
 from csslab.store.papers_csv import PLOP_KEYS, plop_averages
 from csslab.experiments.plan import class_orders, run_configs, run_name, variant
 from csslab.training.pretrain import pretrain_once
-from csslab.reports.benchmark_table import BenchmarkRows, benchmark_csv, benchmark_markdown, selections
+from csslab.reports.benchmark_table import BenchmarkRows, benchmark_csv, selections
 from csslab.reports.budget import benchmark_budget, row_budgets, run_budget
 from csslab.store.results import split_mious
 from csslab.methods import method_label
+from csslab.store.rundir import BenchmarkDir, RunDir
 from csslab.store.runstore import code_note, completed, foreign_runs, reuse_runs, saved_run, setting_name
 from csslab.training.train import run
 
@@ -32,7 +34,11 @@ def run_one(config_dict: dict, run_dir: str, report: bool = True, base: str | No
     A plain function of plain data, so it can run in another process or on a Ray worker. ``base``: the
     directory of shared base models (``csslab.training.shared_base``)."""
     config = Config.from_dict(config_dict)
-    run_dir = Path(run_dir)
+    with RunDir(run_dir).lock():  # the run and its report, written by this process only
+        return _run_one(config, Path(run_dir), report, base)
+
+
+def _run_one(config: Config, run_dir: Path, report: bool, base: str | None) -> dict:
     saved = saved_run(run_dir, config)  # results.json read once: finished, interrupted, or None
     done = saved if saved is not None and saved.complete else None
     if saved is not None and not saved.complete and saved.tasks:  # interrupted: resume after its last task
@@ -119,13 +125,10 @@ def _run_local(configs, dirs, report: bool, workers: int, base: str | None = Non
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), **worker_lifetime()) as pool:
         futures = [pool.submit(run_one, c.to_dict(), str(d), report, base) for c, d in zip(configs, dirs)]
         for config, run_dir, future, was in zip(configs, dirs, futures, reused):
             yield config, run_dir, future.result(), was
-
-
-BENCHMARK_FILES = ("benchmark.json", "benchmark.md", "benchmark.csv")  # the table; the report's files are reports'
 
 
 def claim(out: Path, configs, dirs, grid: dict | None, overwrite: bool) -> None:
@@ -133,7 +136,8 @@ def claim(out: Path, configs, dirs, grid: dict | None, overwrite: bool) -> None:
     ``runstore.foreign_runs``) are refused, naming the first difference; with ``overwrite``, they, the runs
     of configurations no longer in the benchmark and the benchmark's table and report are removed first.
     Runs of this benchmark's configurations are kept either way (reused, or resumed)."""
-    foreign = foreign_runs(out / "runs", configs, dirs, grid or ())
+    bench = BenchmarkDir(out)
+    foreign = foreign_runs(bench.runs, configs, dirs, grid or ())
     if foreign and not overwrite:
         run_dir, difference = foreign[0]
         more = f" and {len(foreign) - 1} more run(s)" if len(foreign) > 1 else ""
@@ -142,11 +146,11 @@ def claim(out: Path, configs, dirs, grid: dict | None, overwrite: bool) -> None:
     if not overwrite:
         return
     stale = {run_dir for run_dir, _ in foreign}
-    for run_dir in sorted((out / "runs").glob("*")) if (out / "runs").is_dir() else ():
+    for run_dir in sorted(bench.runs.glob("*")) if bench.runs.is_dir() else ():
         if run_dir.is_dir() and (run_dir in stale or run_dir not in dirs):
             shutil.rmtree(run_dir)
-    for name in BENCHMARK_FILES:
-        (out / name).unlink(missing_ok=True)
+    bench.remove_table()
+    bench.remove_bases()  # a base of another budget would stay forever: the next run that needs one trains it
     remove_benchmark_report(out)
 
 
@@ -166,7 +170,7 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
     Jupyter shows as the table). ``splits``: several splits (default: the base configuration's)."""
     out = Path(out)
     configs = run_configs(base, methods, seeds, settings, grid, orders, splits)
-    dirs = [out / "runs" / run_name(c, grid) for c in configs]
+    dirs = [BenchmarkDir(out).run(run_name(c, grid)).path for c in configs]
     if len(set(dirs)) != len(dirs):
         raise ValueError("two configurations of the benchmark map to the same run directory: check --grid and "
                          "--orders")
@@ -176,44 +180,47 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
                 config.train.threads = 1
     for config in configs:  # here, not where it runs: a Ray worker's own default is another number
         config.train.threads = resolve_threads(config.train.threads)
-    claim(out, configs, dirs, grid, overwrite)
-    if reuse:
-        reuse_runs(configs, dirs, reuse, log)
-    start = time.perf_counter()
-    # model.pretrain: the weights every run loads, trained here once rather than by several workers at once
-    pretrain_once([c for c, d in zip(configs, dirs) if completed(d, c) is None], log, progress=log is not None)
-    bases = str(out / "base") if shared_base else None  # the shared base models' directory
-    if ray:
-        finished = []
+    bench = BenchmarkDir(out)
+    bench.check()
+    with bench.lock():  # one writer: a second benchmark here, or a re-run while another still writes, is refused
+        claim(out, configs, dirs, grid, overwrite)
+        if reuse:
+            reuse_runs(configs, dirs, reuse, log)
+        start = time.perf_counter()
+        # model.pretrain: the weights every run loads, trained here once rather than by several workers at once
+        pretrain_once([c for c, d in zip(configs, dirs) if completed(d, c) is None], log, progress=log is not None)
+        bases = str(bench.base) if shared_base else None  # the shared base models' directory
+        if ray:
+            finished = []
 
-        def on_result(i, data):
-            finished.append(i)
-            if log:
-                log(progress_line(len(finished), len(configs), dirs[i], data, "on Ray"))
+            def on_result(i, data):
+                finished.append(i)
+                if log:
+                    log(progress_line(len(finished), len(configs), dirs[i], data, "on Ray"))
 
-        calls = [(c.to_dict(), str(d), report and run_reports, bases) for c, d in zip(configs, dirs)]
-        datas = run_on_ray(ray, run_one, calls, on_result=on_result)
-    else:
-        datas = []
-        for i, (config, run_dir, data, reused) in enumerate(_run_local(configs, dirs, report and run_reports,
-                                                                       workers, bases)):
-            datas.append(data)
-            if log:
-                note = f"reused{code_note(run_dir)}" if reused else f"{data['timings']['total_s']:.0f} s"
-                log(progress_line(i + 1, len(configs), run_dir, data, note))
-    names = [d.relative_to(out).as_posix() for d in dirs]
-    entries = list(zip(configs, datas, names))
-    rows = BenchmarkRows(table_rows(entries, grid))
-    row_budgets(rows, {name: run_budget(data["config"], data["tasks"]) for name, data in zip(names, datas)})
-    rows.rankings = order_rankings(entries, grid)
-    write_json(out / "benchmark.json", {"rows": rows, "runs": names, "seconds": time.perf_counter() - start,
-                                         "grid": grid or {}, "orders": class_orders(base, orders),
-                                         "order_ranking": rows.rankings, "budget": benchmark_budget(rows),
-                                         "selected_on_validation": selections(rows)})
-    atomic_write(out / "benchmark.md", benchmark_markdown(rows, rows.rankings) + "\n")
-    atomic_write(out / "benchmark.csv", benchmark_csv(rows))
-    if report:
-        write_benchmark_report(out, run_reports="missing" if run_reports else "none")
-    else:  # the page and charts of an earlier benchmark here would show other numbers than the table
-        remove_benchmark_report(out)
-    return rows
+            calls = [(c.to_dict(), str(d), report and run_reports, bases) for c, d in zip(configs, dirs)]
+            datas = run_on_ray(ray, run_one, calls, on_result=on_result)
+        else:
+            datas = []
+            for i, (config, run_dir, data, reused) in enumerate(_run_local(configs, dirs, report and run_reports,
+                                                                           workers, bases)):
+                datas.append(data)
+                if log:
+                    note = f"reused{code_note(run_dir)}" if reused else f"{data['timings']['total_s']:.0f} s"
+                    log(progress_line(i + 1, len(configs), run_dir, data, note))
+        names = [d.relative_to(out).as_posix() for d in dirs]
+        entries = list(zip(configs, datas, names))
+        rows = BenchmarkRows(table_rows(entries, grid))
+        row_budgets(rows, {name: run_budget(data["config"], data["tasks"]) for name, data in zip(names, datas)})
+        rows.rankings = order_rankings(entries, grid)
+        write_json(bench.json, {"rows": rows, "runs": names, "seconds": time.perf_counter() - start,
+                                "grid": grid or {}, "orders": class_orders(base, orders),
+                                "order_ranking": rows.rankings, "budget": benchmark_budget(rows),
+                                "selected_on_validation": selections(rows)})
+        atomic_write(bench.csv, benchmark_csv(rows))
+        if report:  # benchmark.md too
+            write_benchmark_report(out, run_reports="missing" if run_reports else "none")
+        else:  # the page and charts of an earlier benchmark here would show other numbers than the table
+            write_benchmark_markdown(out)
+            remove_benchmark_report(out)
+        return rows

@@ -11,21 +11,20 @@ from pathlib import Path
 
 from csslab.core.files import atomic_write
 from csslab.store.rundir import (BENCHMARK_FIGURES, BENCHMARK_REPORT_FILES, RUN_FIGURES, RUN_REPORT_FILES,
-                                  remove_run_report)
+                                  BenchmarkDir, RunDir, remove_run_report)
 from csslab.reports.benchmark_table import benchmark_markdown, method_label
 from csslab.reports.budget import merge, seeds_caption
 from csslab.reports.tables import RunData, fmt, run_markdown
 
 __all__ = ["write_run_report", "write_benchmark_report", "write_reports", "remove_run_report",
-           "remove_benchmark_report", "RUN_REPORT_FILES", "BENCHMARK_REPORT_FILES"]
+           "remove_benchmark_report", "write_benchmark_markdown", "RUN_REPORT_FILES", "BENCHMARK_REPORT_FILES"]
 
 RUN_REPORTS = ("missing", "all", "none")
 
 
 def remove_benchmark_report(bench_dir) -> None:
     """Delete a benchmark's report (benchmark.html and its figures); the runs' reports are theirs."""
-    for name in BENCHMARK_REPORT_FILES:
-        (Path(bench_dir) / name).unlink(missing_ok=True)
+    BenchmarkDir(bench_dir).remove_report()
 
 
 def write_run_report(run_dir) -> list[Path]:
@@ -38,17 +37,17 @@ def write_run_report(run_dir) -> list[Path]:
     from csslab.reports import animate, html, plots, preview, shift
 
     run = RunData(run_dir)
-    out = run.path
+    out, files = run.path, RunDir(run.path)
     images: dict[str, Path | None] = {}
     notes: list[str] = []
-    images["iou_heatmap"] = plots.plot_iou_heatmap(run, out / "iou_heatmap.png")
-    images["miou_per_task"] = plots.plot_miou_per_task(run, out / "miou_per_task.png")
-    images["losses"] = plots.plot_losses(run, out / "losses.png")
-    images["background_shift"] = shift.plot_background_shift(run, out / "background_shift.png")
+    images["iou_heatmap"] = plots.plot_iou_heatmap(run, files.figure("iou_heatmap"))
+    images["miou_per_task"] = plots.plot_miou_per_task(run, files.figure("miou_per_task"))
+    images["losses"] = plots.plot_losses(run, files.figure("losses"))
+    images["background_shift"] = shift.plot_background_shift(run, files.figure("background_shift"))
     if images["background_shift"] is None and any(t.get("old_classes") for t in run.tasks):
         notes.append("This results.json holds no background-shift data (written by an older csslab): "
                      "the background-shift chart is skipped.")
-    images["training_labels"], note = preview.plot_training_labels(run, out / "training_labels.png")
+    images["training_labels"], note = preview.plot_training_labels(run, files.figure("training_labels"))
     notes += [note] if note else []
     frames = run.frames
     if frames is None:
@@ -56,26 +55,26 @@ def write_run_report(run_dir) -> list[Path]:
                      "frame saved): the IoU curves over training, the animations and the prediction grid are "
                      "skipped.")
     else:
-        images["iou_curves"] = plots.plot_iou_curves(run, out / "iou_curves.png")
-        images["confusion_gif"] = animate.confusion_gif(run, out / "confusion.gif")
+        images["iou_curves"] = plots.plot_iou_curves(run, files.figure("iou_curves"))
+        images["confusion_gif"] = animate.confusion_gif(run, files.figure("confusion_gif"))
         if {"pred", "truth", "images"} <= set(frames):
-            images["predictions"] = plots.plot_predictions(run, out / "predictions.png")
-            images["predictions_gif"] = animate.predictions_gif(run, out / "predictions.gif")
+            images["predictions"] = plots.plot_predictions(run, files.figure("predictions"))
+            images["predictions_gif"] = animate.predictions_gif(run, files.figure("predictions_gif"))
         else:
             notes.append("frames.npz holds no predictions: the prediction grid and animation are skipped.")
     for name in RUN_FIGURES:
         if images.get(name) is None:
-            (out / RUN_FIGURES[name]).unlink(missing_ok=True)
-    files = [p for p in images.values() if p is not None]
-    report_md = atomic_write(out / "report.md", run_markdown(run, files))
-    config = out / "config.yaml"
-    report_html = atomic_write(out / "report.html",
+            files.figure(name).unlink(missing_ok=True)
+    figures = [p for p in images.values() if p is not None]
+    report_md = atomic_write(files.report_md, run_markdown(run, figures))
+    config = files.config
+    report_html = atomic_write(files.report_html,
                                html.run_html(run, images, notes, config.read_text() if config.exists() else None))
-    return files + [report_md, report_html]
+    return figures + [report_md, report_html]
 
 
 def _read_benchmark(bench_dir: Path) -> dict:
-    file = bench_dir / "benchmark.json"
+    file = BenchmarkDir(bench_dir).json
     try:
         bench = json.loads(file.read_text())
     except (OSError, json.JSONDecodeError) as error:
@@ -115,7 +114,7 @@ def write_benchmark_report(bench_dir, run_reports: str = "missing") -> list[Path
         except ValueError as error:
             links.append((f"{rel} (unreadable: {error})", None))
             continue
-        report = path / "report.html"
+        report = RunDir(path).report_html
         if run_reports == "all" or (run_reports == "missing" and not report.exists()):
             written += write_run_report(path)
         i = row_of.get(rel)
@@ -135,33 +134,45 @@ def write_benchmark_report(bench_dir, run_reports: str = "missing") -> list[Path
             row["budget"] = merge(budgets[i])[0]
     images: dict[str, Path | None] = {}
     if rows:
-        images["bars"] = benchmark_plots.plot_benchmark_bars(rows, bench_dir / "benchmark_miou.png")
+        images["bars"] = benchmark_plots.plot_benchmark_bars(rows, BenchmarkDir(bench_dir).figure("bars"))
     firsts: dict[object, tuple[str, RunData]] = {}  # one run per row: its lowest seed
     for key, label, run in runs:
         if key not in firsts or _seed_order(run) < _seed_order(firsts[key][1]):
             firsts[key] = (label, run)
     chosen = [firsts[key] for key in sorted(firsts, key=rank)]
-    images["shift"] = shift.plot_benchmark_shift(chosen, bench_dir / "benchmark_shift.png")
+    images["shift"] = shift.plot_benchmark_shift(chosen, BenchmarkDir(bench_dir).figure("shift"))
     if chosen:
-        images["heatmaps"] = benchmark_plots.plot_benchmark_heatmaps(chosen, bench_dir / "benchmark_iou.png")
-    for name, file in BENCHMARK_FIGURES.items():
+        images["heatmaps"] = benchmark_plots.plot_benchmark_heatmaps(chosen, BenchmarkDir(bench_dir).figure("heatmaps"))
+    for name in BENCHMARK_FIGURES:
         if images.get(name) is None:
-            (bench_dir / file).unlink(missing_ok=True)
-    md = atomic_write(bench_dir / "benchmark.md", "\n".join([
-        f"# {title}", "", seeds_caption(rows), "",
-        benchmark_markdown(rows, bench.get("order_ranking")), *(f"\n![{p.stem}]({p.name})" for p in images.values() if p is not None)]) + "\n")
-    page = atomic_write(bench_dir / "benchmark.html", html.benchmark_html(bench_dir, bench, title, images, links))
+            BenchmarkDir(bench_dir).figure(name).unlink(missing_ok=True)
+    md = write_benchmark_markdown(bench_dir, bench, [p for p in images.values() if p is not None])
+    page = atomic_write(BenchmarkDir(bench_dir).html, html.benchmark_html(bench_dir, bench, title, images, links))
     return written + [p for p in images.values() if p is not None] + [md, page]
+
+
+def write_benchmark_markdown(bench_dir, bench: dict | None = None, figures=()) -> Path:
+    """Write benchmark.md (the one writer of the file): the title, the seeds' caption, the table of ``bench``
+    (benchmark.json's data, read when not given) with the ranking per class order, and links to the
+    ``figures`` drawn."""
+    bench = _read_benchmark(Path(bench_dir)) if bench is None else bench
+    rows = bench.get("rows", [])
+    title = bench.get("name") or f"Benchmark {Path(bench_dir).resolve().name}"
+    return atomic_write(BenchmarkDir(bench_dir).markdown, "\n".join([
+        f"# {title}", "", seeds_caption(rows), "", benchmark_markdown(rows, bench.get("order_ranking")),
+        *(f"\n![{p.stem}]({p.name})" for p in figures)]) + "\n")
 
 
 def write_reports(paths, run_reports: str = "all") -> list[Path]:
     """Reports of each run directory (holds results.json) or benchmark directory (holds benchmark.json)."""
     written: list[Path] = []
     for path in map(Path, paths):
-        if (path / "benchmark.json").is_file():
-            written += write_benchmark_report(path, run_reports=run_reports)
-        elif (path / "results.json").is_file():
-            written += write_run_report(path)
+        if BenchmarkDir(path).json.is_file():
+            with BenchmarkDir(path).lock():
+                written += write_benchmark_report(path, run_reports=run_reports)
+        elif RunDir(path).has_results():
+            with RunDir(path).lock():
+                written += write_run_report(path)
         else:
             raise ValueError(f"{path} is neither a run directory (no results.json) nor a benchmark directory "
                              "(no benchmark.json)")

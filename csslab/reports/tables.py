@@ -14,6 +14,7 @@ from csslab.core.constants import CLASS_NAMES, SHORT_NAMES
 from csslab.reports.budget import budget_text, budget_warning, run_budget
 from csslab.store.cells import MISSING, fmt  # noqa: F401  (re-exported: every report spells cells so)
 from csslab.store.results import Results
+from csslab.store.rundir import RunDir
 from csslab.scenarios.labels import SWITCHES, make_setting
 
 
@@ -29,7 +30,7 @@ class RunData:
             raise ValueError(str(error)) from None
         self.data = self.results.data
         if not self.data.get("tasks"):
-            raise ValueError(f"results file {self.path / 'results.json'} holds no completed task")
+            raise ValueError(f"results file {RunDir(self.path).results} holds no completed task")
         self._frames = self._read_frames()
 
     # -- identity -------------------------------------------------------------------------
@@ -121,17 +122,11 @@ class RunData:
         return self._frames
 
     def _read_frames(self) -> dict | None:
-        file = self.path / "frames.npz"
-        if not file.exists():
-            return None
         try:
-            with open(file, "rb") as stream, np.load(stream, allow_pickle=False) as npz:
-                frames = {k: npz[k] for k in npz.files}
-        except Exception as error:  # a truncated file fails in zipfile, zlib or numpy's header parser
-            cause = " ".join(str(error).split())  # one line, whatever the library wrote
-            raise ValueError(f"corrupt frames file {file} ({type(error).__name__}: {cause}); delete it to report "
-                             "the run without its animations") from None
-        if len(frames.get("step", ())) and {"task", "confusion"} <= set(frames):
+            frames = RunDir(self.path).read_frames()
+        except ValueError as error:
+            raise ValueError(f"{error}; delete it to report the run without its animations") from None
+        if frames is not None and len(frames.get("step", ())) and {"task", "confusion"} <= set(frames):
             return frames
         return None
 

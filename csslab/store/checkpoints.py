@@ -15,6 +15,7 @@ import torch
 
 from csslab.core.files import atomic_write
 from csslab.store.results import Results
+from csslab.store.rundir import RunDir
 from csslab.store.runstore import resumable
 
 CHECKPOINT_KEYS = ("task", "heads", "model", "method", "generator", "rng")
@@ -25,7 +26,7 @@ def save_checkpoint(out, task, model, method, generator) -> None:
     torch.save({"task": task.index, "heads": [h.out_channels for h in model.heads], "model": model.state_dict(),
                 "method": method.state_dict(), "generator": generator.get_state(), "rng": rng_state(method)},
                buffer)
-    atomic_write(out / "checkpoints" / f"task-{task.index}.pt", buffer.getvalue())
+    atomic_write(RunDir(out).checkpoint(task.index), buffer.getvalue())
 
 
 def load_model(model, method, tasks, state: dict) -> None:
@@ -63,9 +64,8 @@ def set_rng_state(state: dict, method) -> None:
 
 def remove_partial_files(out: Path) -> None:
     """Temporary files of atomic writes that a killed process left behind (the real files are intact)."""
-    for folder in (out, out / "checkpoints"):
-        for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
-            tmp.unlink(missing_ok=True)
+    for tmp in RunDir(out).temporary_files():
+        tmp.unlink(missing_ok=True)
 
 
 def resume_point(out: Path, config) -> Results | None:
@@ -85,7 +85,7 @@ def restore_checkpoint(out: Path, tasks, model, method, generator, device) -> No
     """Load the checkpoint after the last of the completed ``tasks`` into the model (with their heads), method,
     batch order and RNGs; clear errors if unusable."""
     index = len(tasks) - 1
-    path = out / "checkpoints" / f"task-{index}.pt"
+    path = RunDir(out).checkpoint(index)
     if not path.is_file():
         raise ValueError(f"cannot resume {out}: {path.name} is missing (was train.checkpoints off?)")
     try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -16,6 +15,7 @@ import torch
 from csslab.store.checkpoints import first_line
 from csslab.core.files import atomic_write
 from csslab.scenarios.labels import eval_lut
+from csslab.store.rundir import RunDir
 
 N_PREVIEW = 8  # fixed test scenes whose predictions are stored for the report
 KEYS = ("step", "task", "confusion", "pred")
@@ -64,17 +64,18 @@ class Frames:
             confusion=np.stack(self.data["confusion"]), pred=np.stack(self.data["pred"]),
             truth=self.raw[:N_PREVIEW].astype(np.uint8), images=self.images[:N_PREVIEW, 0].numpy(),
         )
-        atomic_write(Path(out) / "frames.npz", buffer.getvalue())
+        atomic_write(RunDir(out).frames, buffer.getvalue())
 
     def load(self, out, n_done: int) -> None:
         """On resume: the frames of the ``n_done`` completed tasks saved in ``out`` (a frames.npz may also
         hold a later, unfinished task's)."""
-        path = Path(out) / "frames.npz"
-        if not path.is_file():
-            return
         try:
-            with np.load(path, allow_pickle=False) as saved:
-                keep = saved["task"] < n_done
-                self.data = {key: list(saved[key][keep]) for key in KEYS}
-        except Exception as error:
-            raise ValueError(f"cannot resume {out}: unreadable frames.npz ({first_line(error)})") from None
+            saved = RunDir(out).read_frames()
+        except ValueError as error:
+            raise ValueError(f"cannot resume {out}: {error}") from None
+        if saved is not None:
+            if missing := [key for key in KEYS if key not in saved]:
+                raise ValueError(f"cannot resume {out}: its frames.npz has no {missing[0]!r}")
+            keep = saved["task"] < n_done
+            self.data = {key: list(saved[key][keep]) for key in KEYS}
+

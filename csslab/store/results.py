@@ -1,15 +1,8 @@
 """A run's record, ``Results``: the one owner of results.json (created, filled task by task, saved, loaded).
 
-Layout of a run directory::
-
-    config.yaml        the resolved configuration
-    results.json       metrics per task, IoU matrix task x class, timings, versions
-    results.csv        the same per-task IoUs in PLOP's CSV layout (csslab.store.papers_csv)
-    frames.npz         confusion matrices and predictions over training (for animations)
-    checkpoints/task-N.pt   model (and method state) after each task
-
-Every file is written atomically by ``csslab.core.files`` (temporary file + rename), so a killed run leaves
-either the previous complete file or the new complete file, never a partial one.
+The layout of a run directory is ``csslab.store.rundir``'s. Every file is written atomically by
+``csslab.core.files`` (temporary file + rename), so a killed run leaves either the previous complete file or the
+new complete file, never a partial one.
 """
 
 from __future__ import annotations
@@ -22,7 +15,8 @@ import numpy as np
 from csslab.core.constants import CLASS_NAMES
 from csslab.core.files import atomic_write, json_safe, write_json
 from csslab.evaluation.metrics import background_shift, forgetting, task_metrics
-from csslab.store.papers_csv import CSV_NAME, plop_averages, plop_csv
+from csslab.store.papers_csv import plop_averages, plop_csv
+from csslab.store.rundir import RunDir
 from csslab.scenarios.tasks import make_tasks
 
 RESULTS_VERSION = 1
@@ -175,7 +169,7 @@ class Results:
     def load(cls, run_dir) -> "Results":
         """The record saved in ``run_dir`` (or the results.json file itself)."""
         path = Path(run_dir)
-        file = path / "results.json" if path.is_dir() else path
+        file = RunDir(path).results if path.is_dir() else path
         if not file.exists():
             raise FileNotFoundError(f"no results.json in {run_dir}")
         try:
@@ -220,9 +214,10 @@ class Results:
         if run_dir is None and self.path is None:
             raise ValueError("Results.save needs a run directory: these results were never loaded or saved")
         self.path = Path(run_dir) if run_dir is not None else self.path
+        files = RunDir(self.path)
         if self.tasks:
-            atomic_write(self.path / CSV_NAME, plop_csv(self.data))
-        write_json(self.path / "results.json", self.data)
+            atomic_write(files.results_csv, plop_csv(self.data))
+        write_json(files.results, self.data)
 
     def plop_averages(self) -> dict:
         """final / average / first / last mIoU in percent, as PLOP's average_csv.py prints them from results.csv."""

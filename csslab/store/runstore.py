@@ -15,11 +15,9 @@ from csslab.core.config import Config, ModelConfig
 from csslab.methods import get_method, method_source
 from csslab.store.results import Results
 from csslab.scenarios import Scenario
-from csslab.store.rundir import LOG_FILES, TENSORBOARD_DIR, remove_run_report
+from csslab.store.lock import LOCK_NAME
+from csslab.store.rundir import RESULTS, RunDir
 from csslab.core.version import code_digest
-
-RUN_FILES = ("config.yaml", "results.json", "frames.npz")  # beside checkpoints/task-N.pt and the report
-
 
 def setting_name(config: Config) -> str:
     """The name of the setting a configuration trains under: a preset's, or the switches' compact name
@@ -143,17 +141,8 @@ def refusal(run_dir: Path, config: Config) -> str:
 
 
 def clear_run(run_dir: Path) -> None:
-    """Remove every output of the run held in ``run_dir`` (config, results, frames, checkpoints, report),
-    so that nothing of it survives beside a new run written there; other files are left alone."""
-    run_dir = Path(run_dir)
-    for name in RUN_FILES + LOG_FILES:
-        (run_dir / name).unlink(missing_ok=True)
-    shutil.rmtree(run_dir / TENSORBOARD_DIR, ignore_errors=True)
-    for checkpoint in run_dir.glob("checkpoints/task-*.pt"):
-        checkpoint.unlink()
-    if (run_dir / "checkpoints").is_dir() and not any((run_dir / "checkpoints").iterdir()):
-        (run_dir / "checkpoints").rmdir()
-    remove_run_report(run_dir)
+    """``RunDir(run_dir).clear()``: every output of the run held in ``run_dir`` removed, other files left alone."""
+    RunDir(run_dir).clear()
 
 
 # what differs between the runs of one benchmark (with its grid's axes): any other key is the benchmark's own
@@ -194,7 +183,7 @@ def saved_run(run_dir: Path, config: Config) -> Results | None:
 def resumable(run_dir: Path, config: Config | dict) -> dict | None:
     """The results data to continue the run in ``run_dir`` from (complete or not), or None to start at
     task 0 (nothing saved yet); results of another configuration are an error."""
-    if not (Path(run_dir) / "results.json").exists():
+    if not RunDir(run_dir).has_results():
         return None  # killed before its first task was saved
     data = Results.load(run_dir).data
     if not same_config(data.get("config"), config):
@@ -217,7 +206,7 @@ def completed_runs(roots) -> dict[str, Path]:
         root = Path(root)
         if not root.is_dir():
             raise ValueError(f"--reuse {root}: no such directory (expected a directory holding csslab runs)")
-        for path in sorted(root.rglob("results.json")):
+        for path in sorted(root.rglob(RESULTS)):
             try:
                 results = Results.load(path.parent)
                 key = json.dumps(numbers_key(results["config"], saved=True), sort_keys=True) if results.complete else None
@@ -234,7 +223,7 @@ def copy_run(source: Path, run_dir: Path) -> None:
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=run_dir.parent, prefix=f".{run_dir.name}-"))
     try:
-        shutil.copytree(source, tmp, dirs_exist_ok=True)
+        shutil.copytree(source, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(LOCK_NAME))
         if run_dir.exists():
             shutil.rmtree(run_dir)
         tmp.rename(run_dir)

@@ -6,8 +6,10 @@ mIoU all/old/new and per-class IoU, and (TensorBoard) the predictions on a few t
     tensorboard/  events: loss/<term>, loss/total and lr per step; miou/all|old|new and iou/<class> per task
                   (at the task's last step); predictions per task (rows: scene, every digit, prediction)
 
-The CSV files are rewritten atomically after every task, so after a crash they hold the completed tasks, as
-results.json does; TensorBoard's events are flushed then too. Nothing here changes a number, so the sinks are
+The CSV files are rewritten atomically after every task, after results.json (``Tracker.save``), so they never
+hold a task results.json does not; TensorBoard's events are flushed then too. On resume they are checked
+against results.json (``finished_rows``): metrics.csv is rebuilt from it, and a steps.csv that lacks steps of
+a finished task is refused in one line rather than silently cut. Nothing here changes a number, so the sinks are
 not part of what makes two runs the same (``runstore.same_config``). tensorboard is an optional dependency,
 imported only when a run logs to it.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +29,7 @@ from csslab.core.files import atomic_write
 from csslab.core.colors import colorize
 
 SINKS = ("csv", "tensorboard")
-from csslab.store.rundir import LOG_FILES, METRICS_CSV, STEPS_CSV, TENSORBOARD_DIR  # noqa: F401
+from csslab.store.rundir import LOG_FILES, RunDir  # noqa: F401
 N_IMAGES = 8  # test scenes (the frames' first) whose predictions TensorBoard shows after each task
 INSTALL = 'pip install -e ".[tensorboard]"'
 
@@ -62,14 +65,57 @@ def _csv_text(rows: list[dict], first: tuple[str, ...]) -> str:
     return buffer.getvalue()
 
 
-def _read_rows(path: Path, last_step: int) -> list[dict]:
-    """The rows of a CSV this module wrote up to step ``last_step`` (a resumed run's completed tasks)."""
+def _read_rows(path: Path) -> list[dict]:
+    """The rows of a CSV this module wrote (none when there is no file); ValueError when it cannot be read."""
     if not path.is_file():
         return []
-    with path.open(newline="") as file:
-        rows = [{k: (None if v == "" else int(v) if k in ("task", "step", "task_step") else float(v))
-                 for k, v in row.items()} for row in csv.DictReader(file)]
-    return [{k: v for k, v in row.items() if v is not None} for row in rows if row["step"] <= last_step]
+    try:
+        with path.open(newline="") as file:
+            rows = [{k: (None if v in ("", None) else int(v) if k in ("task", "step", "task_step") else float(v))
+                     for k, v in row.items()} for row in csv.DictReader(file)]
+        if any(None in row or row.get("task") is None or row.get("step") is None for row in rows):
+            raise ValueError("a row without its task or step, or with more cells than columns")
+    except (OSError, UnicodeDecodeError, csv.Error, ValueError, TypeError) as error:
+        raise ValueError(f"cannot be read ({' '.join(str(error).split())})") from None
+    return [{k: v for k, v in row.items() if v is not None} for row in rows]
+
+
+def _metrics_row(entry: dict, step: int) -> dict:
+    """metrics.csv's row of a task from its results.json ``entry``, evaluated at the run's ``step``."""
+    return ({"task": entry["task"], "step": step} | {f"miou_{k}": entry[f"miou_{k}"] for k in ("all", "old", "new")}
+            | {f"iou_{name}": entry["iou"].get(name) for name in CLASS_NAMES})
+
+
+def finished_rows(out, tasks: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The steps.csv and metrics.csv rows of a resumed run's finished ``tasks`` (results.json's entries).
+    metrics.csv's are rebuilt from results.json; steps.csv's are read (rows of a later, unfinished task are
+    dropped) and must hold every step of every finished task (the first task may have none: a shared base
+    loaded logs no steps), else ValueError: a damaged log is refused, never silently cut."""
+    metrics, step = [], 0
+    for entry in tasks:
+        step += entry["steps"]
+        metrics.append(_metrics_row(entry, step))
+    path = RunDir(out).steps_csv
+    staged = RunDir.staged(path)  # a crash after results.json, before the logs were renamed: the staged one
+    first = None
+    for file in (path, staged) if staged.is_file() else (path,):
+        try:
+            rows = [row for row in _read_rows(file) if row["step"] <= step]
+            _check_steps(rows, tasks)
+            return rows, metrics
+        except ValueError as error:
+            first = first or error
+    raise ValueError(f"cannot resume {out}: its {path.name} {first}; train it again with --overwrite")
+
+
+def _check_steps(rows: list[dict], tasks: list[dict]) -> None:
+    start = 0
+    for k, entry in enumerate(tasks):
+        have = [row["step"] for row in rows if row["task"] == entry["task"]]
+        if have != list(range(start + 1, start + entry["steps"] + 1)) and not (k == 0 and not have):
+            raise ValueError(f"holds {len(have)} of the {entry['steps']} steps of finished task {entry['task'] + 1} "
+                             "(damaged, edited or deleted): the resumed log would lack them")
+        start += entry["steps"]
 
 
 def prediction_grid(images: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -82,20 +128,21 @@ def prediction_grid(images: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> 
 
 class Tracker:
     """The sinks of one run: ``step`` after every optimiser step, ``end_task`` after each task's evaluation.
-    ``done_steps``: the steps of the tasks completed before (a resumed run keeps their logs and drops those of
-    the interrupted task). Without ``out`` (``csslab.run`` without a directory) it records nothing."""
+    ``done``: the results.json entries of the tasks completed before (a resumed run keeps their logs, checked by
+    ``finished_rows``, and drops those of the interrupted task). ``save`` writes the CSV files. Without ``out``
+    (``csslab.run`` without a directory) it records nothing."""
 
-    def __init__(self, log: str, out, frames, evaluator, done_steps: int = 0):
+    def __init__(self, log: str, out, frames, evaluator, done: list[dict] = ()):
         sinks = parse_log(log) if out is not None else ()
         self.out, self.frames, self.evaluator = (Path(out) if out is not None else None), frames, evaluator
         self.csv = "csv" in sinks
-        self.steps = _read_rows(self.out / STEPS_CSV, done_steps) if self.csv and done_steps else []
-        self.metrics = _read_rows(self.out / METRICS_CSV, done_steps) if self.csv and done_steps else []
+        self.steps, self.metrics = finished_rows(self.out, list(done)) if self.csv and done else ([], [])
+        done_steps = sum(entry["steps"] for entry in done)
         self.writer = None
         if "tensorboard" in sinks:
             from torch.utils.tensorboard import SummaryWriter  # only here: the package is optional
 
-            self.writer = SummaryWriter(str(self.out / TENSORBOARD_DIR), purge_step=done_steps + 1 if done_steps
+            self.writer = SummaryWriter(str(RunDir(self.out).tensorboard), purge_step=done_steps + 1 if done_steps
                                         else None)
 
     def step(self, task, step: int, values: dict[str, float], lr: float) -> None:
@@ -117,10 +164,7 @@ class Tracker:
         if self.csv:
             self.metrics.append({"task": task.index, "step": step} | {f"miou_{k}": v for k, v in mious.items()}
                                 | {f"iou_{name}": v for name, v in ious.items()})
-            atomic_write(self.out / STEPS_CSV, _csv_text(self.steps, ("task", "step", "lr", "loss")))
-            atomic_write(self.out / METRICS_CSV, _csv_text(
-                self.metrics, ("task", "step", "miou_all", "miou_old", "miou_new",
-                               *(f"iou_{name}" for name in CLASS_NAMES))))
+            self.stage()
         if self.writer is not None:
             for tag, values in (("miou", mious), ("iou", ious)):
                 for name, value in values.items():
@@ -131,6 +175,25 @@ class Tracker:
             grid = prediction_grid(images[:, 0].numpy(), self.frames.raw[:N_IMAGES], pred)
             self.writer.add_image("predictions", grid, step)
             self.writer.flush()
+
+    def _files(self) -> tuple[Path, Path]:
+        return RunDir(self.out).steps_csv, RunDir(self.out).metrics_csv
+
+    def stage(self) -> None:
+        """Write steps.csv and metrics.csv, atomically, under their staged names (``RunDir.staged``): before
+        results.json is saved. ``save`` puts them in place after it."""
+        if self.csv:
+            steps, metrics = self._files()
+            atomic_write(RunDir.staged(steps), _csv_text(self.steps, ("task", "step", "lr", "loss")))
+            atomic_write(RunDir.staged(metrics), _csv_text(
+                self.metrics, ("task", "step", "miou_all", "miou_old", "miou_new",
+                               *(f"iou_{name}" for name in CLASS_NAMES))))
+
+    def save(self) -> None:
+        """Rename the staged logs into place: after results.json, so they never hold a task it does not."""
+        if self.csv:
+            for path in self._files():
+                os.replace(RunDir.staged(path), path)
 
     def close(self) -> None:
         if self.writer is not None:

@@ -30,6 +30,7 @@ from csslab.training.pretrain import pretrained_backbone
 from csslab.core.progress import Progress
 from csslab.core.files import atomic_write
 from csslab.store.results import Results, task_entry
+from csslab.store.rundir import RunDir
 from csslab.store.runstore import clear_run, resolved as resolved_config
 from csslab.scenarios import Scenario
 from csslab.training.shared_base import base_path, fit_base
@@ -54,9 +55,9 @@ def configure_malloc() -> None:
 
 def load_run_config(run_dir) -> Config:
     """The resolved configuration a run directory was started with (its config.yaml)."""
-    path = Path(run_dir) / "config.yaml"
+    path = RunDir(run_dir).config
     if not path.is_file():
-        raise FileNotFoundError(f"no config.yaml in {run_dir}: not a csslab run directory")
+        raise FileNotFoundError(f"no {path.name} in {run_dir}: not a csslab run directory")
     try:
         return Config.from_yaml(path.read_text())
     except Exception as error:  # YAML syntax or a key this version does not know
@@ -143,7 +144,13 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
     configure_malloc()
     log = log or (lambda message: None)
     checked = validate(config)
-    out = Path(out) if out is not None else None
+    if out is None:
+        return _run(config, checked, None, progress, log, resume, on_task, base)
+    with RunDir(out).writing(clean=not resume, keep=(TrainingError,)):  # one writer; a refusal leaves nothing
+        return _run(config, checked, Path(out), progress, log, resume, on_task, base)
+
+
+def _run(config: Config, checked, out: Path | None, progress: bool, log, resume: bool, on_task, base) -> Results:
     results = Results.new(resolved_config(config), _versions(config.method))
     saved = resume_point(out, config) if resume else None
     if saved is not None and saved.complete:
@@ -152,7 +159,7 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
     s, t = setup(config, checked.device, checked.scenario, log, progress), config.train
     if out is not None and saved is None:  # a new run: nothing of what ``out`` held may survive beside it
         clear_run(out)
-        atomic_write(out / "config.yaml", Config.from_dict(results["config"]).to_yaml())
+        atomic_write(RunDir(out).config, Config.from_dict(results["config"]).to_yaml())
     n_tasks = len(s.train_scenario)
     every = frame_interval(t.frame_every, sum(task_steps(t, task, s.steps) for task in s.train_scenario))
     frames = Frames(s.scenario, s.evaluator, every, t.frame_scenes)
@@ -160,7 +167,7 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
     start_time = time.perf_counter()
     if saved is not None:  # continue after the last completed task, in the state it left everything
         results, start_time = saved, start_time - _restore(saved, out, s, frames, batch_gen, checked.device, log)
-    with Tracker(t.log, out, frames, s.evaluator, sum(entry["steps"] for entry in results.tasks)) as tracker:
+    with Tracker(t.log, out, frames, s.evaluator, results.tasks) as tracker:
         for task in s.train_scenario[len(results.tasks):]:
             t0 = time.perf_counter()
             images, masks = s.train_scenario.train_set(task)
@@ -187,6 +194,7 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
                 if t.checkpoints:
                     save_checkpoint(out, task, s.model, s.method, batch_gen)
                 results.save(out)
+            tracker.save()  # the logs after the results: they never hold a task results.json does not
             if on_task:
                 on_task(results.final, n_tasks)
     return results
