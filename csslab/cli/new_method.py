@@ -54,10 +54,10 @@ class {cls}(Method):
 
 TEST = '''"""A test of {file}: the method trains through csslab's own command, every loss term finite."""
 
-import json
 import math
 from pathlib import Path
 
+from csslab import Results
 from csslab.cli.main import main
 
 METHOD = Path(__file__).resolve().parent / "{file}"
@@ -69,7 +69,7 @@ def test_{stem}_runs_two_tasks(tmp_path):
     assert main(["run", "--method", reference, "--tasks", "5-5", "--steps", "3", "--out", str(out),
                  "--set", "scenario.train_scenes=16", "--set", "scenario.test_scenes=20",
                  "--set", "train.batch_size=8", "--set", "params.lam=2", "--quiet", "--no-report"]) == 0
-    results = json.loads((out / "results.json").read_text())
+    results = Results.load(out).data  # the run's results.json
     assert results["config"]["method"] == reference and results["config"]["params"]["lam"] == 2.0
     assert [sorted(t["loss"]) for t in results["tasks"]] == [["ce"], ["ce", "kd"]]
     assert all(math.isfinite(v) for t in results["tasks"] for v in t["loss"].values())
