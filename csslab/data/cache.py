@@ -5,7 +5,7 @@ One root, ``$CSSLAB_CACHE`` when set, else ``~/.cache/csslab``; each kind of fil
 A scene file stores a digest of its arrays and is used only when they match it. ``entries`` and
 ``clear`` (``csslab cache list|clear``) see only files csslab writes there, by their names.
 
-The scene cache is bounded (docs/speed.md, "The scene cache", has the measurements): reading a scene file back
+The scene cache is bounded (docs/speed.md#the-scene-cache has the measurements): reading a scene file back
 is slower than painting the scenes again unless placing their digits took many draws, so only such scene sets are
 written (``$CSSLAB_SCENE_CACHE``: ``auto``, the default; ``all``; ``off``), and the folder is kept under
 ``$CSSLAB_SCENE_CACHE_MB`` (default 512) by removing the least recently used files. Neither changes a number:

@@ -256,7 +256,7 @@ def make_scenes(images, labels, n, config=SceneConfig(), *, allowed=None, requir
     `cache_dir`: None for `cache.scenes_dir()`, False for no cache. `source_key` names the digits (e.g.
     "embedded/train") for readability; the digit arrays themselves are hashed too. A file is read when present;
     a generated set is written only when `cache.worth_caching` says reading it back beats painting it again
-    (docs/speed.md, "The scene cache").
+    (docs/speed.md#the-scene-cache).
     """
     if cache_dir is False or seed is None or scene_policy() == "off":  # seed None: fresh scenes every call, nothing to reuse
         return generate_scenes(images, labels, n, config, allowed=allowed, required=required, seed=seed)

@@ -52,9 +52,7 @@ def write_run_report(run_dir) -> list[Path]:
     notes += [note] if note else []
     frames = run.frames
     if frames is None:
-        notes.append("This run directory has no readable frames.npz (written by an older csslab, or with no "
-                     "frame saved): the IoU curves over training, the animations and the prediction grid are "
-                     "skipped.")
+        notes.append(_no_frames_note(run))
     else:
         images["iou_curves"] = plots.plot_iou_curves(run, out / "iou_curves.png")
         images["confusion_gif"] = animate.confusion_gif(run, out / "confusion.gif")
@@ -72,6 +70,19 @@ def write_run_report(run_dir) -> list[Path]:
     report_html = atomic_write(out / "report.html",
                                html.run_html(run, images, notes, config.read_text() if config.exists() else None))
     return files + [report_md, report_html]
+
+
+def _no_frames_note(run: RunData) -> str:
+    """Why a run has no frames: ``train.frame_every`` above its steps saved none, else an older csslab."""
+    skipped = "the IoU curves over training, the animations and the prediction grid are skipped"
+    every = (run.config.get("train") or {}).get("frame_every")
+    steps = sum(t["steps"] for t in run.tasks if isinstance(t.get("steps"), int))
+    if isinstance(every, int) and not isinstance(every, bool) and every > steps > 0 \
+            and not (run.path / "frames.npz").exists():
+        return (f"No frame was saved: train.frame_every ({every}) is above the run's {steps} training steps, so "
+                f"{skipped} (a frame_every of at most {steps}, or 0, saves them).")
+    return (f"This run directory has no readable frames.npz (written by an older csslab, or with no frame saved): "
+            f"{skipped}.")
 
 
 def _read_benchmark(bench_dir: Path) -> dict:
@@ -102,18 +113,34 @@ def write_benchmark_report(bench_dir, run_reports: str = "missing") -> list[Path
     bench_dir = Path(bench_dir)
     bench = _read_benchmark(bench_dir)
     title = bench.get("name") or f"Benchmark {bench_dir.resolve().name}"
-    rows = bench.get("rows", [])
+    loaded: dict[str, RunData | str] = {}  # each listed run, or why it cannot be read
+    for rel in dict.fromkeys([*bench.get("runs", []), *(r for row in bench.get("rows", []) for r in row.get("runs", ()))]):
+        try:
+            loaded[rel] = RunData(bench_dir / rel)
+        except ValueError as error:
+            loaded[rel] = str(error)
+    # a benchmark's rows are its runs on disk: a row averaging a run that is gone (or unreadable) is left out
+    rows, notes = [], []
+    for row in bench.get("rows", []):
+        lost = [rel for rel in row.get("runs", ()) if not isinstance(loaded[rel], RunData)]
+        if lost:
+            notes.append(f"{method_label(row)} on {row.get('tasks')} ({row.get('setting')}) left out: its run"
+                         f"{'s' if len(lost) > 1 else ''} {', '.join(lost)} not on disk or unreadable (the same "
+                         "csslab benchmark command trains them again)")
+        else:
+            rows.append(row)
     # each row lists its runs; a run no row lists (an older benchmark.json) is grouped by method and scenario
     row_of = {rel: i for i, row in enumerate(rows) for rel in row.get("runs", ())}
+    listed = {rel for row in bench.get("rows", []) for rel in row.get("runs", ())}
     written: list[Path] = []
     runs: list[tuple[object, str, RunData]] = []  # (the row it belongs to, its label, the run)
-    links: list[tuple[str, Path | None]] = []
+    links: list[tuple[str, Path | None]] = [(note, None) for note in notes]
     for rel in bench.get("runs", []):
-        path = bench_dir / rel
-        try:
-            run = RunData(path)
-        except ValueError as error:
-            links.append((f"{rel} (unreadable: {error})", None))
+        path, run = bench_dir / rel, loaded[rel]
+        if not isinstance(run, RunData):
+            links.append((f"{rel} (unreadable: {run})", None))
+            continue
+        if rel in listed and rel not in row_of:  # its row is left out
             continue
         report = path / "report.html"
         if run_reports == "all" or (run_reports == "missing" and not report.exists()):
@@ -148,21 +175,30 @@ def write_benchmark_report(bench_dir, run_reports: str = "missing") -> list[Path
         if images.get(name) is None:
             (bench_dir / file).unlink(missing_ok=True)
     md = atomic_write(bench_dir / "benchmark.md", "\n".join([
-        f"# {title}", "", seeds_caption(rows), "",
+        f"# {title}", "", seeds_caption(rows), "", *(f"**{note}.**\n" for note in notes),
         benchmark_markdown(rows, bench.get("order_ranking")), *(f"\n![{p.stem}]({p.name})" for p in images.values() if p is not None)]) + "\n")
-    page = atomic_write(bench_dir / "benchmark.html", html.benchmark_html(bench_dir, bench, title, images, links))
+    page = atomic_write(bench_dir / "benchmark.html",
+                        html.benchmark_html(bench_dir, {**bench, "rows": rows}, title, images, links))
     return written + [p for p in images.values() if p is not None] + [md, page]
 
 
 def write_reports(paths, run_reports: str = "all") -> list[Path]:
-    """Reports of each run directory (holds results.json) or benchmark directory (holds benchmark.json)."""
-    written: list[Path] = []
+    """Reports of each run directory (holds results.json) or benchmark directory (holds benchmark.json).
+
+    Every directory is checked before any file is written (``RunData``, ``_read_benchmark``), so a refusal of
+    the second leaves the first without a half-new report."""
+    kinds = []
     for path in map(Path, paths):
         if (path / "benchmark.json").is_file():
-            written += write_benchmark_report(path, run_reports=run_reports)
+            _read_benchmark(path)
+            kinds.append((path, True))
         elif (path / "results.json").is_file():
-            written += write_run_report(path)
+            RunData(path)
+            kinds.append((path, False))
         else:
             raise ValueError(f"{path} is neither a run directory (no results.json) nor a benchmark directory "
                              "(no benchmark.json)")
+    written: list[Path] = []
+    for path, bench in kinds:
+        written += write_benchmark_report(path, run_reports=run_reports) if bench else write_run_report(path)
     return written

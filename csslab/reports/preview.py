@@ -116,9 +116,8 @@ def save_shift_figure(scenarios, path, index: int | None = None) -> int:
             labels = train_lut(task, scenario.setting, scenario.class_order)[digits]
             usable = in_task_scenes(scenario, task, shown)
             ax.imshow(labels, cmap=cmap, norm=norm, interpolation="nearest", alpha=1.0 if usable else 0.25)
-            if not usable:
-                ax.text(0.5, 0.5, "not in this\ntask's scenes", transform=ax.transAxes, ha="center", va="center",
-                        fontsize=7)
+            if not usable:  # under the tile, not over its faded digits
+                ax.set_xlabel("not in this\ntask's scenes", fontsize=7, color="#555555", labelpad=2)
             if row == 0:
                 ax.set_title(f"task {task.index}: learn {list(task.classes)}", fontsize=8)
     for ax in axes.ravel():
