@@ -147,3 +147,15 @@ def test_resume_refuses_a_nan_in_a_completed_task(base, tmp_path, capsys):
     assert "avg nan" not in out and len(err.strip().splitlines()) == 1
     assert f"cannot resume {run}: " in err and "task 1's 'miou_all' is nan" in err
     assert (run / "results.json").read_text() == before
+
+
+def test_a_nan_in_a_benchmark_row_is_refused_not_shown_as_x(base, tmp_path, capsys):
+    bench = _benchmark(base, tmp_path / "bench")
+    data = json.loads((bench / "benchmark.json").read_text())
+    data["rows"][1]["all_mean"] = float("nan")
+    (bench / "benchmark.json").write_text(json.dumps(data))
+    assert main(["report", str(bench)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "row 2's 'all_mean' is nan, expected a finite number" in err
+    assert sorted(p.name for p in bench.iterdir()) == ["benchmark.json", "runs"]
+    assert {p.name for p in (bench / "runs" / "a").iterdir()} == KEPT & {p.name for p in base.iterdir()}

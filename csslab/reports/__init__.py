@@ -7,6 +7,7 @@ trains or evaluates; ``csslab report DIR...`` calls ``write_reports``.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from csslab.core.files import atomic_write
@@ -91,8 +92,14 @@ def _read_benchmark(bench_dir: Path) -> dict:
         bench = json.loads(file.read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise ValueError(f"unreadable benchmark file {file}: {error}") from None
-    if not isinstance(bench, dict) or not isinstance(bench.get("rows", []), list):
+    if not isinstance(bench, dict) or not isinstance(bench.get("rows", []), list) \
+            or not all(isinstance(row, dict) for row in bench.get("rows", [])):
         raise ValueError(f"invalid benchmark file {file}: expected an object with a list of 'rows'")
+    for i, row in enumerate(bench.get("rows", [])):  # a NaN mean would read as X, "not seen"
+        for key, value in row.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"invalid benchmark file {file}: row {i + 1}'s {key!r} is {value!r}, expected a "
+                                 "finite number or null")
     return bench
 
 
