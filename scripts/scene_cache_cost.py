@@ -1,6 +1,6 @@
 """What the scene cache saves: for a few scene configurations, the time to paint N scenes against the time to
-read their cache file back (and convert it, as a hit does), with the candidate corners the placement drew per KB of file (what the cache's
-rule, ``csslab.data.cache.MIN_DRAWS_PER_KB``, weighs). Medians of REPEATS calls in one process, digits already
+read their cache file back (and convert it, as a hit does), with the candidate corners the placement drew per
+KB of file (what the cache's rule, ``csslab.data.cache.MIN_DRAWS_PER_KB``, weighs). Medians of REPEATS calls in one process, digits already
 loaded; numbers of runs are not touched.
 
     python scripts/scene_cache_cost.py [N] [REPEATS]
@@ -50,7 +50,8 @@ def main(n: int = 2000, repeats: int = 5) -> None:
             shape = (n, config.size, config.size)
             read = median_ms(lambda: _to_scenes(cache.read_scenes(path, shape)[0]), repeats)  # what a hit does
         worth = draws >= cache.MIN_DRAWS_PER_KB * size / 1e3
-        print(f"{name:48s} {size / 1e6:6.1f} {draws / (size / 1e3):9.1f} {paint:9.0f} {read:8.0f}  {'yes' if worth else 'no'}")
+        print(f"{name:48s} {size / 1e6:6.1f} {draws / (size / 1e3):9.1f} {paint:9.0f} {read:8.0f}  "
+              f"{'yes' if worth else 'no'}")
 
 
 if __name__ == "__main__":

@@ -258,7 +258,8 @@ def make_scenes(images, labels, n, config=SceneConfig(), *, allowed=None, requir
     a generated set is written only when `cache.worth_caching` says reading it back beats painting it again
     (docs/speed.md#the-scene-cache).
     """
-    if cache_dir is False or seed is None or scene_policy() == "off":  # seed None: fresh scenes every call, nothing to reuse
+    # seed None: fresh scenes every call, nothing to reuse
+    if cache_dir is False or seed is None or scene_policy() == "off":
         return generate_scenes(images, labels, n, config, allowed=allowed, required=required, seed=seed)
     key = {
         "version": GENERATOR_VERSION, "code": CODE_DIGEST, "config": asdict(config), "n": int(n), "seed": seed,

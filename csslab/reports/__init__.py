@@ -121,7 +121,8 @@ def write_benchmark_report(bench_dir, run_reports: str = "missing") -> list[Path
     bench = _read_benchmark(bench_dir)
     title = bench.get("name") or f"Benchmark {bench_dir.resolve().name}"
     loaded: dict[str, RunData | str] = {}  # each listed run, or why it cannot be read
-    for rel in dict.fromkeys([*bench.get("runs", []), *(r for row in bench.get("rows", []) for r in row.get("runs", ()))]):
+    listed = [rel for row in bench.get("rows", []) for rel in row.get("runs", ())]
+    for rel in dict.fromkeys([*bench.get("runs", []), *listed]):
         try:
             loaded[rel] = RunData(bench_dir / rel)
         except ValueError as error:
@@ -138,7 +139,6 @@ def write_benchmark_report(bench_dir, run_reports: str = "missing") -> list[Path
             rows.append(row)
     # each row lists its runs; a run no row lists (an older benchmark.json) is grouped by method and scenario
     row_of = {rel: i for i, row in enumerate(rows) for rel in row.get("runs", ())}
-    listed = {rel for row in bench.get("rows", []) for rel in row.get("runs", ())}
     written: list[Path] = []
     runs: list[tuple[object, str, RunData]] = []  # (the row it belongs to, its label, the run)
     links: list[tuple[str, Path | None]] = [(note, None) for note in notes]

@@ -137,8 +137,8 @@ def training_masks(scenario, task, raw: np.ndarray) -> np.ndarray:
 
 
 def run_scenario(config: dict, tasks: list[dict]):
-    """The scenario a run trained on, built (cheaply: scenes are cached) from its resolved configuration:
-    its split, or the joint bound's one task when that is what its results record."""
+    """The scenario a run trained on, built (cheaply: its scenes paint in well under a second) from its resolved
+    configuration: its split, or the joint bound's one task when that is what its results record."""
     c = Config.from_dict(config)
     s = c.scenario
     scenario = Scenario.from_config(s, c.seed)

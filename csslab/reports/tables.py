@@ -170,7 +170,8 @@ def format_task(entry: dict, n_tasks: int) -> str:
         return "| " + " | ".join(fmt(values[n]) if n in seen else MISSING for n in names) + " |"
 
     def block(title, key):  # a table absent from an older results.json is said so, not drawn as a row of X
-        return [title, head, sep, row(entry[key])] if entry.get(key) is not None else [f"{title}: not in this results.json"]
+        return [title, head, sep, row(entry[key])] if entry.get(key) is not None else \
+            [f"{title}: not in this results.json"]
 
     return "\n".join([
         f"\n### Task {entry['task'] + 1}/{n_tasks}: classes {entry['classes']}"
