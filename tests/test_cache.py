@@ -12,6 +12,12 @@ from csslab.data.digits import load_digits
 from csslab.data.scenes import make_scenes
 
 
+@pytest.fixture(autouse=True)
+def _cache_every_scene_set(monkeypatch):
+    """These tests are about the files: every scene set is written (test_cache_bound.py tests which pay)."""
+    monkeypatch.setenv("CSSLAB_SCENE_CACHE", "all")
+
+
 @pytest.fixture
 def filled(tmp_path, monkeypatch):
     """A cache root with two scene files, a killed write's leftover, a download and a foreign file."""

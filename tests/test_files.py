@@ -31,7 +31,8 @@ def test_files_get_the_umask_permissions(tmp_path, umask_022):
     assert mode(atomic_write(tmp_path / "private.bin", b"\0")) == 0o600
 
 
-def test_scene_cache_is_readable_by_others(tmp_path, umask_022):
+def test_scene_cache_is_readable_by_others(tmp_path, umask_022, monkeypatch):
+    monkeypatch.setenv("CSSLAB_SCENE_CACHE", "all")  # a set this small is not worth caching by default
     images, labels = np.zeros((20, 28, 28), np.uint8), np.arange(20) % 10
     make_scenes(images, labels, 3, seed=0, cache_dir=tmp_path)
     (path,) = tmp_path.iterdir()

@@ -15,6 +15,12 @@ from csslab.data.scenes import SceneConfig, generate_scenes, make_scenes
 from csslab.core.version import files_digest
 
 
+@pytest.fixture(autouse=True)
+def _cache_every_scene_set(monkeypatch):
+    """These tests are about the files: every scene set is written (test_cache_bound.py tests which pay)."""
+    monkeypatch.setenv("CSSLAB_SCENE_CACHE", "all")
+
+
 @pytest.fixture(scope="module")
 def digits():
     embedded = load_digits("embedded")
@@ -172,15 +178,16 @@ def test_cache_round_trip(digits, tmp_path, monkeypatch):
     first = make_scenes(*digits, 30, config, allowed=[1, 2], seed=7, cache_dir=tmp_path, source_key="train")
     files = list(tmp_path.glob("*.npz"))
     assert [p.name for p in tmp_path.iterdir()] == [files[0].name]  # no temporary file left
+    expected = generate_scenes(*digits, 30, config, allowed=[1, 2], seed=7)  # this module's own reference
 
     def fail(*args, **kwargs):
         raise AssertionError("generated although cached")
-    monkeypatch.setattr(scenes_module, "generate_scenes", fail)
+    monkeypatch.setattr(scenes_module, "_generate", fail)
     again = make_scenes(*digits, 30, config, allowed=[2, 1], seed=7, cache_dir=tmp_path, source_key="train")
-    expected = generate_scenes(*digits, 30, config, allowed=[1, 2], seed=7)  # this module's own reference
     for a, b, c in zip(first, again, expected):
         assert np.array_equal(a, b) and np.array_equal(a, c) and a.dtype == c.dtype
     monkeypatch.undo()
+    monkeypatch.setenv("CSSLAB_SCENE_CACHE", "all")  # undone with the rest
     for change in ({"seed": 8}, {"source_key": "test"}, {"allowed": [1, 2, 3]}, {"required": [1]}):
         arguments = {"seed": 7, "allowed": [1, 2], "source_key": "train", **change}
         make_scenes(*digits, 30, config, cache_dir=tmp_path, **arguments)

@@ -258,6 +258,8 @@ def cmd_cache(args) -> int:
         kind = "downloaded; cleared by --all" if entry.download else "generated; rebuilt when needed"
         print(f"{entry.name:14s} {len(entry.files):5d} files {_size(entry.size):>10s}   {kind}")
     print(f"{'total':14s} {sum(len(e.files) for e in found):5d} files {_size(sum(e.size for e in found)):>10s}")
+    print(f"scene files: at most {_size(cache.scene_limit())}, least recently used go first ($CSSLAB_SCENE_CACHE_MB); "
+          f"written: {cache.scene_policy()} ($CSSLAB_SCENE_CACHE)")
     return 0
 
 

@@ -4,6 +4,12 @@
 One root, ``$CSSLAB_CACHE`` when set, else ``~/.cache/csslab``; each kind of file has its folder in it.
 A scene file stores a digest of its arrays and is used only when they match it. ``entries`` and
 ``clear`` (``csslab cache list|clear``) see only files csslab writes there, by their names.
+
+The scene cache is bounded (docs/speed.md#the-scene-cache has the measurements): reading a scene file back
+is slower than painting the scenes again unless placing their digits took many draws, so only such scene sets are
+written (``$CSSLAB_SCENE_CACHE``: ``auto``, the default; ``all``; ``off``), and the folder is kept under
+``$CSSLAB_SCENE_CACHE_MB`` (default 512) by removing the least recently used files. Neither changes a number:
+a cached file serves exactly the arrays the generator would paint.
 """
 
 from __future__ import annotations
@@ -21,12 +27,47 @@ from csslab.core.files import atomic_open
 SCENE_FILES = ("scenes-*.npz", ".scenes-*.npz.*.tmp")  # a cache file; what a killed write left beside it
 PRETRAINED_FILES = ("pretrained-*.pt", ".pretrained-*.pt.*.tmp")  # a backbone's weights; a killed write's
 DOWNLOAD_FILES = ("*-ubyte.gz", ".*-ubyte.gz.*.tmp")  # the IDX files of a download; a killed download's part
+SCENE_POLICIES = ("auto", "all", "off")
+DEFAULT_LIMIT_MB = 512
+# a scene set is written only when placing its digits drew at least this many candidate corners per KB of file:
+# painting costs ~3.5 us per KB and a draw ~0.22 us, reading a file back ~8 us per KB (docs/speed.md), so the
+# break-even is ~21 draws per KB; twice that, so a kept file saves at least what reading it costs again
+MIN_DRAWS_PER_KB = 40
 
 
 def cache_root() -> Path:
     """$CSSLAB_CACHE, else ~/.cache/csslab (read at every call, so a changed variable takes effect)."""
     root = os.environ.get("CSSLAB_CACHE")
     return Path(root).expanduser() if root else Path.home() / ".cache" / "csslab"
+
+
+def scene_policy() -> str:
+    """Which scene sets are written: $CSSLAB_SCENE_CACHE, ``auto`` (default: those that pay, see MIN_DRAWS_PER_KB),
+    ``all`` or ``off``."""
+    policy = os.environ.get("CSSLAB_SCENE_CACHE", "auto").strip().lower() or "auto"
+    if policy not in SCENE_POLICIES:
+        raise ValueError(f"CSSLAB_SCENE_CACHE={policy!r} is invalid: valid values are {', '.join(SCENE_POLICIES)}")
+    return policy
+
+
+def scene_limit() -> int:
+    """The scene folder's size limit in bytes: $CSSLAB_SCENE_CACHE_MB (a number >= 0), else DEFAULT_LIMIT_MB."""
+    text = os.environ.get("CSSLAB_SCENE_CACHE_MB", "").strip()
+    try:
+        limit = float(text) if text else DEFAULT_LIMIT_MB
+    except ValueError:
+        limit = -1.0
+    if not 0 <= limit < float("inf"):
+        raise ValueError(f"CSSLAB_SCENE_CACHE_MB={text!r} is invalid: must be a number of megabytes >= 0")
+    return int(limit * 1e6)
+
+
+def worth_caching(draws: int, n_bytes: int) -> bool:
+    """Whether a scene set whose placement drew ``draws`` corners and whose file holds ``n_bytes`` is written."""
+    policy = scene_policy()
+    if policy == "off" or scene_limit() < n_bytes:
+        return False
+    return policy == "all" or draws >= MIN_DRAWS_PER_KB * n_bytes / 1e3
 
 
 def scenes_dir() -> Path:
@@ -67,6 +108,8 @@ def read_scenes(path: Path, shape) -> tuple[np.ndarray, np.ndarray] | None:
         with open(path, "rb") as file, np.load(file, allow_pickle=False) as data:  # np.load leaks on errors
             levels, masks = data["levels"], data["masks"]
             stored = str(data["digest"]) if "digest" in data.files else None
+    except FileNotFoundError:  # evicted by another process since
+        return None
     except Exception as error:  # a truncated or foreign file fails in zipfile, zlib or numpy's header parser
         why = f"unreadable ({' '.join(str(error).split())})"
     else:
@@ -78,18 +121,51 @@ def read_scenes(path: Path, shape) -> tuple[np.ndarray, np.ndarray] | None:
         elif stored != _content_digest(levels, masks):
             why = "its content does not match its digest"
         else:
+            _touch(path)
             return levels, masks
     warnings.warn(f"rebuilding scene cache {path}: {why}", RuntimeWarning, stacklevel=3)
     return None
 
 
+def _touch(path: Path) -> None:
+    """Mark a scene file as just used: eviction removes the files used longest ago (their mtime) first."""
+    try:
+        os.utime(path)
+    except OSError:  # a read-only cache is still read
+        pass
+
+
 def write_scenes(path: Path, levels: np.ndarray, masks: np.ndarray) -> None:
-    """Write atomically, with the digest of the arrays, so a crash never leaves a half-written file."""
+    """Write atomically, with the digest of the arrays, so a crash never leaves a half-written file; then
+    evict the least recently used scene files beyond ``scene_limit()``."""
     try:
         with atomic_open(path) as file:
             np.savez(file, levels=levels, masks=masks, digest=np.array(_content_digest(levels, masks)))
     except OSError as error:  # a read-only or full disk costs the cache, not the run
         warnings.warn(f"scene cache not written to {path}: {error}", RuntimeWarning, stacklevel=3)
+        return
+    evict(path.parent, scene_limit(), keep=path)
+
+
+def evict(folder: Path, limit: int, keep: Path | None = None) -> list[Path]:
+    """Remove scene files of ``folder``, least recently used first, until they hold at most ``limit`` bytes;
+    ``keep`` (the file just written, never larger than the limit) stays. Returns the removed files."""
+    files = []
+    for path in folder.glob(SCENE_FILES[0]):
+        try:
+            stat = path.stat()
+        except OSError:  # removed by another process meanwhile
+            continue
+        files.append((stat.st_mtime_ns, path.name, path, stat.st_size))
+    total, removed = sum(f[-1] for f in files), []
+    for _, _, path, size in sorted(files):
+        if total <= limit:
+            break
+        if path != keep:
+            path.unlink(missing_ok=True)
+            total -= size
+            removed.append(path)
+    return removed
 
 
 @dataclass(frozen=True)
@@ -113,8 +189,8 @@ def _matching(folder: Path, patterns) -> tuple[Path, ...]:
 
 
 def entries() -> list[Entry]:
-    """The scene cache, the pretrained backbones and each downloaded dataset's folder, with their files (empty
-    ones too)."""
+    """The scene cache and the pretrained backbones (empty ones too), and each downloaded dataset's folder that
+    holds a downloaded file (a failed download's empty folder is no entry)."""
     found = [Entry("scenes", scenes_dir(), _matching(scenes_dir(), SCENE_FILES), download=False),
              Entry("pretrained", pretrained_dir(), _matching(pretrained_dir(), PRETRAINED_FILES), download=False)]
     data = cache_root() / "data"
@@ -141,8 +217,10 @@ def clear(downloads: bool = False) -> list[tuple[Entry, int]]:
             except OSError:
                 pass
     if downloads:
-        try:
-            (cache_root() / "data").rmdir()
-        except OSError:
-            pass
+        data = cache_root() / "data"
+        for folder in [*(p for p in data.iterdir() if p.is_dir()), data] if data.is_dir() else ():
+            try:
+                folder.rmdir()  # a failed download's empty folder, then data/ itself when nothing else is in it
+            except OSError:
+                pass
     return removed

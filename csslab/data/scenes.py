@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from csslab.core.constants import BACKGROUND, N_DIGITS
-from csslab.data.cache import read_scenes, scene_file, write_scenes
+from csslab.data.cache import read_scenes, scene_file, scene_policy, worth_caching, write_scenes
 from csslab.core.version import files_digest
 
 GENERATOR_VERSION = 1  # bump when the output for a given seed changes: old cache files stop matching
@@ -82,6 +82,12 @@ def generate_scenes(images, labels, n, config=SceneConfig(), *, allowed=None, re
     `return_meta=True` adds a SceneMeta. `levels=True` returns the scenes as uint8 intensity levels
     (scene = level / 255 exactly): a quarter of the memory, for storage or batch-wise conversion.
     """
+    *out, _ = _generate(images, labels, n, config, allowed, required, seed, return_meta, levels)
+    return tuple(out)
+
+
+def _generate(images, labels, n, config, allowed, required, seed, return_meta, levels):
+    """`generate_scenes`' arrays, then the number of candidate corners drawn (what the cache's rule weighs)."""
     images, labels = _check_digits(images, labels, config)
     if not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n={n!r} is invalid: must be an int >= 0")
@@ -92,7 +98,7 @@ def generate_scenes(images, labels, n, config=SceneConfig(), *, allowed=None, re
     digits = pool[rng.integers(0, pool.size, size=(n, slots))]  # n, slots
     if required_pool is not None:
         digits[:, 0] = required_pool[rng.integers(0, required_pool.size, size=n)]
-    positions, placed = _place(rng, k, config, images.shape[1:])  # n, slots, 2; n, slots
+    positions, placed, draws = _place(rng, k, config, images.shape[1:])  # n, slots, 2; n, slots; int
     # Shuffle each scene's placed digits, empty slots last, so slot 0 is not always the required digit.
     order = np.argsort(rng.random((n, slots)) + ~placed, axis=1)  # n, slots
     placed = np.take_along_axis(placed, order, axis=1)
@@ -100,8 +106,8 @@ def generate_scenes(images, labels, n, config=SceneConfig(), *, allowed=None, re
     positions = np.where(placed[..., None], np.take_along_axis(positions, order[..., None], axis=1), -1)
     scenes, masks = _paint(images, labels, digits, positions, config, levels)
     if not return_meta:
-        return scenes, masks
-    return scenes, masks, SceneMeta(np.where(placed, labels[digits], -1), positions, digits)
+        return scenes, masks, draws
+    return scenes, masks, SceneMeta(np.where(placed, labels[digits], -1), positions, digits), draws
 
 
 def _check_digits(images, labels, config):
@@ -144,7 +150,8 @@ def _pools(labels, allowed, required):
 
 
 def _place(rng, k, config, digit_shape):
-    """Corners [n, slots, 2] and `placed` [n, slots]: rejection sampling, vectorised over scenes."""
+    """Corners [n, slots, 2], `placed` [n, slots] and the candidates drawn: rejection sampling, vectorised over
+    scenes."""
     n, slots, (h, w) = len(k), config.max_digits, digit_shape
     rows, cols = config.size - h + 1, config.size - w + 1  # corner choices along each axis
     # Corner code = row * width + col: code_a - code_b + offset indexes clash[dr, dc] (IoU > max_box_iou
@@ -155,19 +162,20 @@ def _place(rng, k, config, digit_shape):
     clash = (inter / (2 * h * w - inter) > config.max_box_iou).ravel()
     empty = clash.size + (rows - 1) * width + cols - offset  # empty - code + offset >= clash.size
     clash = np.concatenate([clash, np.zeros(empty + offset - clash.size + 1, dtype=bool)])
-    codes = np.full((n, slots), empty, dtype=np.int64)
+    codes, draws = np.full((n, slots), empty, dtype=np.int64), 0
     for slot in range(slots):
         todo, tries = np.flatnonzero(k > slot), config.max_tries  # scenes still drawing this slot
         while todo.size and tries:
             batch = min(tries, max(1, PLACE_BATCH // todo.size))  # candidates per scene this round
             draw = rng.integers(0, (rows, cols), size=(todo.size, batch, 2))  # m, b, 2
+            draws += todo.size * batch
             code = draw[..., 0] * width + draw[..., 1]  # m, b
             ok = ~clash[codes[todo, None, :slot] + (offset - code[..., None])].any(axis=2)  # m, b
             first = ok.argmax(axis=1)  # m: the first good candidate, as if drawn one by one
             found = ok[np.arange(todo.size), first]  # m
             codes[todo[found], slot] = code[found, first[found]]
             todo, tries = todo[~found], tries - batch
-    return np.stack(np.divmod(codes, width), axis=-1), codes != empty
+    return np.stack(np.divmod(codes, width), axis=-1), codes != empty, draws
 
 
 def _paint(images, labels, digits, positions, config, levels=False):
@@ -246,9 +254,12 @@ def make_scenes(images, labels, n, config=SceneConfig(), *, allowed=None, requir
     """`generate_scenes`, cached on disk in an npz named by a hash of everything that shapes the output.
 
     `cache_dir`: None for `cache.scenes_dir()`, False for no cache. `source_key` names the digits (e.g.
-    "embedded/train") for readability; the digit arrays themselves are hashed too.
+    "embedded/train") for readability; the digit arrays themselves are hashed too. A file is read when present;
+    a generated set is written only when `cache.worth_caching` says reading it back beats painting it again
+    (docs/speed.md#the-scene-cache).
     """
-    if cache_dir is False or seed is None:  # seed None: fresh scenes every call, nothing to reuse
+    # seed None: fresh scenes every call, nothing to reuse
+    if cache_dir is False or seed is None or scene_policy() == "off":
         return generate_scenes(images, labels, n, config, allowed=allowed, required=required, seed=seed)
     key = {
         "version": GENERATOR_VERSION, "code": CODE_DIGEST, "config": asdict(config), "n": int(n), "seed": seed,
@@ -260,9 +271,10 @@ def make_scenes(images, labels, n, config=SceneConfig(), *, allowed=None, requir
     cached = read_scenes(path, (int(n), config.size, config.size))
     if cached is not None:
         return _to_scenes(cached[0]), cached[1]
-    levels, masks = generate_scenes(images, labels, n, config, allowed=allowed, required=required, seed=seed,
-                                    levels=True)  # what the file stores; the scenes are level / 255 exactly
-    write_scenes(path, levels, masks)
+    levels, masks, draws = _generate(images, labels, n, config, allowed, required, seed, False,
+                                     True)  # levels: what the file stores; the scenes are level / 255 exactly
+    if worth_caching(draws, levels.nbytes + masks.nbytes):
+        write_scenes(path, levels, masks)
     return _to_scenes(levels), masks
 
 

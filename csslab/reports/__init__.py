@@ -7,6 +7,7 @@ trains or evaluates; ``csslab report DIR...`` calls ``write_reports``.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from csslab.core.files import atomic_write
@@ -51,9 +52,7 @@ def write_run_report(run_dir) -> list[Path]:
     notes += [note] if note else []
     frames = run.frames
     if frames is None:
-        notes.append("This run directory has no readable frames.npz (written by an older csslab, or with no "
-                     "frame saved): the IoU curves over training, the animations and the prediction grid are "
-                     "skipped.")
+        notes.append(_no_frames_note(run))
     else:
         images["iou_curves"] = plots.plot_iou_curves(run, files.figure("iou_curves"))
         images["confusion_gif"] = animate.confusion_gif(run, files.figure("confusion_gif"))
@@ -73,14 +72,33 @@ def write_run_report(run_dir) -> list[Path]:
     return figures + [report_md, report_html]
 
 
+def _no_frames_note(run: RunData) -> str:
+    """Why a run has no frames: ``train.frame_every`` above its steps saved none, else an older csslab."""
+    skipped = "the IoU curves over training, the animations and the prediction grid are skipped"
+    every = (run.config.get("train") or {}).get("frame_every")
+    steps = sum(t["steps"] for t in run.tasks if isinstance(t.get("steps"), int))
+    if isinstance(every, int) and not isinstance(every, bool) and every > steps > 0 \
+            and not RunDir(run.path).frames.exists():
+        return (f"No frame was saved: train.frame_every ({every}) is above the run's {steps} training steps, so "
+                f"{skipped} (a frame_every of at most {steps}, or 0, saves them).")
+    return (f"This run directory has no readable frames.npz (written by an older csslab, or with no frame saved): "
+            f"{skipped}.")
+
+
 def _read_benchmark(bench_dir: Path) -> dict:
     file = BenchmarkDir(bench_dir).json
     try:
         bench = json.loads(file.read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise ValueError(f"unreadable benchmark file {file}: {error}") from None
-    if not isinstance(bench, dict) or not isinstance(bench.get("rows", []), list):
+    if not isinstance(bench, dict) or not isinstance(bench.get("rows", []), list) \
+            or not all(isinstance(row, dict) for row in bench.get("rows", [])):
         raise ValueError(f"invalid benchmark file {file}: expected an object with a list of 'rows'")
+    for i, row in enumerate(bench.get("rows", [])):  # a NaN mean would read as X, "not seen"
+        for key, value in row.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"invalid benchmark file {file}: row {i + 1}'s {key!r} is {value!r}, expected a "
+                                 "finite number or null")
     return bench
 
 
@@ -101,18 +119,34 @@ def write_benchmark_report(bench_dir, run_reports: str = "missing") -> list[Path
     bench_dir = Path(bench_dir)
     bench = _read_benchmark(bench_dir)
     title = bench.get("name") or f"Benchmark {bench_dir.resolve().name}"
-    rows = bench.get("rows", [])
+    loaded: dict[str, RunData | str] = {}  # each listed run, or why it cannot be read
+    listed = [rel for row in bench.get("rows", []) for rel in row.get("runs", ())]
+    for rel in dict.fromkeys([*bench.get("runs", []), *listed]):
+        try:
+            loaded[rel] = RunData(bench_dir / rel)
+        except ValueError as error:
+            loaded[rel] = str(error)
+    # a benchmark's rows are its runs on disk: a row averaging a run that is gone (or unreadable) is left out
+    rows, notes = [], []
+    for row in bench.get("rows", []):
+        lost = [rel for rel in row.get("runs", ()) if not isinstance(loaded[rel], RunData)]
+        if lost:
+            notes.append(f"{method_label(row)} on {row.get('tasks')} ({row.get('setting')}) left out: its run"
+                         f"{'s' if len(lost) > 1 else ''} {', '.join(lost)} not on disk or unreadable (the same "
+                         "csslab benchmark command trains them again)")
+        else:
+            rows.append(row)
     # each row lists its runs; a run no row lists (an older benchmark.json) is grouped by method and scenario
     row_of = {rel: i for i, row in enumerate(rows) for rel in row.get("runs", ())}
     written: list[Path] = []
     runs: list[tuple[object, str, RunData]] = []  # (the row it belongs to, its label, the run)
-    links: list[tuple[str, Path | None]] = []
+    links: list[tuple[str, Path | None]] = [(note, None) for note in notes]
     for rel in bench.get("runs", []):
-        path = bench_dir / rel
-        try:
-            run = RunData(path)
-        except ValueError as error:
-            links.append((f"{rel} (unreadable: {error})", None))
+        path, run = bench_dir / rel, loaded[rel]
+        if not isinstance(run, RunData):
+            links.append((f"{rel} (unreadable: {run})", None))
+            continue
+        if rel in listed and rel not in row_of:  # its row is left out
             continue
         report = RunDir(path).report_html
         if run_reports == "all" or (run_reports == "missing" and not report.exists()):
@@ -146,34 +180,44 @@ def write_benchmark_report(bench_dir, run_reports: str = "missing") -> list[Path
     for name in BENCHMARK_FIGURES:
         if images.get(name) is None:
             BenchmarkDir(bench_dir).figure(name).unlink(missing_ok=True)
-    md = write_benchmark_markdown(bench_dir, bench, [p for p in images.values() if p is not None])
-    page = atomic_write(BenchmarkDir(bench_dir).html, html.benchmark_html(bench_dir, bench, title, images, links))
+    md = write_benchmark_markdown(bench_dir, {**bench, "rows": rows}, [p for p in images.values() if p is not None],
+                                  notes)
+    page = atomic_write(BenchmarkDir(bench_dir).html,
+                        html.benchmark_html(bench_dir, {**bench, "rows": rows}, title, images, links))
     return written + [p for p in images.values() if p is not None] + [md, page]
 
 
-def write_benchmark_markdown(bench_dir, bench: dict | None = None, figures=()) -> Path:
-    """Write benchmark.md (the one writer of the file): the title, the seeds' caption, the table of ``bench``
-    (benchmark.json's data, read when not given) with the ranking per class order, and links to the
-    ``figures`` drawn."""
+def write_benchmark_markdown(bench_dir, bench: dict | None = None, figures=(), notes=()) -> Path:
+    """Write benchmark.md (the one writer of the file): the title, the seeds' caption, the ``notes`` (rows left
+    out), the table of ``bench`` (benchmark.json's data, read when not given) with the ranking per class order,
+    and links to the ``figures`` drawn."""
     bench = _read_benchmark(Path(bench_dir)) if bench is None else bench
     rows = bench.get("rows", [])
     title = bench.get("name") or f"Benchmark {Path(bench_dir).resolve().name}"
     return atomic_write(BenchmarkDir(bench_dir).markdown, "\n".join([
-        f"# {title}", "", seeds_caption(rows), "", benchmark_markdown(rows, bench.get("order_ranking")),
+        f"# {title}", "", seeds_caption(rows), "", *(f"**{note}.**\n" for note in notes),
+        benchmark_markdown(rows, bench.get("order_ranking")),
         *(f"\n![{p.stem}]({p.name})" for p in figures)]) + "\n")
 
 
 def write_reports(paths, run_reports: str = "all") -> list[Path]:
-    """Reports of each run directory (holds results.json) or benchmark directory (holds benchmark.json)."""
-    written: list[Path] = []
+    """Reports of each run directory (holds results.json) or benchmark directory (holds benchmark.json).
+
+    Every directory is checked before any file is written (``RunData``, ``_read_benchmark``), so a refusal of
+    the second leaves the first without a half-new report."""
+    kinds = []
     for path in map(Path, paths):
         if BenchmarkDir(path).json.is_file():
-            with BenchmarkDir(path).lock():
-                written += write_benchmark_report(path, run_reports=run_reports)
+            _read_benchmark(path)
+            kinds.append((path, True))
         elif RunDir(path).has_results():
-            with RunDir(path).lock():
-                written += write_run_report(path)
+            RunData(path)
+            kinds.append((path, False))
         else:
             raise ValueError(f"{path} is neither a run directory (no results.json) nor a benchmark directory "
                              "(no benchmark.json)")
+    written: list[Path] = []
+    for path, bench in kinds:
+        with (BenchmarkDir(path) if bench else RunDir(path)).lock():  # one writer: not while a run writes it
+            written += write_benchmark_report(path, run_reports=run_reports) if bench else write_run_report(path)
     return written

@@ -59,10 +59,12 @@ def plot_benchmark_bars(rows: list[dict], path) -> Path:
             means = np.array([np.nan if r.get(f"{key}_mean") is None else r[f"{key}_mean"] for r in group])
             ax.bar(x + (i - 1) * 0.26, means, 0.26, yerr=error_bars(group, key), capsize=3, color=LINE_COLORS[key],
                    label=f"mIoU {key}")
+            for left in (x + (i - 1) * 0.26 - 0.13)[means < 0.005]:  # a bar of 0.000 has no height: a mark shows it
+                ax.hlines(0, left + 0.02, left + 0.24, color=LINE_COLORS[key], linewidth=3, clip_on=False, zorder=4)
         for label, value, style, color in reference_lines(group):
             ax.axhline(value, color=color, linestyle=style, linewidth=2, label=label, zorder=3)
         ax.set_xticks(x, [f"{method_label(r)}\n({runs_label(r)})" for r in group], fontsize=9)
-        ax.set_ylim(0, 1)
+        ax.set_ylim(-0.02, 1)  # the marks of 0.000 bars sit above the axis line, not in it
         ax.set_ylabel((f"final mIoU (mean ± std over {spread})" if several else "final mIoU (one seed)")
                       if ax is axes[0, 0] else "")
         ax.set_xlim(-0.6, len(group) - 0.4)

@@ -71,8 +71,11 @@ def _task_tables(run: RunData, entry: dict) -> str:
     parts = [f"<details{' open' if k == len(run.tasks) - 1 else ''}><summary>{html.escape(summary)}</summary>",
              table(["Overall Acc", "Mean Acc", "Mean IoU"],
                    [[fmt(entry.get("overall_acc")), fmt(entry.get("mean_acc")), fmt(entry.get("miou_all"))]]),
-             table([""] + run.short_names, [row("Class IoU", entry.get("iou")), row("Class Acc", entry.get("acc"))],
+             table([""] + run.short_names, [row(name, entry.get(key)) for name, key in
+                                            (("Class IoU", "iou"), ("Class Acc", "acc")) if entry.get(key) is not None],
                    left=1)]
+    parts += [f"<p>{name}: not in this results.json.</p>" for name, key in (("Class IoU", "iou"), ("Class Acc", "acc"))
+              if entry.get(key) is None]  # an older results.json: said so, not drawn as a row of X
     if entry.get("loss"):
         parts.append(table(["loss term"] + list(entry["loss"]), [["mean over the task"] +
                                                                   [fmt(v, 4) for v in entry["loss"].values()]], left=1))

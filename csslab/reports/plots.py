@@ -96,13 +96,15 @@ def plot_miou_per_task(run: RunData, path) -> Path:
         values = [np.nan if t.get(f"miou_{key}") is None else t[f"miou_{key}"] for t in run.tasks]
         ax.plot(x, values, marker=marker, markersize=7, color=LINE_COLORS[key], label=label, linewidth=2,
                 zorder=3 + z, clip_on=False)
-    ax.set_xticks(x, [run.task_label(k).replace(" (", "\n(") for k in range(len(run.tasks))], fontsize=9)
+    labels, axis_title = run.task_ticks()
+    ax.set_xticks(x, labels, fontsize=9)
     ax.set_ylim(Y_FLOOR, 1.04)
-    ax.set_xlabel("after training on")
+    ax.set_xlabel(axis_title)
     ax.set_ylabel("mean IoU on the test set")
     ax.set_title(f"Mean IoU after each task\n{run.title}", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=9, loc="best")
+    # beside the axes, never over a line: "best" put it over the old-classes line at tasks 2-3 (issue 29)
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     return save_figure(fig, path)
 
 
@@ -132,12 +134,14 @@ def plot_losses(run: RunData, path) -> Path | None:
     else:  # from 0 (or the lowest term), with room below so that a term near 0 is not hidden in the axis
         low, span = min(0.0, finite.min()), (finite.max() - min(0.0, finite.min())) or 1.0
         ax.set_ylim(low - 0.04 * span, finite.max() + 0.08 * span)
-    ax.set_xticks(x, [run.task_label(k).replace(" (", "\n(") for k in range(len(run.tasks))], fontsize=9)
-    ax.set_xlabel("task")
+    labels, axis_title = run.task_ticks()
+    ax.set_xticks(x, labels, fontsize=9)
+    ax.set_xlabel(axis_title.replace("after training on", "task"))
     ax.set_ylabel("mean loss over the task's steps")
     ax.set_title(f"Training loss per task, by term\n{run.title}", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(title="loss term", fontsize=9, title_fontsize=9, loc="best")
+    ax.legend(title="loss term", fontsize=9, title_fontsize=9, loc="upper left", bbox_to_anchor=(1.02, 1),
+              frameon=False)
     return save_figure(fig, path)
 
 

@@ -116,9 +116,8 @@ def save_shift_figure(scenarios, path, index: int | None = None) -> int:
             labels = train_lut(task, scenario.setting, scenario.class_order)[digits]
             usable = in_task_scenes(scenario, task, shown)
             ax.imshow(labels, cmap=cmap, norm=norm, interpolation="nearest", alpha=1.0 if usable else 0.25)
-            if not usable:
-                ax.text(0.5, 0.5, "not in this\ntask's scenes", transform=ax.transAxes, ha="center", va="center",
-                        fontsize=7)
+            if not usable:  # under the tile, not over its faded digits
+                ax.set_xlabel("not in this\ntask's scenes", fontsize=7, color="#555555", labelpad=2)
             if row == 0:
                 ax.set_title(f"task {task.index}: learn {list(task.classes)}", fontsize=8)
     for ax in axes.ravel():
@@ -138,8 +137,8 @@ def training_masks(scenario, task, raw: np.ndarray) -> np.ndarray:
 
 
 def run_scenario(config: dict, tasks: list[dict]):
-    """The scenario a run trained on, built (cheaply: scenes are cached) from its resolved configuration:
-    its split, or the joint bound's one task when that is what its results record."""
+    """The scenario a run trained on, built (cheaply: its scenes paint in well under a second) from its resolved
+    configuration: its split, or the joint bound's one task when that is what its results record."""
     c = Config.from_dict(config)
     s = c.scenario
     scenario = Scenario.from_config(s, c.seed)

@@ -12,6 +12,7 @@ import numpy as np
 
 from csslab.core.constants import CLASS_NAMES, SHORT_NAMES
 from csslab.reports.budget import budget_text, budget_warning, run_budget
+from csslab.store.validate import check_run
 from csslab.store.cells import MISSING, fmt  # noqa: F401  (re-exported: every report spells cells so)
 from csslab.store.results import Results
 from csslab.store.rundir import RunDir
@@ -31,6 +32,7 @@ class RunData:
         self.data = self.results.data
         if not self.data.get("tasks"):
             raise ValueError(f"results file {RunDir(self.path).results} holds no completed task")
+        check_run(self.data, RunDir(self.path).results)
         self._frames = self._read_frames()
 
     # -- identity -------------------------------------------------------------------------
@@ -115,6 +117,19 @@ class RunData:
         classes = entry.get("classes")
         return f"task {k + 1}" + (f" ({', '.join(map(str, classes))})" if classes else "")
 
+    COMPACT_TICKS = 5  # more tasks than this: "task 9task 10" would overlap on a figure's x axis
+
+    def task_ticks(self, indices=None) -> tuple[list[str], str]:
+        """Labels of the tasks ``indices`` (default: all) on a figure's x axis, two lines each, and the axis's
+        title: "task 3" over its classes, or with many tasks just "3" over "(5,6)" under the title "after
+        training on task (its classes)", so ten labels fit side by side."""
+        indices = range(len(self.tasks)) if indices is None else list(indices)
+        if len(indices) <= self.COMPACT_TICKS:
+            return [self.task_label(k).replace(" (", "\n(") for k in indices], "after training on"
+        classes = [(self.tasks[k] if k < len(self.tasks) else {}).get("classes") for k in indices]
+        return ([f"{k + 1}" + (f"\n({','.join(map(str, c))})" if c else "") for k, c in zip(indices, classes)],
+                "after training on task (its classes)")
+
     # -- frames ---------------------------------------------------------------------------
     @property
     def frames(self) -> dict | None:
@@ -142,19 +157,23 @@ def _table(head, rows) -> list[str]:
 def format_task(entry: dict, n_tasks: int) -> str:
     """The original notebook's per-task markdown tables (X marks classes not yet seen)."""
     seen = {"background"} | {str(c) for c in entry["old_classes"] + entry["classes"]}
-    names = list(entry["iou"])
+    names = list(entry.get("iou") or entry.get("acc") or CLASS_NAMES)
     head = "| " + " | ".join(n if n != "background" else "bg" for n in names) + " |"
     sep = "|" + "---|" * len(names)
 
     def row(values):
         return "| " + " | ".join(fmt(values[n]) if n in seen else MISSING for n in names) + " |"
 
+    def block(title, key):  # a table absent from an older results.json is said so, not drawn as a row of X
+        return [title, head, sep, row(entry[key])] if entry.get(key) is not None else \
+            [f"{title}: not in this results.json"]
+
     return "\n".join([
         f"\n### Task {entry['task'] + 1}/{n_tasks}: classes {entry['classes']}"
         f" (old {entry['old_classes'] or '-'})  mIoU old {fmt(entry['miou_old'])} new {fmt(entry['miou_new'])}",
         "| Overall Acc | Mean Acc | Mean IoU |", "|---|---|---|",
         f"| {fmt(entry['overall_acc'])} | {fmt(entry['mean_acc'])} | {fmt(entry['miou_all'])} |",
-        "", "Class IoU", head, sep, row(entry["iou"]), "", "Class Acc", head, sep, row(entry["acc"]),
+        "", *block("Class IoU", "iou"), "", *block("Class Acc", "acc"),
     ])
 
 
@@ -165,8 +184,8 @@ def print_task(entry: dict, n_tasks: int) -> None:
 
 def task_markdown(entry: dict, n_tasks: int) -> str:
     """``format_task`` on a saved entry, tolerant of the keys an older results.json lacks."""
-    names = list(entry.get("iou") or dict.fromkeys(CLASS_NAMES))
-    defaults = {"classes": [], "old_classes": [], "iou": dict.fromkeys(names), "acc": dict.fromkeys(names)}
+    names = list(entry.get("iou") or entry.get("acc") or dict.fromkeys(CLASS_NAMES))
+    defaults = {"classes": [], "old_classes": [], "iou": None, "acc": None}
     defaults |= dict.fromkeys(("miou_all", "miou_old", "miou_new", "overall_acc", "mean_acc"))
     return format_task(defaults | {k: v for k, v in entry.items() if v is not None}, n_tasks)
 

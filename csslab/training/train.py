@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from csslab.store.checkpoints import restore_checkpoint, resume_point, save_checkpoint
+from csslab.store.validate import check_run
 from csslab.training.checks import resolve_threads, validate
 from csslab.core.config import OPTIMIZERS, Config, TrainConfig
 from csslab.evaluation.confusion import Evaluator
@@ -153,6 +154,11 @@ def run(config: Config | None = None, out=None, progress: bool = True, log=print
 def _run(config: Config, checked, out: Path | None, progress: bool, log, resume: bool, on_task, base) -> Results:
     results = Results.new(resolved_config(config), _versions(config.method))
     saved = resume_point(out, config) if resume else None
+    if saved is not None:  # a results.json damaged or edited since: refused, never averaged into "avg nan"
+        try:
+            check_run(saved.data, RunDir(out).results)
+        except ValueError as error:
+            raise ValueError(f"cannot resume {out}: {error}") from None
     if saved is not None and saved.complete:
         log(f"{out} is complete ({len(saved.tasks)} tasks): nothing to resume")
         return saved
