@@ -206,5 +206,7 @@ def test_defaults_are_the_papers_code_or_measured_with_a_pointer():
 
 
 def test_sdr_refuses_an_unknown_feature_map_naming_the_valid_ones():
+    with pytest.raises(ValueError, match="valid values are enc1, enc2, encoder, decoder"):
+        make_method("sdr", feature="bottleneck")  # no backbone has it: refused before anything runs
     with pytest.raises(ValueError, match="valid maps are enc1, encoder, decoder"):
-        train_tiny(make_method("sdr", feature="bottleneck"), steps=1)
+        train_tiny(make_method("sdr", feature="enc2"), steps=1)  # the seed backbone's, not the fast one's

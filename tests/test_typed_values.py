@@ -18,7 +18,7 @@ from csslab.methods.replay import Replay
     (["--data", "None"], "unknown digit source 'None'"),
     (["--set", "scenario.old_labels=yes"], "old_labels='yes'"),
     (["--method", "lwf", "--set", "params.lam=yes"], "invalid value 'yes' for params.lam: expected a number"),
-    (["--method", "replay", "--set", "params.refresh=off"], "unknown refresh 'off'"),
+    (["--method", "replay", "--set", "params.refresh=off"], "invalid params.refresh='off' for method replay"),
 ])
 def test_a_bad_value_is_echoed_as_typed(tmp_path, capsys, args, needle):
     assert main(["run", "--out", str(tmp_path / "r"), *args]) == 2

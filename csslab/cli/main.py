@@ -201,7 +201,7 @@ def _describe_method(name: str, cls, train, origin: str = "") -> None:
 
     params = ", ".join(f"{f.name}={f.default!r}" for f in fields(cls.Params))
     doc = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())  # the first paragraph
-    base_task = cls().base_task  # an instance's: a method may derive it from its params (dkd)
+    base_task = cls.base_task
     base = f"shared ({base_task})" if base_task else "its own"
     trains = f"protocol {train.protocol}, new heads {cls.head_init} init, first task: {base}"
     print(f"{name:10s} {doc}\n{'':10s} trains: {trains}" + (f"\n{'':10s} params: {params}" if params else "")

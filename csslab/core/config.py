@@ -46,6 +46,7 @@ class ScenarioConfig:
     old_labels: str | None = None
     test_future: str | None = None
     instances: str | None = None  # shared, or partitioned: each training digit instance in one task's scenes
+    # how scenes look (csslab.data.scenes.SceneConfig, whose defaults these are, checks and documents them)
     size: int = 60
     min_digits: int = 2
     max_digits: int = 4

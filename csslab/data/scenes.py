@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from csslab.core.config import ScenarioConfig
 from csslab.core.constants import BACKGROUND, N_DIGITS
 from csslab.data.cache import read_scenes, scene_file, scene_policy, worth_caching, write_scenes
 from csslab.core.version import files_digest
@@ -33,14 +34,16 @@ _INV_LEVEL = np.float32(1 / 255)  # intensity = level * (1/255) in float32, the 
 
 @dataclass(frozen=True)
 class SceneConfig:
-    """How scenes look. `max_tries` counts the draws of one digit's position, the first included."""
+    """How scenes look. `max_tries` counts the draws of one digit's position, the first included. The defaults
+    are the run configuration's (``ScenarioConfig``, which a run's ``scenario`` section sets them through)."""
 
-    size: int = 60  # scenes are size x size pixels
-    min_digits: int = 2  # digits per scene, uniform in [min_digits, max_digits]
-    max_digits: int = 4
-    max_box_iou: float = 0.2  # largest IoU allowed between the 28x28 boxes of two digits of a scene
-    ink: float = 0.5  # a pixel is labelled with its digit when its intensity >= ink
-    max_tries: int = 20  # at 60x60 and IoU 0.2 only ~half of the 4th digits find a place in 20 draws
+    size: int = ScenarioConfig.size  # scenes are size x size pixels
+    min_digits: int = ScenarioConfig.min_digits  # digits per scene, uniform in [min_digits, max_digits]
+    max_digits: int = ScenarioConfig.max_digits
+    max_box_iou: float = ScenarioConfig.max_box_iou  # largest IoU allowed between the 28x28 boxes of two digits
+    ink: float = ScenarioConfig.ink  # a pixel is labelled with its digit when its intensity >= ink
+    # at 60x60 and IoU 0.2 only ~half of the 4th digits find a place in 20 draws
+    max_tries: int = ScenarioConfig.max_tries
 
     def __post_init__(self):
         _check(self, "size", int, ">= 28 (a digit must fit)", lambda v: v >= 28)

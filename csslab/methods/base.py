@@ -4,19 +4,74 @@ from __future__ import annotations
 
 import abc
 import copy
-from dataclasses import dataclass, fields
+import math
+from dataclasses import dataclass, field, fields
 from typing import get_type_hints
 
 import torch
 from torch import nn
 
-from csslab.core.config import coerce
+from csslab.core.config import TrainConfig, coerce
 from csslab.model.network import mib_background_shift
+
+# the backbones' named maps a method may read (csslab.model.network: "enc2" is the seed backbone's only)
+FEATURE_MAPS = ("enc1", "enc2", "encoder", "decoder")
 
 
 @dataclass
 class Params:
-    """Hyper-parameters of a method; subclasses add fields with the paper's defaults."""
+    """Hyper-parameters of a method; subclasses add fields with the paper's defaults, declared by ``param``."""
+
+
+def param(default, *, low=None, high=None, choices=None, items=None):
+    """A Params field with what its values may be, declared once and checked by ``Method.make_params``:
+    a number in [``low``, ``high``] (None: an open end; never nan or inf), one of ``choices``, or, with
+    ``items`` (int or str), a comma-separated list whose every item is such a value."""
+    return field(default=default, metadata={"low": low, "high": high, "choices": choices, "items": items})
+
+
+def _span(low, high) -> str:
+    if low is not None and high is not None:
+        return f"in [{low:g}, {high:g}]"
+    return f">= {low:g}" if low is not None else f"<= {high:g}" if high is not None else ""
+
+
+def check_params(method: str, params, typed: dict | None = None) -> None:
+    """Refuse, in one line naming the value and the valid ones, a value of ``params`` outside what its fields
+    declare (``param``): non-finite or out-of-range numbers (any float field's nan or inf too), unknown choices.
+    ``typed``: the values as given, to echo a non-finite one as typed (1e309, not the inf it became)."""
+    for f in fields(params):
+        value, meta = getattr(params, f.name), f.metadata
+        where = f"params.{f.name}={value!r}" if isinstance(value, str) else f"params.{f.name}={value}"
+        where += f" for method {method}"
+        if meta.get("items") is not None:
+            _check_items(where, value, meta, f.default)
+        elif meta.get("choices") is not None and value not in meta["choices"]:
+            raise ValueError(f"invalid {where}: valid values are {', '.join(map(str, meta['choices']))}")
+        elif isinstance(value, float) and not math.isfinite(value):
+            shown = (typed or {}).get(f.name, value)
+            span = _span(meta.get("low"), meta.get("high"))
+            raise ValueError(f"invalid params.{f.name}={shown} for method {method}: must be a finite number "
+                             f"{span}".rstrip())
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            low, high = meta.get("low"), meta.get("high")
+            if (low is not None and value < low) or (high is not None and value > high):
+                raise ValueError(f"invalid {where}: must be {_span(low, high)}")
+
+
+def _check_items(where: str, value, meta, example) -> None:
+    kind, choices, low, high = meta["items"], meta.get("choices"), meta.get("low"), meta.get("high")
+    words = [w.strip() for w in str(value).split(",")]
+    rule = (f"valid items are {', '.join(choices)}" if choices else
+            f"every item must be {'an integer' if kind is int else 'a number'} {_span(low, high)}")
+    for word in words:
+        try:
+            item = kind(word)
+        except ValueError:
+            item = None
+        if item is None or (choices is not None and item not in choices) or (
+                low is not None and item < low) or (high is not None and item > high):
+            raise ValueError(f"invalid {where}: a comma-separated list, e.g. {example}; {rule}")
 
 
 def frozen_copy(model: nn.Module) -> nn.Module:
@@ -85,18 +140,27 @@ class Method(abc.ABC):
     # how the first task trains when it is trained alike by several methods ("ce": plain cross-entropy over
     # its labels, nothing else): benchmark trains it once per configuration (csslab.training.shared_base); None: own
     base_task = None
+    base_params = ()  # the Params fields that shape that first task: part of the shared base's key (DKD's)
 
-    def __init__(self, params: Params | None = None, device="cpu", seed: int = 0):
+    def __init__(self, params: Params | None = None, device="cpu", seed: int = 0,
+                 eval_batch_size: int = TrainConfig.eval_batch_size):
         self.params = params if params is not None else self.Params()
+        check_params(self.name, self.params)
         self.device = torch.device(device)
         self.generator = torch.Generator().manual_seed(seed)
+        self.eval_batch_size = eval_batch_size  # scenes per forward pass outside training (train.eval_batch_size)
         self.task = None
         self.teacher = None
+        self.setup()
+
+    def setup(self) -> None:
+        """The method's own state, built from ``self.params`` once the base has set params, device and
+        generator (a memory, Fisher information, prototypes). A subclass calls ``super().setup()``."""
 
     @classmethod
     def make_params(cls, values: dict | None = None):
-        """The method's params from a dict, refusing unknown keys, ill-typed values and values outside the
-        ranges its ``Params.RANGES`` declares (``{name: (low, high)}``, None for an open end)."""
+        """The method's params from a dict, refusing unknown keys, ill-typed values and values outside what
+        each field declares (``param``: ranges, choices, lists; never a nan or inf number), in one line."""
         values = dict(values or {})
         known = {f.name: f for f in fields(cls.Params)}
         unknown = sorted(set(values) - set(known))
@@ -105,12 +169,7 @@ class Method(abc.ABC):
             raise ValueError(f"unknown parameter {unknown[0]!r} for method {cls.name}: valid parameters are {valid}")
         hints = get_type_hints(cls.Params)
         params = cls.Params(**{k: coerce(v, hints[k], f"params.{k}") for k, v in values.items()})
-        for name, (low, high) in getattr(cls.Params, "RANGES", {}).items():
-            value = getattr(params, name)
-            if (low is not None and value < low) or (high is not None and value > high):
-                span = f"in [{low}, {high}]" if low is not None and high is not None else (
-                    f">= {low}" if low is not None else f"<= {high}")
-                raise ValueError(f"invalid params.{name}={value} for method {cls.name}: must be {span}")
+        check_params(cls.name, params, values)
         return params
 
     def prepare(self, scenario, steps: int):
@@ -135,6 +194,13 @@ class Method(abc.ABC):
         """Append ``task``'s head to ``model``: a 1x1 classifier of ``head_channels(task)`` channels, with
         ``head_init`` from the second task on. Resume rebuilds a saved model's heads through it too."""
         return model.add_head(head_channels(task), init=self.head_init if task.index else "random")
+
+    def base_key(self) -> str | None:
+        """What identifies this method's first task among shared bases: ``base_task`` and the values of its
+        ``base_params`` (None: it trains its own)."""
+        if not self.base_task:
+            return None
+        return "-".join([self.base_task, *(f"{k}{getattr(self.params, k):g}" for k in self.base_params)])
 
     def before_task(self, task, model, images, masks) -> None:
         """Called after the task's head is added. The base sets ``self.task`` and, from the

@@ -7,30 +7,26 @@ import torch.nn.functional as F
 from torch import nn
 
 from csslab.losses import all_negative_bce, decompose_logits, new_class_bce, sigmoid_kd
-from csslab.methods.base import Method, freeze_batchnorm
+from csslab.methods.base import Method, freeze_batchnorm, param
 from csslab.methods.memory import Replaying
 
 
 @dataclass
 class DKDParams:
-    RANGES = {  # checked by Method.make_params
-        "mbce": (0, None), "kd": (0, None), "dkd_pos": (0, None), "dkd_neg": (0, None), "ac": (0, None),
-        "pos_weight": (0, None), "base_pos_weight": (0, None), "memory_size": (0, None),
-        "replay_fraction": (0, None), "head_lr": (0, None),
-    }
     # DKD's configs/config_voc.json and scripts/voc/*.sh
-    mbce: float = 1.0  # weight of the current classes' BCE
-    kd: float = 5.0  # weight of the distillation of the old classes' logits
-    dkd_pos: float = 5.0  # ... of their positive parts
-    dkd_neg: float = 5.0  # ... of their negative parts
-    ac: float = 1.0  # weight of the auxiliary classifier's loss; 0 also starts new classifiers at random (DKD)
-    pos_weight: float = 1.0  # BCE's weight of positive pixels after the first task
-    base_pos_weight: float = 2.0  # ... in the first task (INIT_POSWEIGHT)
+    mbce: float = param(1.0, low=0)  # weight of the current classes' BCE
+    kd: float = param(5.0, low=0)  # weight of the distillation of the old classes' logits
+    dkd_pos: float = param(5.0, low=0)  # ... of their positive parts
+    dkd_neg: float = param(5.0, low=0)  # ... of their negative parts
+    # weight of the auxiliary classifier's loss; 0 also starts new classifiers at random (DKD)
+    ac: float = param(1.0, low=0)
+    pos_weight: float = param(1.0, low=0)  # BCE's weight of positive pixels after the first task
+    base_pos_weight: float = param(2.0, low=0)  # ... in the first task (INIT_POSWEIGHT)
     # the classifiers' learning rate, times the task's (train_voc.py's param groups); with 1 no new digit was
     # learnt: the copied auxiliary weights are all negative (docs/methods.md#dkd)
-    head_lr: float = 10.0
-    memory_size: int = 0  # DKD-M: a class-balanced memory of scenes, as replay's (0 = plain DKD)
-    replay_fraction: float = 0.5  # replayed scenes added to each batch (with memory_size > 0)
+    head_lr: float = param(10.0, low=0)
+    memory_size: int = param(0, low=0)  # DKD-M: a class-balanced memory of scenes, as replay's (0 = plain DKD)
+    replay_fraction: float = param(0.5, low=0, high=4)  # replayed scenes added to each batch (memory_size > 0)
 
 
 class DKD(Replaying, Method):
@@ -48,12 +44,8 @@ class DKD(Replaying, Method):
 
     name = "dkd"
     Params = DKDParams
-
-    @property
-    def base_task(self):
-        """Its own first task (BCE + auxiliary loss), named by the params that shape it: dkd and dkd-m share it."""
-        p = self.params
-        return f"dkd-bce{p.base_pos_weight:g}x{p.mbce:g}-ac{p.ac:g}" + (f"-lr{p.head_lr:g}" if p.head_lr != 1 else "")
+    base_task = "dkd-bce"  # its own first task (BCE + auxiliary loss), shaped by base_params: dkd and dkd-m share it
+    base_params = ("base_pos_weight", "mbce", "ac", "head_lr")
 
     def parameters(self, model):
         """The classifiers (auxiliary one included) at ``head_lr`` times the learning rate, as DKD's code."""
@@ -101,7 +93,7 @@ class DKD(Replaying, Method):
 
 @dataclass
 class DKDMParams(DKDParams):
-    memory_size: int = 100  # DKD-M's (its scripts' MEMORY_SIZE), as replay's default
+    memory_size: int = param(100, low=0)  # DKD-M's (its scripts' MEMORY_SIZE), as replay's default
 
 
 class DKDM(DKD):

@@ -6,24 +6,18 @@ import torch
 
 from csslab.core.constants import BACKGROUND
 from csslab.losses import cross_entropy, region_kd
-from csslab.methods.base import Method, freeze_batchnorm
+from csslab.methods.base import Method, freeze_batchnorm, param
 from csslab.methods.instances import InstanceMemory
 
 
 @dataclass
 class EIRParams:
-    RANGES = {  # checked by Method.make_params
-        "memory_size": (0, None),
-        "n_paste": (0, None),
-        "threshold": (0, 1),
-        "lam": (0, None),
-        "alpha": (0, None),
-    }
-    memory_size: int = 100  # digit instances kept over all tasks, class-balanced (the paper's memory of 100)
-    n_paste: int = 3  # instances pasted into each scene (the paper's code: up to 3)
-    threshold: float = 0.7  # old-model score of a pseudo-label and of a potential old class (the paper's 0.7)
-    lam: float = 5.0  # weight of the region-specific distillation (the paper's kd=5)
-    alpha: float = 1.0  # teacher temperature factor of the distillation
+    memory_size: int = param(100, low=0)  # digit instances kept over all tasks, class-balanced (the paper's 100)
+    n_paste: int = param(3, low=0)  # instances pasted into each scene (the paper's code: up to 3)
+    # old-model score of a pseudo-label and of a potential old class (the paper's 0.7)
+    threshold: float = param(0.7, low=0, high=1)
+    lam: float = param(5.0, low=0)  # weight of the region-specific distillation (the paper's kd=5)
+    alpha: float = param(1.0, low=0)  # teacher temperature factor of the distillation
     freeze_bn: bool = True  # BatchNorm statistics frozen from the second task on (the paper's --freeze_bn)
 
 
@@ -55,8 +49,8 @@ class EIR(Method):
     head_init = "mib"
     memory_param = "memory_size"
 
-    def __init__(self, params=None, device="cpu", seed: int = 0):
-        super().__init__(params, device, seed)
+    def setup(self):
+        super().setup()
         self.memory = InstanceMemory(self.params.memory_size)
 
     def train_mode(self, model):

@@ -5,22 +5,22 @@ from dataclasses import dataclass
 import torch
 
 from csslab.losses import cross_entropy, ewc_penalty, fisher_step, normalise_fisher
-from csslab.methods.base import Method
-
-FISHER = ("steps", "after")
+from csslab.methods.base import Method, param
 
 
 @dataclass
 class EWCParams:
-    lam: float = 500.0  # penalty weight: MiB's EWC on Pascal-VOC (reg_importance 500)
+    lam: float = param(500.0, low=0)  # penalty weight: MiB's EWC on Pascal-VOC (reg_importance 500)
     # where F comes from: "steps" = MiB's code, a moving average of the squared gradients over the
     # training steps; "after" = the mean over fisher_batches batches after training, averaged over
     # tasks with `decay`. Measured in docs/methods.md (EWC).
-    fisher: str = "steps"
-    normalise: str = "tensor"  # "tensor": min-max per tensor (MiB's code); "global": by the largest entry
-    decay: float = 0.9  # F = decay·F_new + (1 − decay)·F_old, per step ("steps", MiB's alpha) or per task
-    fisher_batches: int = 20  # batches of the task's scenes averaged for F_new (fisher="after")
-    batch_size: int = 32
+    fisher: str = param("steps", choices=("steps", "after"))
+    # "tensor": min-max per tensor (MiB's code); "global": by the largest entry
+    normalise: str = param("tensor", choices=("tensor", "global"))
+    # F = decay·F_new + (1 − decay)·F_old, per step ("steps", MiB's alpha) or per task: a weight in [0, 1]
+    decay: float = param(0.9, low=0, high=1)
+    fisher_batches: int = param(20, low=1)  # batches of the task's scenes averaged for F_new (fisher="after")
+    batch_size: int = param(32, low=1)
 
 
 def _with_gradients(loss, params, grads):
@@ -43,12 +43,8 @@ class EWC(Method):
     name = "ewc"
     Params = EWCParams
 
-    def __init__(self, params=None, device="cpu", seed: int = 0):
-        super().__init__(params, device, seed)
-        for key, value, valid in (("fisher", self.params.fisher, FISHER),
-                                  ("normalise", self.params.normalise, ("tensor", "global"))):
-            if value not in valid:
-                raise ValueError(f"invalid params.{key}={value!r}: valid values are {', '.join(valid)}")
+    def setup(self):
+        super().setup()
         self.fisher: dict[str, torch.Tensor] = {}  # normalised, used by the penalty
         self.anchor: dict[str, torch.Tensor] = {}
         self.running: dict[str, torch.Tensor] = {}  # fisher="steps": the raw moving average

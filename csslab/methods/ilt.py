@@ -3,18 +3,17 @@
 from dataclasses import dataclass
 
 from csslab.losses import cross_entropy, feature_mse, kd
-from csslab.methods.base import Method
+from csslab.methods.base import FEATURE_MAPS, Method, param
 
 
 @dataclass
 class ILTParams:
-    RANGES = {"lam_d": (0, None), "lam_e": (0, None), "alpha": (0, None)}  # checked by Method.make_params
     # MiB's λ_D = λ_E = 100 left new classes unlearnt here; λ_D is LwF's λ and λ_E the largest weight that
     # keeps new classes learnable (measured: docs/methods.md#ilt)
-    lam_d: float = 30.0  # weight of the output distillation (kd)
-    lam_e: float = 0.1  # weight of the encoder-feature MSE
-    feature: str = "encoder"  # the backbone map distilled by the MSE
-    alpha: float = 1.0
+    lam_d: float = param(30.0, low=0)  # weight of the output distillation (kd)
+    lam_e: float = param(0.1, low=0)  # weight of the encoder-feature MSE
+    feature: str = param("encoder", choices=FEATURE_MAPS)  # the backbone map distilled by the MSE
+    alpha: float = param(1.0, low=0)  # teacher temperature factor: softmax(alpha · old_logits)
 
 
 class ILT(Method):

@@ -3,16 +3,15 @@
 from dataclasses import dataclass
 
 from csslab.losses import cross_entropy, kd
-from csslab.methods.base import Method
+from csslab.methods.base import Method, param
 
 
 @dataclass
 class LwFParams:
-    RANGES = {"lam": (0, None), "alpha": (0, None)}  # checked by Method.make_params
     # weight of the distillation term: the notebook's 10 kept too little, 100 stopped new classes being
     # learnt (measured: docs/methods.md#lwf)
-    lam: float = 30.0
-    alpha: float = 1.0  # teacher temperature factor: softmax(alpha · old_logits)
+    lam: float = param(30.0, low=0)
+    alpha: float = param(1.0, low=0)  # teacher temperature factor: softmax(alpha · old_logits)
 
 
 class LwF(Method):

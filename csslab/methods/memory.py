@@ -7,6 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from csslab.core.config import TrainConfig
 from csslab.core.constants import BACKGROUND
 
 
@@ -79,9 +80,10 @@ class Memory:
         return torch.cat([images, old_images]), torch.cat([masks, old_masks])
 
     @torch.no_grad()
-    def refresh(self, model, threshold: float, batch_size: int = 250) -> None:
+    def refresh(self, model, threshold: float, batch_size: int = TrainConfig.eval_batch_size) -> None:
         """Relabel background pixels with the model's prediction where its probability is at least
-        ``threshold`` (classes learnt after a scene was stored, old classes hidden as background)."""
+        ``threshold`` (classes learnt after a scene was stored, old classes hidden as background), scoring
+        ``batch_size`` scenes at a time."""
         device = next(model.parameters()).device
         was_training = model.training
         model.eval()
@@ -124,16 +126,14 @@ def random_affine(images, masks, generator: torch.Generator, degrees: float = 15
 
 class Replaying:
     """Mixin for a ``Method`` whose params have ``memory_size`` and ``replay_fraction`` (and optionally
-    ``augment``): a class-balanced ``Memory`` filled at the end of each task, ``replay_fraction``·B
-    stored scenes appended to every batch, and the memory saved with the method's state. Put it
-    before ``Method`` in the bases."""
+    ``augment``; declared ``param(0.5, low=0, high=4)``): a class-balanced ``Memory`` filled at the end of each
+    task, ``replay_fraction``·B stored scenes appended to every batch, and the memory saved with the method's
+    state. Put it before ``Method`` in the bases."""
 
     memory_param = "memory_size"
 
-    def __init__(self, params=None, device="cpu", seed: int = 0):
-        super().__init__(params, device, seed)
-        if not 0 <= self.params.replay_fraction <= 4:
-            raise ValueError(f"invalid replay_fraction={self.params.replay_fraction}: must be in [0, 4]")
+    def setup(self):
+        super().setup()
         self.memory = Memory(self.params.memory_size)
 
     def batch(self, images, masks):

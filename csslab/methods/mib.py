@@ -3,22 +3,16 @@
 from dataclasses import dataclass
 
 from csslab.losses import unbiased_ce, unbiased_kd
-from csslab.methods.base import Method
+from csslab.methods.base import Method, param
 from csslab.methods.memory import Replaying
 
 
 @dataclass
 class MiBParams:
-    RANGES = {  # checked by Method.make_params
-        "lam": (0, None),
-        "alpha": (0, None),
-        "memory_size": (0, None),
-        "replay_fraction": (0, None),
-    }
-    lam: float = 10.0  # weight of the unbiased distillation (MiB's loss_kd=10 on Pascal-VOC)
-    alpha: float = 1.0  # teacher temperature factor: softmax(alpha · old_logits)
-    memory_size: int = 0  # MiB with a class-balanced memory of scenes, as replay's (0 = plain MiB)
-    replay_fraction: float = 0.5  # replayed scenes added to each batch (with memory_size > 0)
+    lam: float = param(10.0, low=0)  # weight of the unbiased distillation (MiB's loss_kd=10 on Pascal-VOC)
+    alpha: float = param(1.0, low=0)  # teacher temperature factor: softmax(alpha · old_logits)
+    memory_size: int = param(0, low=0)  # MiB with a class-balanced memory of scenes, as replay's (0 = plain MiB)
+    replay_fraction: float = param(0.5, low=0, high=4)  # replayed scenes added to each batch (memory_size > 0)
 
 
 class MiB(Replaying, Method):

@@ -3,12 +3,13 @@
 from dataclasses import dataclass
 
 from csslab.losses import memory_ce, unbiased_ce, unbiased_kd
+from csslab.methods.base import param
 from csslab.methods.mib import MiB, MiBParams
 
 
 @dataclass
 class MiBAugMParams(MiBParams):
-    memory_size: int = 100  # the paper's memory (scripts *_mem100)
+    memory_size: int = param(100, low=0)  # the paper's memory (scripts *_mem100)
 
 
 class MiBAugM(MiB):
@@ -30,8 +31,8 @@ class MiBAugM(MiB):
     base_task = "unbiased_ce"  # task 0 is MiB's (the memory is empty then): it shares MiB's base model
     Params = MiBAugMParams
 
-    def __init__(self, params=None, device="cpu", seed: int = 0):
-        super().__init__(params, device, seed)
+    def setup(self):
+        super().setup()
         self.n_current = None  # task scenes at the head of the batch ``batch`` returned last
 
     def batch(self, images, masks):

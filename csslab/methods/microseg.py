@@ -6,15 +6,14 @@ import torch
 from torch import nn
 
 from csslab.losses import bce_with_unknown, ink_regions, region_mean, unseen_diversity
-from csslab.methods.base import Method, set_requires_grad
+from csslab.methods.base import param
 from csslab.methods.ssul import SSUL, SSULParams, make_head
 
 
 @dataclass
 class MicroSegParams(SSULParams):
-    RANGES = SSULParams.RANGES | {"unseen_clusters": (1, None), "lam_unseen": (0, None)}
-    unseen_clusters: int = 5  # K channels of the unseen class (MicroSeg's --unseen_cluster 5)
-    lam_unseen: float = 1.0  # weight of unseen_diversity (MicroSeg's code adds it unweighted)
+    unseen_clusters: int = param(5, low=1)  # K channels of the unseen class (MicroSeg's --unseen_cluster 5)
+    lam_unseen: float = param(1.0, low=0)  # weight of unseen_diversity (MicroSeg's code adds it unweighted)
     region_level: bool = True  # classify proposals (ink components and the rest), not pixels
     # MicroSeg's code freezes every BatchNorm from task 1 (--bn_freeze) and adds the unseen score to background's
     # at evaluation; both lost here, as SSUL's (measured: docs/methods.md#microseg), so both are off
@@ -46,17 +45,12 @@ class MicroSeg(SSUL):
     name = "microseg"
     Params = MicroSegParams
 
-    def before_task(self, task, model, images, masks):
-        Method.before_task(self, task, model, images, masks)  # SSUL's, without its weight transfer
-        if self.unknown is None:
-            self.unknown = self._unseen_head(model.backbone.out_channels)
-        if task.index > 0:
-            set_requires_grad(model.backbone, False)
-            for head in model.heads[:-1]:
-                set_requires_grad(head, False)
-
-    def _unseen_head(self, c_in: int) -> nn.Module:
+    def unknown_head(self, c_in: int) -> nn.Module:
+        """The unseen class's K channels."""
         return make_head(c_in, self.params.unseen_clusters, self.params.head_hidden).to(self.device)
+
+    def init_new_head(self, head):
+        """No weight transfer (MicroSeg has none): the new head keeps its random init."""
 
     def logits(self, model, images):
         """Pixel and region logits [B, 1 + n_seen + 1, H, W] (the unseen channels summed, last) and the region
@@ -78,12 +72,6 @@ class MicroSeg(SSUL):
 
     def eval_model(self, model):
         return RegionScores(self, model)
-
-    def load_state_dict(self, state):
-        if self.unknown is None:
-            weight = state["unknown"]["weight" if "weight" in state["unknown"] else "0.weight"]
-            self.unknown = self._unseen_head(weight.shape[1])
-        super().load_state_dict(state)
 
 
 class RegionScores(nn.Module):

@@ -8,27 +8,28 @@ from torch import nn
 
 from csslab.losses import (cross_entropy, entropy_pseudo_labels, entropy_thresholds, fold_new_channels,
                            local_pod, pseudo_label_factor)
-from csslab.methods.base import Method, freeze_batchnorm
-
-CHOICES = {"threshold_rule": ("median", "histogram"), "pod_logits_at": ("image", "head")}
+from csslab.methods.base import FEATURE_MAPS, Method, freeze_batchnorm, param
 
 
 @dataclass
 class PLOPParams:
     # weights on L2-normalised embeddings (PLOP's 0.01 / 0.0005 are on raw ones): docs/methods.md, PLOP
-    pod_factor: float = 0.001  # weight of Local POD on the backbone maps (PLOP: 0.01); chosen on validation scenes
-    pod_logits_factor: float = 0.01  # weight of Local POD on the folded logits (PLOP: 0.0005)
-    pod_maps: str = "enc1,encoder,decoder"  # backbone maps distilled
-    scales: str = "1,2,4"  # Local POD's s×s regions
+    # weight of Local POD on the backbone maps (PLOP: 0.01); chosen on validation scenes
+    pod_factor: float = param(0.001, low=0)
+    pod_logits_factor: float = param(0.01, low=0)  # weight of Local POD on the folded logits (PLOP: 0.0005)
+    pod_maps: str = param("enc1,encoder,decoder", items=str, choices=FEATURE_MAPS)  # backbone maps distilled
+    scales: str = param("1,2,4", items=int, low=1)  # Local POD's s×s regions
     adaptive_pod: bool = True  # × sqrt(n_classes / n_new), as PLOP's code, more classes to keep
     adaptive_background: bool = False  # count background in n_classes (PLOP's code does)
     pod_preactivation: bool = False  # maps before their last ReLU (PLOP's stages), but "decoder"
-    pod_logits_at: str = "image"  # logits POD at the image's size or the heads' (PLOP: "head")
+    # logits POD at the image's size or the heads' (PLOP: "head")
+    pod_logits_at: str = param("image", choices=("image", "head"))
     # "histogram" (PLOP's code, bug included: what produced its published numbers) or "median" (the paper's text);
     # chosen on validation scenes: docs/methods.md, PLOP
-    threshold_rule: str = "histogram"
-    min_factor: float = 0.0  # floor of the per-image classification factor (PLOP's code: 0)
-    min_threshold: float = 0.001  # floor of the per-class entropy thresholds (PLOP's 0.001)
+    threshold_rule: str = param("histogram", choices=("median", "histogram"))
+    min_factor: float = param(0.0, low=0, high=1)  # floor of the per-image classification factor (PLOP's code: 0)
+    # floor of the per-class entropy thresholds (PLOP's 0.001), on entropies normalised to [0, 1]
+    min_threshold: float = param(0.001, low=0, high=1)
     # from task 1 on, BatchNorm layers in eval mode, so student and teacher normalise alike (PLOP's --fix_bn;
     # without it POD sees an offset between identical weights: docs/methods.md#batchnorm)
     fix_bn: bool = False
@@ -69,12 +70,8 @@ class PLOP(Method):
     Params = PLOPParams
     head_init = "mib"
 
-    def __init__(self, params=None, device="cpu", seed: int = 0):
-        super().__init__(params, device, seed)
-        for key, valid in CHOICES.items():
-            if getattr(self.params, key) not in valid:
-                raise ValueError(f"invalid params.{key}={getattr(self.params, key)!r}: "
-                                 f"valid values are {', '.join(valid)}")
+    def setup(self):
+        super().setup()
         self.maps = [m.strip() for m in self.params.pod_maps.split(",") if m.strip()]
         self.scales = tuple(int(s) for s in self.params.scales.split(","))
         self.thresholds = None
@@ -90,9 +87,9 @@ class PLOP(Method):
         self.thresholds = None
         if self.teacher is None:
             return
-        batches = range(0, len(images), 250)
-        old_logits = (self.teacher(images[s:s + 250].to(self.device)) for s in batches)
-        targets = [masks[s:s + 250].to(self.device) for s in batches]
+        n, batches = self.eval_batch_size, range(0, len(images), self.eval_batch_size)
+        old_logits = (self.teacher(images[s:s + n].to(self.device)) for s in batches)
+        targets = [masks[s:s + n].to(self.device) for s in batches]
         self.thresholds = entropy_thresholds(old_logits, task.n_old, targets, self.params.min_threshold,
                                              rule=self.params.threshold_rule, n_channels=1 + task.n_seen)
 

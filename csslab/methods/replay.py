@@ -2,25 +2,20 @@
 
 from dataclasses import dataclass
 
-
 from csslab.losses import cross_entropy
-from csslab.methods.base import Method
+from csslab.methods.base import Method, param
 from csslab.methods.memory import Replaying
 
 
 @dataclass
 class ReplayParams:
-    RANGES = {  # checked by Method.make_params
-        "memory_size": (0, None),
-        "refresh_threshold": (0, 1),
-        "replay_fraction": (0, None),
-    }
     # scenes kept over all tasks (the original notebook kept 1,000; what each size recalls:
     # docs/methods.md#replay)
-    memory_size: int = 100
-    refresh: str = "pseudo"  # "pseudo": relabel stored background pixels with the model; "none"
-    refresh_threshold: float = 0.7  # softmax score a refreshed pixel needs (SSUL's 0.7)
-    replay_fraction: float = 0.5  # replayed scenes added to each batch, as a share of its size
+    memory_size: int = param(100, low=0)
+    # "pseudo": relabel stored background pixels with the model; "none"
+    refresh: str = param("pseudo", choices=("pseudo", "none"))
+    refresh_threshold: float = param(0.7, low=0, high=1)  # softmax score a refreshed pixel needs (SSUL's 0.7)
+    replay_fraction: float = param(0.5, low=0, high=4)  # replayed scenes added to each batch, a share of its size
     # a random rotation/zoom/shift of each replayed scene; off, as the original notebook: it lowered
     # the test recall of old classes (docs/methods.md#replay)
     augment: bool = False
@@ -42,15 +37,10 @@ class Replay(Replaying, Method):
     base_task = "ce"
     Params = ReplayParams
 
-    def __init__(self, params=None, device="cpu", seed: int = 0):
-        super().__init__(params, device, seed)
-        if self.params.refresh not in ("pseudo", "none"):
-            raise ValueError(f"unknown refresh {self.params.refresh!r}: valid values are pseudo, none")
-
     def loss(self, model, images, masks):
         return {"ce": cross_entropy(model(images), masks)}
 
     def after_task(self, task, model, images, masks):
         super().after_task(task, model, images, masks)
         if self.params.refresh == "pseudo":
-            self.memory.refresh(model, self.params.refresh_threshold)
+            self.memory.refresh(model, self.params.refresh_threshold, self.eval_batch_size)

@@ -7,23 +7,22 @@ import torch
 from csslab.core.constants import BACKGROUND
 from csslab.losses import (class_means, cross_entropy, feature_attraction, feature_repulsion, feature_sparsity,
                            labels_at, prototype_matching, unbiased_ce, unbiased_kd)
-from csslab.methods.base import Method
+from csslab.methods.base import FEATURE_MAPS, Method, param
 
 
 @dataclass
 class SDRParams:
-    RANGES = {"lam_kd": (0, None), "lam_pm": (0, None), "lam_fs": (0, None), "lam_fc": (0, None),
-              "lam_sep": (0, None), "alpha": (0, None)}  # checked by Method.make_params
     # SDR's code (--method SDR): loss_kd 100, loss_de_prototypes 0.01, loss_featspars 1e-3, loss_fc and
     # lfc_sep_clust 1e-3; MiB's unbiased CE and KD, random init of new heads (no init_balanced)
     # λ_kd: SDR's README kick-start (and MiB's); its code's 100 left new classes unlearnt (docs/methods.md#sdr)
-    lam_kd: float = 10.0  # unbiased distillation of the outputs
-    lam_pm: float = 0.01  # prototype matching of the old classes
-    lam_fs: float = 1e-3  # feature sparsification
-    lam_fc: float = 1e-3  # attraction of the current classes' features to their prototypes
-    lam_sep: float = 1e-3  # repulsion between the classes' mean features
-    alpha: float = 1.0  # teacher temperature factor of the distillation
-    feature: str = "encoder"  # the latent space: SDR's body output (the encoder's, before the decoder)
+    lam_kd: float = param(10.0, low=0)  # unbiased distillation of the outputs
+    lam_pm: float = param(0.01, low=0)  # prototype matching of the old classes
+    lam_fs: float = param(1e-3, low=0)  # feature sparsification
+    lam_fc: float = param(1e-3, low=0)  # attraction of the current classes' features to their prototypes
+    lam_sep: float = param(1e-3, low=0)  # repulsion between the classes' mean features
+    alpha: float = param(1.0, low=0)  # teacher temperature factor of the distillation
+    # the latent space: SDR's body output (the encoder's, before the decoder)
+    feature: str = param("encoder", choices=FEATURE_MAPS)
 
 
 class SDR(Method):
@@ -41,8 +40,8 @@ class SDR(Method):
     base_task = "ce"  # SDR's step 0 is its fine-tuning run: plain CE (the prototypes are taken after it)
     Params = SDRParams
 
-    def __init__(self, params=None, device="cpu", seed: int = 0):
-        super().__init__(params, device, seed)
+    def setup(self):
+        super().setup()
         self.prototypes = self.counts = None  # [n, D] and [n] by class channel: mean features, pixels counted
 
     def _grow(self, n: int, dim: int) -> None:
@@ -101,9 +100,10 @@ class SDR(Method):
         was_training = model.training
         model.eval()
         sums, counts, classes = 0.0, 0.0, torch.arange(task.n_old, 1 + task.n_seen, device=self.device)
-        for start in range(0, len(images), 250):
-            features = self._latent(model.features(images[start:start + 250].to(self.device)))
-            labels = labels_at(masks[start:start + 250].to(self.device).long(), features.shape[-2:])
+        step = self.eval_batch_size
+        for start in range(0, len(images), step):
+            features = self._latent(model.features(images[start:start + step].to(self.device)))
+            labels = labels_at(masks[start:start + step].to(self.device).long(), features.shape[-2:])
             n = (labels.reshape(-1, 1) == classes).sum(0).to(features.dtype)  # K
             sums, counts = sums + class_means(features, labels, classes) * n[:, None], counts + n
         model.train(was_training)

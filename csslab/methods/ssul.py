@@ -7,26 +7,19 @@ from torch import nn
 
 from csslab.core.constants import BACKGROUND
 from csslab.losses import bce_with_unknown
-from csslab.methods.base import Method, freeze_batchnorm, head_channels, set_requires_grad
+from csslab.methods.base import Method, freeze_batchnorm, head_channels, param, set_requires_grad
 from csslab.methods.memory import Replaying
 
 
 @dataclass
 class SSULParams:
-    RANGES = {  # checked by Method.make_params
-        "pseudo_threshold": (0, 1),
-        "ink": (0, 1),
-        "memory_size": (0, None),
-        "replay_fraction": (0, None),
-        "head_hidden": (0, None),
-    }
-    pseudo_threshold: float = 0.7  # sigmoid score an old-class pseudo-label needs (SSUL's 0.7)
-    ink: float = 0.5  # image value from which a pixel is "salient" (the scenes' ink threshold)
-    memory_size: int = 0  # SSUL-M keeps scenes in a class-balanced memory (0 = plain SSUL)
-    replay_fraction: float = 0.5  # replayed scenes added to each batch (with memory_size > 0)
+    pseudo_threshold: float = param(0.7, low=0, high=1)  # sigmoid score an old-class pseudo-label needs (SSUL's 0.7)
+    ink: float = param(0.5, low=0, high=1)  # image value from which a pixel is "salient" (the scenes' ink threshold)
+    memory_size: int = param(0, low=0)  # SSUL-M keeps scenes in a class-balanced memory (0 = plain SSUL)
+    replay_fraction: float = param(0.5, low=0, high=4)  # replayed scenes added to each batch (memory_size > 0)
     # SSUL's DeepLab gives every task (and the unknown) its own head: 3x3 conv + BN + ReLU + 1x1 classifier
     # (width 256 there); 0 = 1x1 heads. Measured on the default run (seed 0): docs/decisions/ssul-heads.md
-    head_hidden: int = 24
+    head_hidden: int = param(24, low=0)
     freeze_all_bn: bool = False  # from task 1 every BatchNorm frozen, new heads' too (SSUL): docs/methods.md
     unknown_to_background: bool = False  # evaluation adds unknown's score to background's (SSUL's main.py)
 
@@ -49,13 +42,13 @@ class SSUL(Replaying, Method):
     name = "ssul"
     Params = SSULParams
 
-    def __init__(self, params=None, device="cpu", seed: int = 0):
-        super().__init__(params, device, seed)
+    def setup(self):
+        super().setup()
         self.unknown = None
 
     def add_head(self, model, task):
         """Every task's head is SSUL's own: an ``MLPHead`` (a 1x1 conv with ``head_hidden`` = 0), random;
-        from task 1 on ``before_task`` makes it a copy of the unknown head."""
+        from task 1 on ``before_task`` starts it as ``init_new_head`` says (a copy of the unknown head)."""
         head = make_head(model.backbone.out_channels, head_channels(task), self.params.head_hidden)
         return model.append_head(head)
 
@@ -79,12 +72,20 @@ class SSUL(Replaying, Method):
     def before_task(self, task, model, images, masks):
         super().before_task(task, model, images, masks)
         if self.unknown is None:
-            self.unknown = make_head(model.backbone.out_channels, 1, self.params.head_hidden).to(self.device)
+            self.unknown = self.unknown_head(model.backbone.out_channels)
         if task.index > 0:
             set_requires_grad(model.backbone, False)
             for head in model.heads[:-1]:
                 set_requires_grad(head, False)
-            transfer_weights(self.unknown, model.heads[-1])
+            self.init_new_head(model.heads[-1])
+
+    def unknown_head(self, c_in: int) -> nn.Module:
+        """The method's own head beside the model's, on ``c_in`` features: SSUL's unknown class, one channel."""
+        return make_head(c_in, 1, self.params.head_hidden).to(self.device)
+
+    def init_new_head(self, head: nn.Module) -> None:
+        """Start the task's new head (from task 1 on): SSUL's weight transfer from the unknown head."""
+        transfer_weights(self.unknown, head)
 
     def labels(self, images, masks):
         """Targets over 1 + n_seen + 1 channels, the last one *unknown*."""
@@ -109,7 +110,7 @@ class SSUL(Replaying, Method):
     def load_state_dict(self, state):
         if self.unknown is None:
             weight = state["unknown"]["weight" if "weight" in state["unknown"] else "0.weight"]
-            self.unknown = make_head(weight.shape[1], 1, self.params.head_hidden).to(self.device)
+            self.unknown = self.unknown_head(weight.shape[1])
         self.unknown.load_state_dict(state["unknown"])
         super().load_state_dict(state)
 
@@ -140,8 +141,6 @@ class MLPHead(nn.Sequential):
 
 def make_head(c_in: int, n: int, hidden: int) -> nn.Module:
     """A 1x1 conv classifier (``hidden`` = 0), or an ``MLPHead`` with ``hidden`` channels."""
-    if hidden < 0:
-        raise ValueError(f"invalid params.head_hidden={hidden}: must be >= 0 (0 = 1x1 heads)")
     return MLPHead(c_in, hidden, n) if hidden else nn.Conv2d(c_in, n, 1)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
@@ -63,13 +63,14 @@ class Scenario:
     tasks: tuple[Task, ...]
     setting: Setting
     class_order: tuple[int, ...]
-    data: str = "embedded"
+    data: str = ScenarioConfig.data
     seed: int = 0
-    train_scenes: int = 2000
-    test_scenes: int = 500
+    train_scenes: int = ScenarioConfig.train_scenes
+    test_scenes: int = ScenarioConfig.test_scenes
     test_seed: int = 0
-    val_scenes: int = 0  # > 0: scenes of held-out training digits (val_set), and those digits leave every task
-    val_fraction: float = 0.1  # of each class's training digits held out when val_scenes > 0
+    # > 0: scenes of held-out training digits (val_set), and those digits leave every task
+    val_scenes: int = ScenarioConfig.val_scenes
+    val_fraction: float = ScenarioConfig.val_fraction  # of each class's training digits held out when val_scenes > 0
     scene: SceneConfig = field(default_factory=SceneConfig)
     split: str = ""
     cache_dir: object = None
@@ -236,21 +237,29 @@ class Scenario:
 
 
 def make_scenario(
-    tasks: str = "2-2-2-2-2",
-    setting: str | Setting = "overlap",
-    data: str = "embedded",
+    tasks: str = ScenarioConfig.tasks,
+    setting: str | Setting = ScenarioConfig.setting,
+    data: str = ScenarioConfig.data,
     seed: int = 0,
     class_order=None,
-    train_scenes: int = 2000,
-    test_scenes: int = 500,
+    train_scenes: int = ScenarioConfig.train_scenes,
+    test_scenes: int = ScenarioConfig.test_scenes,
     scene: SceneConfig | None = None,
-    val_scenes: int = 0,
-    val_fraction: float = 0.1,
+    val_scenes: int = ScenarioConfig.val_scenes,
+    val_fraction: float = ScenarioConfig.val_fraction,
     cache_dir=None,
     **switches,
 ) -> Scenario:
-    """Build a scenario; switches (``old_in_images``, ``future_in_images``, ``old_labels``,
-    ``test_future``, ``instances``) override the preset's."""
+    """Build a scenario, by default ``ScenarioConfig``'s; switches (``old_in_images``, ``future_in_images``,
+    ``old_labels``, ``test_future``, ``instances``) override the preset's, and ``SceneConfig``'s keys (``size``,
+    ``min_digits``, ...) those of ``scene``."""
+    unknown = sorted(set(switches) - set(SETTING_SWITCHES) - set(SCENE_KEYS))
+    if unknown:
+        raise ValueError(f"unknown argument {unknown[0]}= of make_scenario: besides its named ones, valid are the "
+                         f"setting's switches ({', '.join(SETTING_SWITCHES)}) and the scenes' "
+                         f"({', '.join(SCENE_KEYS)})")
+    looks = {key: switches.pop(key) for key in SCENE_KEYS if key in switches}
+    scene = replace(scene or SceneConfig(), **looks)
     order = parse_class_order(class_order, N_DIGITS)
     return Scenario(
         tasks=make_tasks(tasks, order, N_DIGITS),
@@ -262,7 +271,7 @@ def make_scenario(
         test_scenes=int(test_scenes),
         val_scenes=int(val_scenes),
         val_fraction=float(val_fraction),
-        scene=scene or SceneConfig(),
+        scene=scene,
         split=str(tasks),
         cache_dir=cache_dir,
     )

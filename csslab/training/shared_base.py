@@ -24,12 +24,13 @@ from csslab.core.version import code_digest
 
 def base_path(base_dir, config, method) -> Path | None:
     """Where the base of ``config``'s first task is kept under ``base_dir`` (None: the method trains its own)."""
-    if base_dir is None or not method.base_task:
+    name = method.base_key()  # base_task, and the values of the params that shape it (Method.base_params)
+    if base_dir is None or name is None:
         return None
-    key = {k: v for k, v in numbers_key(config).items() if k not in ("method", "params")} | {"base": method.base_task}
+    key = {k: v for k, v in numbers_key(config).items() if k not in ("method", "params")} | {"base": name}
     key["code"] = code_digest()  # a base saved by other code (a benchmark resumed after an edit) is trained again
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    return Path(base_dir) / f"{method.base_task}-seed{config.seed}-{digest}.pt"
+    return Path(base_dir) / f"{name}-seed{config.seed}-{digest}.pt"
 
 
 def fit_base(path: Path, train, s, task, images, masks, generator, frames) -> dict[str, float]:

@@ -123,7 +123,8 @@ def setup(config: Config, device, scenario: Scenario | None = None, log=None, pr
     backbone = pretrained_backbone(config.model, device, threads, progress, log)  # its own random numbers
     seed_everything(config.seed)
     method_cls = get_method(config.method)
-    method = method_cls(method_cls.make_params(config.params), device=device, seed=config.seed)
+    method = method_cls(method_cls.make_params(config.params), device=device, seed=config.seed,
+                        eval_batch_size=config.train.eval_batch_size)
     train_scenario, steps = method.prepare(scenario, config.train.steps)
     model = IncrementalSegmenter(config.model.backbone).to(device)
     if backbone is not None:  # after the model's own init, so that its heads draw what they draw without it
