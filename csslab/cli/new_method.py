@@ -24,12 +24,13 @@ import torch.nn.functional as F
 
 from csslab.core.constants import IGNORE
 from csslab.methods import Method
+from csslab.methods.base import param
 
 
 @dataclass
-class {cls}Params:
-    lam: float = 1.0  # weight of the distillation term (--set params.lam=5, --grid params.lam=1,10)
-    temperature: float = 1.0  # of the softmaxes distilled
+class {cls}Params:  # each field's range is declared once: csslab refuses a value outside it in one line
+    lam: float = param(1.0, low=0)  # weight of the distillation term (--set params.lam=5, --grid params.lam=1,10)
+    temperature: float = param(1.0, low=1e-3)  # of the softmaxes distilled
 
 
 class {cls}(Method):
