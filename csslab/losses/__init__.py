@@ -22,10 +22,13 @@ from csslab.losses.ewc import ewc_penalty, fisher_step, normalise_fisher
 from csslab.losses.latent import (labels_at, class_means, prototype_matching, feature_attraction,
                                   feature_repulsion, feature_sparsity)
 from csslab.losses.regions import ink_regions, region_mean, unseen_diversity
+# the official codes' normalisations (docs/methods.md#recipes)
+from csslab.losses.softmax import cross_entropy_all_pixels
+from csslab.losses.sigmoid import new_class_bce_all_pixels
 
 __all__ = ["entropy_pseudo_labels", "entropy_thresholds", "normalised_entropy", "pseudo_label_factor",
     "cross_entropy", "unbiased_ce", "kd", "unbiased_kd", "fold_new_channels", "memory_ce", "region_kd",
     "feature_mse", "local_pod", "bce_with_unknown", "new_class_bce", "sigmoid_kd", "decompose_logits",
     "all_negative_bce", "ewc_penalty", "fisher_step", "normalise_fisher", "labels_at", "class_means",
     "prototype_matching", "feature_attraction", "feature_repulsion", "feature_sparsity", "ink_regions",
-    "region_mean", "unseen_diversity"]
+    "region_mean", "unseen_diversity", "cross_entropy_all_pixels", "new_class_bce_all_pixels"]

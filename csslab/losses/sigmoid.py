@@ -50,6 +50,17 @@ def new_class_bce(logits, target, n_old, pos_weight=1.0):
     return _bce_per_channel(logits[:, n_old:], one_hot, target != IGNORE, pos_weight)
 
 
+def new_class_bce_all_pixels(logits, target, n_old, pos_weight=1.0):
+    """``new_class_bce`` as DKD's code computes it (its WBCELoss): ignored pixels are negatives of every new
+    channel and count in each channel's mean over all pixels. Equals ``new_class_bce`` where no pixel is ignored.
+    References: Baek et al., DKD, NeurIPS 2022.
+    """
+    _check_n_old(logits, n_old)
+    new = torch.arange(n_old, logits.shape[1], device=logits.device)  # C - n_old
+    one_hot = (target[:, None] == new[None, :, None, None]).to(logits.dtype)  # B, C - n_old, H, W; IGNORE: 0
+    return _bce_per_channel(logits[:, n_old:], one_hot, None, pos_weight)
+
+
 def sigmoid_kd(logits, old_logits):
     """DKD's distillation: BCE of each channel against the old model's sigmoid, sigmoid(old_logits), mean
     over pixels, summed over channels; `logits` and `old_logits` have the same shape (the caller picks

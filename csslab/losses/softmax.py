@@ -21,6 +21,18 @@ def cross_entropy(logits, target, weight=None):
     return _masked_mean(nll, target != IGNORE)
 
 
+def cross_entropy_all_pixels(logits, target, weight=None):
+    """``cross_entropy`` averaged over all pixels, ignored ones counting 0, as PLOP's code (its train.py:
+    ``CrossEntropyLoss(ignore_index=255, reduction="none")``, times the per-image factor, then ``.mean()``).
+    Equals ``cross_entropy`` where no pixel is ignored; with ignored pixels it is smaller by their share.
+    References: Douillard et al., PLOP, CVPR 2021.
+    """
+    nll = F.cross_entropy(logits, target, ignore_index=IGNORE, reduction="none")  # B, H, W; IGNORE: 0
+    if weight is not None:
+        nll = nll * (weight.view(-1, 1, 1) if weight.dim() == 1 else weight)  # B, H, W
+    return nll.mean()
+
+
 def unbiased_ce(logits, target, n_old):
     """MiB's unbiased cross-entropy: old classes are folded into the background.
 

@@ -6,9 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from csslab.losses import all_negative_bce, decompose_logits, new_class_bce, sigmoid_kd
+from csslab.losses import all_negative_bce, decompose_logits, new_class_bce, new_class_bce_all_pixels, sigmoid_kd
 from csslab.methods.base import Method, freeze_batchnorm, param
 from csslab.methods.memory import Replaying
+from csslab.methods.recipes import freeze_batchnorm_affine
 
 
 @dataclass
@@ -27,6 +28,10 @@ class DKDParams:
     head_lr: float = param(10.0, low=0)
     memory_size: int = param(0, low=0)  # DKD-M: a class-balanced memory of scenes, as replay's (0 = plain DKD)
     replay_fraction: float = param(0.5, low=0, high=4)  # replayed scenes added to each batch (memory_size > 0)
+    # DKD's code (docs/methods.md#recipes): from task 1 BatchNorm's weight and bias frozen (--freeze_bn's param
+    # groups), and ignored pixels counted as negatives of the new classes' BCE (its WBCELoss)
+    freeze_bn_affine: bool = False
+    ignored_negative: bool = False
 
 
 class DKD(Replaying, Method):
@@ -45,7 +50,7 @@ class DKD(Replaying, Method):
     name = "dkd"
     Params = DKDParams
     base_task = "dkd-bce"  # its own first task (BCE + auxiliary loss), shaped by base_params: dkd and dkd-m share it
-    base_params = ("base_pos_weight", "mbce", "ac", "head_lr")
+    base_params = ("base_pos_weight", "mbce", "ac", "head_lr", "ignored_negative")
 
     def parameters(self, model):
         """The classifiers (auxiliary one included) at ``head_lr`` times the learning rate, as DKD's code."""
@@ -65,6 +70,11 @@ class DKD(Replaying, Method):
                 head.bias.copy_(first.bias[:1].expand_as(head.bias))
         return head
 
+    def before_task(self, task, model, images, masks):
+        super().before_task(task, model, images, masks)
+        if task.index and self.params.freeze_bn_affine:
+            freeze_batchnorm_affine(model)
+
     def train_mode(self, model):
         model.train()
         if self.task is not None and self.task.index > 0:
@@ -78,7 +88,8 @@ class DKD(Replaying, Method):
         first = self.task is None or self.task.index == 0
         n_old = 1 if self.task is None else self.task.n_old
         logits, features = outputs(model, images)
-        terms = {"bce": p.mbce * new_class_bce(logits, masks, n_old, p.base_pos_weight if first else p.pos_weight),
+        bce = new_class_bce_all_pixels if p.ignored_negative else new_class_bce
+        terms = {"bce": p.mbce * bce(logits, masks, n_old, p.base_pos_weight if first else p.pos_weight),
                  "ac": p.ac * all_negative_bce(logits[:, :1])}
         if self.teacher is not None:
             with torch.no_grad():

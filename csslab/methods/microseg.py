@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from csslab.core.constants import BACKGROUND
 from csslab.losses import bce_with_unknown, ink_regions, region_mean, unseen_diversity
 from csslab.methods.base import param
 from csslab.methods.ssul import SSUL, SSULParams, make_head
@@ -19,6 +20,9 @@ class MicroSegParams(SSULParams):
     # at evaluation; both lost here, as SSUL's (measured: docs/methods.md#microseg), so both are off
     freeze_all_bn: bool = False
     unknown_to_background: bool = False
+    # MicroSeg's code (its datasets/voc.py, main.py's validate): every background pixel of a training scene labelled
+    # unseen, not only background ink, and at evaluation unseen's score added to background's (docs/methods.md#recipes)
+    unseen_background: bool = False
 
 
 class MicroSeg(SSUL):
@@ -70,6 +74,12 @@ class MicroSeg(SSUL):
             terms["bce_pixel"] = bce_with_unknown(pixels, target)
         return terms
 
+    def labels(self, images, masks):
+        """SSUL's labels; with ``unseen_background``, every pixel still background after pseudo-labelling is unseen."""
+        if not self.params.unseen_background:
+            return super().labels(images, masks)
+        return unseen_background_labels(super().labels(images, masks), 1 + self.task.n_seen)
+
     def eval_model(self, model):
         return RegionScores(self, model)
 
@@ -84,6 +94,11 @@ class RegionScores(nn.Module):
 
     def forward(self, x):
         scores = torch.sigmoid(self.method.logits(self.model, x)[1])  # B, 1 + n_seen + 1, H, W
-        if self.method.params.unknown_to_background:
+        if self.method.params.unknown_to_background or self.method.params.unseen_background:
             return torch.cat([scores[:, :1] + scores[:, -1:], scores[:, 1:-1]], 1)
         return scores[:, :-1]
+
+
+def unseen_background_labels(labels, unseen: int):
+    """MicroSeg's training labels: every background pixel of ``labels`` [B, H, W] becomes ``unseen``."""
+    return torch.where(labels == BACKGROUND, unseen, labels)

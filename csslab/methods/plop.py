@@ -6,8 +6,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from csslab.losses import (cross_entropy, entropy_pseudo_labels, entropy_thresholds, fold_new_channels,
-                           local_pod, pseudo_label_factor)
+from csslab.losses import (cross_entropy, cross_entropy_all_pixels, entropy_pseudo_labels, entropy_thresholds,
+                           fold_new_channels, local_pod, pseudo_label_factor)
 from csslab.methods.base import FEATURE_MAPS, Method, freeze_batchnorm, param
 
 
@@ -33,6 +33,9 @@ class PLOPParams:
     # from task 1 on, BatchNorm layers in eval mode, so student and teacher normalise alike (PLOP's --fix_bn;
     # without it POD sees an offset between identical weights: docs/methods.md#batchnorm)
     fix_bn: bool = False
+    # from task 1, the cross-entropy averaged over all pixels, ignored (unsure) ones counting 0, as PLOP's train.py
+    # (docs/methods.md#recipes); csslab's averages over the labelled pixels. Task 0 has no ignored pixel
+    ce_all_pixels: bool = False
 
 
 def _forward(model, images, preactivation: bool):
@@ -115,7 +118,7 @@ class PLOP(Method):
         pod = local_pod(maps, old_maps, self.scales)
         pod_logits = local_pod(fold_new_channels(pod_logits, n_old), old_pod_logits, self.scales)
         return {
-            "ce": cross_entropy(logits, pseudo, weight=factor),
+            "ce": (cross_entropy_all_pixels if self.params.ce_all_pixels else cross_entropy)(logits, pseudo, factor),
             "pod": adaptive * self.params.pod_factor * pod,
             "pod_logits": adaptive * self.params.pod_logits_factor * pod_logits,
         }

@@ -9,6 +9,7 @@ from csslab.core.constants import BACKGROUND
 from csslab.losses import bce_with_unknown
 from csslab.methods.base import Method, freeze_batchnorm, head_channels, param, set_requires_grad
 from csslab.methods.memory import Replaying
+from csslab.methods.recipes import layer_lr_groups
 
 
 @dataclass
@@ -22,6 +23,9 @@ class SSULParams:
     head_hidden: int = param(24, low=0)
     freeze_all_bn: bool = False  # from task 1 every BatchNorm frozen, new heads' too (SSUL): docs/methods.md
     unknown_to_background: bool = False  # evaluation adds unknown's score to background's (SSUL's main.py)
+    # SSUL's per-layer learning rates (its main.py's param groups): task 0 the backbone at 0.1x, heads at 1x; later
+    # tasks the new and unknown heads at 1x, background's classifier at 1e-4x. Measured: docs/methods.md#recipes
+    layer_lrs: bool = False
 
 
 class SSUL(Replaying, Method):
@@ -53,6 +57,8 @@ class SSUL(Replaying, Method):
         return model.append_head(head)
 
     def parameters(self, model):
+        if self.params.layer_lrs:
+            return layer_lr_groups(model, self.unknown, self.task)
         return super().parameters(model) + list(self.unknown.parameters())
 
     def train_mode(self, model):
