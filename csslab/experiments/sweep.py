@@ -23,7 +23,7 @@ from csslab.reports.benchmark_table import BenchmarkRows, benchmark_csv, benchma
 from csslab.reports.budget import benchmark_budget, row_budgets, run_budget
 from csslab.store.results import split_mious
 from csslab.store.runstore import completed, foreign_runs, reuse_runs, saved_run, setting_name
-from csslab.training.train import run
+from csslab.training.train import fit_task, run
 
 
 def run_one(config_dict: dict, run_dir: str, report: bool = True, base: str | None = None) -> dict:
@@ -180,7 +180,8 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
         reuse_runs(configs, dirs, reuse, log)
     start = time.perf_counter()
     # model.pretrain: the weights every run loads, trained here once rather than by several workers at once
-    pretrain_once([c for c, d in zip(configs, dirs) if completed(d, c) is None], log, progress=log is not None)
+    pretrain_once([c for c, d in zip(configs, dirs) if completed(d, c) is None], log, progress=log is not None,
+                  fit=fit_task)
     bases = str(out / "base") if shared_base else None  # the shared base models' directory
     if ray:
         finished = []
