@@ -70,7 +70,7 @@ def table_rows(entries: list[tuple[Config, dict, str]], grid: dict | None = None
         row = {"method": method, "variant": label, "setting": setting, "tasks": tasks, "n_runs": len(group),
                "n_seeds": len({c.seed for c, _, _ in group}),
                "n_orders": len({c.scenario.class_order for c, _, _ in group})}
-        for k in ("old", "new", "hiou", "all", "avg", "val_old", "val_new", "val_all"):
+        for k in ("old", "new", "hiou", "all", "avg", "base", "added", "val_old", "val_new", "val_all"):
             if any(k in x for x in values):  # val_*: runs with a validation set
                 _mean_std(row, k, [x.get(k) for x in values])
         for k in PLOP_KEYS:
