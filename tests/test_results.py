@@ -103,8 +103,10 @@ def test_a_record_renders_itself_as_an_html_table_for_jupyter():
     assert page.startswith("<p>finetune on 2-8") and "2 tasks: mIoU all" in page and page.count("<table>") == 1
     header, first, second = page.split("<tr>")[1:4]
     assert "<th>bg</th>" in header and "<th>9</th>" in header and "<th>mIoU old</th>" in header
+    assert "<th>mIoU base</th><th>mIoU added</th>" in header  # the papers' old and new, after old and new
     cells = first.replace("</tr>", "").replace("</table>", "").split("</td>")
-    assert "0.750" in cells[6] and "1.000" in cells[7] and all(MISSING in c for c in cells[8:16])  # 2-9 unseen
+    assert "0.875" in cells[5] and MISSING in cells[6]  # task 0: base = digits 0, 1 (0.75, 1); nothing added yet
+    assert "0.750" in cells[8] and "1.000" in cells[9] and all(MISSING in c for c in cells[10:18])  # 2-9 unseen
     assert ">2 3 4 5 6 7 8 9</td>" in second and f"<td>{MISSING}</td>" in second  # digits 3-9: no test pixels
 
 
