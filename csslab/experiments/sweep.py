@@ -26,7 +26,7 @@ from csslab.store.results import split_mious
 from csslab.methods import method_label
 from csslab.store.rundir import BenchmarkDir, RunDir
 from csslab.store.runstore import code_note, completed, foreign_runs, reuse_runs, saved_run, setting_name
-from csslab.training.train import run
+from csslab.training.train import fit_task, run
 
 
 def run_one(config_dict: dict, run_dir: str, report: bool = True, base: str | None = None) -> dict:
@@ -77,7 +77,7 @@ def table_rows(entries: list[tuple[Config, dict, str]], grid: dict | None = None
         row = {"method": method, "variant": label, "setting": setting, "tasks": tasks, "n_runs": len(group),
                "n_seeds": len({c.seed for c, _, _ in group}),
                "n_orders": len({c.scenario.class_order for c, _, _ in group})}
-        for k in ("old", "new", "hiou", "all", "avg", "val_old", "val_new", "val_all"):
+        for k in ("old", "new", "hiou", "all", "avg", "base", "added", "val_old", "val_new", "val_all"):
             if any(k in x for x in values):  # val_*: runs with a validation set
                 _mean_std(row, k, [x.get(k) for x in values])
         for k in PLOP_KEYS:
@@ -188,7 +188,8 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
             reuse_runs(configs, dirs, reuse, log)
         start = time.perf_counter()
         # model.pretrain: the weights every run loads, trained here once rather than by several workers at once
-        pretrain_once([c for c, d in zip(configs, dirs) if completed(d, c) is None], log, progress=log is not None)
+        pretrain_once([c for c, d in zip(configs, dirs) if completed(d, c) is None], log, progress=log is not None,
+                      fit=fit_task)
         bases = str(bench.base) if shared_base else None  # the shared base models' directory
         if ray:
             finished = []

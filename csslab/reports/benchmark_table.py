@@ -2,7 +2,8 @@
 the labels of the benchmark's plots all take their columns and cells from ``benchmark_table``.
 
 A row (``benchmark.json``'s ``rows``) holds method, variant, setting, tasks, n_runs = n_orders x n_seeds,
-``{old,new,all,avg}_mean`` and ``_std`` over its runs, PLOP's averages ``plop_{final,average,first,last}_mean``
+``{old,new,all,avg}_mean`` and ``_std`` over its runs (old: the classes before the last task, new: its classes),
+``{base,added}_mean`` and ``_std`` (the papers' old and new: task 0's classes, every class added after it), PLOP's averages ``plop_{final,average,first,last}_mean``
 and ``_std`` (percent, as its average_csv.py prints them; CSV only), seconds_mean, the runs it averages and
 their ``budget`` (``reports.budget``). Human tables spell a missing value ``MISSING`` (see ``tables.fmt``);
 the CSV leaves its cell empty. ``BenchmarkRows`` shows the table in Jupyter; ``ranking_markdown`` renders
@@ -23,6 +24,8 @@ from csslab.store.cells import MISSING, fmt, table
 
 METRICS = (("old", "mIoU old"), ("new", "mIoU new"), ("hiou", "hIoU"), ("all", "mIoU all"), ("avg", "mIoU avg"))
 VAL_METRICS = (("val_old", "val old"), ("val_new", "val new"), ("val_all", "val all"))  # runs with val_scenes > 0
+# the papers' old/new: task 0's classes, and every class added after it (rows written before them lack them)
+PAPER_METRICS = (("base", "mIoU base"), ("added", "mIoU added"))
 
 
 def n_runs(row: dict) -> int:
@@ -66,7 +69,7 @@ COLUMNS = (
     Column(None, ("n_runs",)),
     *(Column(head, (f"{key}_mean", f"{key}_std"), lambda row, key=key: mean_std(row, key)) for key, head in METRICS),
     *(Column(head, (f"{key}_mean", f"{key}_std"), lambda row, key=key: mean_std(row, key), optional=True)
-      for key, head in VAL_METRICS),
+      for key, head in PAPER_METRICS + VAL_METRICS),
     Column("s / run", ("seconds_mean",), lambda row: fmt(row.get("seconds_mean"), 0)),
     *(Column(None, (f"plop_{key}_mean", f"plop_{key}_std")) for key in PLOP_KEYS),
 )

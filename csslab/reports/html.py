@@ -67,7 +67,9 @@ def _task_tables(run: RunData, entry: dict) -> str:
     k = entry.get("task", 0)
     summary = (f"Task {k + 1}/{run.n_tasks}: learns {entry.get('classes', '?')}, old "
                f"{entry.get('old_classes') or '-'} — mIoU all {fmt(entry.get('miou_all'))}, "
-               f"old {fmt(entry.get('miou_old'))}, new {fmt(entry.get('miou_new'))}")
+               f"old {fmt(entry.get('miou_old'))}, new {fmt(entry.get('miou_new'))}"
+               + (f", base {fmt(entry['miou_base'])}, added {fmt(entry.get('miou_added'))}" if "miou_base" in entry
+                  else ""))
     parts = [f"<details{' open' if k == len(run.tasks) - 1 else ''}><summary>{html.escape(summary)}</summary>",
              table(["Overall Acc", "Mean Acc", "Mean IoU"],
                    [[fmt(entry.get("overall_acc")), fmt(entry.get("mean_acc")), fmt(entry.get("miou_all"))]]),
@@ -91,6 +93,9 @@ def run_html(run: RunData, images: dict, notes: list[str], config_text: str | No
              ("mIoU new", d.get("miou_new", final.get("miou_new")), "classes of the last task"),
              ("mIoU avg", d.get("miou_avg"), "mean of mIoU all over tasks"),
              ("forgetting", run.mean_forgetting, "best − final IoU, mean over old classes")]
+    cards += [(f"mIoU {k[5:]}", final[k], what) for k, what in (  # absent from runs saved before them
+        ("miou_base", "task 0's classes (the papers' old)"), ("miou_added", "classes added after task 0 (the papers' new)"))
+        if k in final]
     status = f"{len(run.tasks)} of {run.n_tasks} tasks" + ("" if d.get("complete", True) else " (incomplete run)")
     body = [f"<h1>{html.escape(run.title)}</h1>",
             f'<p class="meta">Report of the run directory <code>{html.escape(str(run.path))}</code>: {status}. '

@@ -170,7 +170,8 @@ def format_task(entry: dict, n_tasks: int) -> str:
 
     return "\n".join([
         f"\n### Task {entry['task'] + 1}/{n_tasks}: classes {entry['classes']}"
-        f" (old {entry['old_classes'] or '-'})  mIoU old {fmt(entry['miou_old'])} new {fmt(entry['miou_new'])}",
+        f" (old {entry['old_classes'] or '-'})  mIoU old {fmt(entry['miou_old'])} new {fmt(entry['miou_new'])}"
+        + (f"  base {fmt(entry['miou_base'])} added {fmt(entry.get('miou_added'))}" if "miou_base" in entry else ""),
         "| Overall Acc | Mean Acc | Mean IoU |", "|---|---|---|",
         f"| {fmt(entry['overall_acc'])} | {fmt(entry['mean_acc'])} | {fmt(entry['miou_all'])} |",
         "", *block("Class IoU", "iou"), "", *block("Class Acc", "acc"),
@@ -198,12 +199,16 @@ def run_markdown(run: RunData, images=()) -> str:
     if warning := budget_warning(run.budget):
         lines += ["", f"**{warning}**"]
     lines += ["", "## Final summary", ""]
-    lines += _table(["mIoU all", "mIoU old", "mIoU new", "mIoU avg", "forgetting"],
+    paper = [k for k in ("miou_base", "miou_added") if k in run.tasks[-1]]  # absent from runs saved before them
+    lines += _table(["mIoU all", "mIoU old", "mIoU new", "mIoU avg", "forgetting"]
+                    + [f"mIoU {k[5:]}" for k in paper],
                     [[fmt(d.get(k, run.tasks[-1].get(k))) for k in ("miou_all", "miou_old", "miou_new")]
-                     + [fmt(d.get("miou_avg")), fmt(run.mean_forgetting)]])
+                     + [fmt(d.get("miou_avg")), fmt(run.mean_forgetting)] + [fmt(run.tasks[-1][k]) for k in paper]])
     lines += ["", "mIoU all: background and every class seen so far; old: classes of earlier tasks; "
               "new: classes of the last task; avg: mean of mIoU all over tasks; forgetting: best IoU before "
-              "the last task minus the final IoU, averaged over the classes seen before it."]
+              "the last task minus the final IoU, averaged over the classes seen before it."
+              + (" base / added: the papers' old and new, task 0's classes and every class added after it."
+                 if paper else "")]
     if d.get("forgetting"):
         lines += ["", "## Forgetting per class", "",
                   f"Best IoU before the last task minus the final IoU (positive: forgotten; {MISSING}: not seen "

@@ -42,13 +42,15 @@ def results_html(results) -> str:
                                                                                   ", incomplete")
     summary = (f"{config.get('method', '?')} on {scenario.get('tasks', '?')} ({scenario.get('setting', '?')}), "
                f"seed {config.get('seed', '?')}, {done}: " + ", ".join(
-                   f"mIoU {key} {fmt(d.get(f'miou_{key}'))}" for key in ("all", "old", "new", "avg")))
+                   f"mIoU {key} {fmt(d.get(f'miou_{key}'))}" for key in ("all", "old", "new", "avg", "base", "added")
+                   if key in ("all", "old", "new", "avg") or f"miou_{key}" in d))  # base, added: absent before them
     names = results.class_names
-    head = ["task", "classes", "mIoU all", "mIoU old", "mIoU new"] + ["bg" if n == "background" else n for n in names]
+    keys = ("all", "old", "new") + tuple(k for k in ("base", "added") if f"miou_{k}" in d)
+    head = ["task", "classes", *(f"mIoU {k}" for k in keys)] + ["bg" if n == "background" else n for n in names]
     rows = []
     for entry in results.tasks:
         seen = {"background"} | {str(c) for c in entry.get("old_classes", []) + entry.get("classes", [])}
         rows.append([str(entry["task"]), " ".join(map(str, entry.get("classes", [])))]
-                    + [fmt(entry.get(f"miou_{key}")) for key in ("all", "old", "new")]
+                    + [fmt(entry.get(f"miou_{key}")) for key in keys]
                     + [fmt((entry.get("iou") or {}).get(n)) if n in seen else MISSING for n in names])
     return f"<p>{html.escape(summary)}</p>\n" + table(head, rows, left=2)

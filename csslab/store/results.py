@@ -65,6 +65,20 @@ def task_entry(task, cm, steps: int, loss: dict, train_s: float, eval_s: float, 
     }
 
 
+def base_added(entry: dict, base_classes) -> dict:
+    """The papers' old and new after a task: ``miou_base``, the mean IoU of task 0's classes (MiB's, PLOP's,
+    SSUL's, DKD's "old", e.g. VOC's 1-15), and ``miou_added``, of every seen class added after task 0 (their
+    "new", 16-20; None after task 0), from the entry's per-class IoU."""
+    def mean(classes):
+        values = [entry["iou"][CLASS_NAMES[c + 1]] for c in classes]
+        values = [v for v in values if v is not None]
+        return float(np.mean(values)) if values else None
+
+    base = [int(c) for c in base_classes]
+    added = [int(c) for c in (*entry["old_classes"], *entry["classes"]) if int(c) not in base]
+    return {"miou_base": mean(base), "miou_added": mean(added)}
+
+
 def split_mious(data: dict) -> dict:
     """old / new / all mIoU after the last task and avg over tasks, from per-class IoU and the split,
     so the joint bound (trained as one task) gets the same columns as continual methods."""
@@ -77,8 +91,10 @@ def split_mious(data: dict) -> dict:
         return float(np.mean(values)) if values else float("nan")
 
     old_classes, new_classes = [c for t in tasks[:-1] for c in t.classes], tasks[-1].classes
+    added_classes = [c for t in tasks[1:] for c in t.classes]
     old, new = mean(last["iou"], old_classes), mean(last["iou"], new_classes)
     split = {"old": old, "new": new, "hiou": hiou(old, new), "all": last["miou_all"], "avg": data["miou_avg"],
+             "base": mean(last["iou"], tasks[0].classes), "added": mean(last["iou"], added_classes),
              "seconds": data["timings"]["total_s"]}
     val = last.get("val")  # the validation scenes' (runs with scenario.val_scenes > 0)
     if val is not None:
@@ -114,11 +130,11 @@ KINDS = {
 RUN_SHAPE = {"tasks": "a list", "config": "an object", "class_names": "a list", "timings": "an object of numbers",
              "forgetting": "an object of numbers", "iou_matrix": "a list of rows of numbers",
              "acc_matrix": "a list of rows of numbers"} | dict.fromkeys(("miou_all", "miou_old", "miou_new",
-                                                                         "miou_avg"), NUMBER)
+                                                                         "miou_avg", "miou_base", "miou_added"), NUMBER)
 TASK_SHAPE = {"task": "an integer", "classes": "a list of integers", "old_classes": "a list of integers",
               "iou": "an object of numbers", "acc": "an object of numbers", "background_shift": "an object of numbers",
               "confusion": "a list of rows of numbers", "val": "an object"} | dict.fromkeys(
-                  ("miou_all", "miou_old", "miou_new", "overall_acc", "mean_acc"), NUMBER)
+                  ("miou_all", "miou_old", "miou_new", "miou_base", "miou_added", "overall_acc", "mean_acc"), NUMBER)
 
 
 def check_shape(data, file: Path) -> None:
@@ -183,6 +199,7 @@ class Results:
         """Append a task's entry (see ``task_entry``; stored as JSON data: NaN as None), its row of the
         task x class matrices, and update the run's summary; ``complete``: it was the run's last task."""
         entry = json_safe(entry)
+        entry |= base_added(entry, self.tasks[0]["classes"] if self.tasks else entry["classes"])
         self.data["tasks"].append(entry)
         self.data["iou_matrix"].append(list(entry["iou"].values()))
         self.data["acc_matrix"].append(list(entry["acc"].values()))
@@ -193,8 +210,9 @@ class Results:
         """Run-level figures from the per-task entries: miou_avg, forgetting, final mIoUs."""
         self.data["miou_avg"] = float(np.mean(nan_for_none([e["miou_all"] for e in self.tasks])))
         self.data["forgetting"] = per_class(forgetting(nan_for_none(self.data["iou_matrix"])))
-        for key in ("miou_all", "miou_old", "miou_new"):
-            self.data[key] = self.final[key]
+        for key in ("miou_all", "miou_old", "miou_new", "miou_base", "miou_added"):
+            if key in self.final:  # miou_base and miou_added: absent from entries written before them
+                self.data[key] = self.final[key]
 
     def add_timings(self, train_s: float, eval_s: float, data_s: float, total_s: float,
                     frames_s: float = 0.0) -> None:

@@ -120,7 +120,7 @@ def setup(config: Config, device, scenario: Scenario | None = None, log=None, pr
     scenario = scenario or Scenario.from_config(config.scenario, config.seed)
     threads = resolve_threads(config.train.threads)
     torch.set_num_threads(threads)  # also after a run that set another number
-    backbone = pretrained_backbone(config.model, device, threads, progress, log)  # its own random numbers
+    backbone = pretrained_backbone(config, device, threads, progress, log, fit_task)  # its own random numbers
     seed_everything(config.seed)
     method_cls = get_method(config.method)
     method = method_cls(method_cls.make_params(config.params), device=device, seed=config.seed,
