@@ -28,7 +28,6 @@ def final_old_miou(method: str) -> float:
     return results.data["tasks"][-1]["miou_old"]
 
 
-@pytest.mark.slow
 def test_finetune_forgets_while_mib_and_replay_remember():
     # measured (seed 0): finetune 0.000, mib 0.204, replay 0.724
     finetune = final_old_miou("finetune")

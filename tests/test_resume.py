@@ -60,7 +60,6 @@ def stop_after_first_task(proc, run_dir, sig) -> None:
     proc.send_signal(sig)
 
 
-@pytest.mark.slow
 def test_kill_9_then_resume_equals_uninterrupted_run(tmp_path, capsys):
     killed, whole = tmp_path / "killed", tmp_path / "whole"
     proc = start(["run", "--out", str(killed), *ARGS])
@@ -149,11 +148,8 @@ def test_every_method_resumes_to_the_same_numbers(method, method_run, tmp_path):
     assert partial_files(cut) == []
 
 
-def test_resume_cli_guards(tmp_path, capsys):
-    out = tmp_path / "r"
-    small = ["--tasks", "5-5", "--steps", "2", "--quiet", "--no-report", "--set", "scenario.train_scenes=16",
-             "--set", "scenario.test_scenes=20", "--set", "train.batch_size=8", "--set", "train.threads=1"]
-    assert main(["run", "--out", str(out), *small]) == 0
+def test_resume_cli_guards(method_run, tmp_path, capsys):
+    out = copy_run(method_run("finetune"), tmp_path / "r")  # a finished run
     stamp = (out / "results.json").stat().st_mtime_ns
     assert main(["run", "--resume", str(out), "--quiet", "--no-report"]) == 0  # complete: nothing to do, nothing rewritten
     assert "nothing to resume" in capsys.readouterr().out and (out / "results.json").stat().st_mtime_ns == stamp
