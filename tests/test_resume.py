@@ -111,6 +111,18 @@ def test_ctrl_c_stops_cleanly_keeping_completed_tasks(tmp_path, capsys):
     assert (out / "checkpoints" / "task-0.pt").is_file() and not (out / "checkpoints" / "task-1.pt").exists()
 
 
+class StopAfter:
+    """An ``on_task`` callback that interrupts the run once ``n`` tasks are saved (as Ctrl-C would)."""
+
+    def __init__(self, n):
+        self.n, self.seen = n, 0
+
+    def __call__(self, entry, n_tasks):
+        self.seen += 1
+        if self.seen == self.n:
+            raise KeyboardInterrupt
+
+
 def without_last_task(run_dir, dest):
     """A copy of the finished run ``run_dir`` at ``dest`` as a process killed during its last task leaves it:
     results.json holds the tasks before, the last task's checkpoint is gone; the per-step logs (steps.csv,
