@@ -4,7 +4,9 @@ import pytest
 
 from csslab.cli.main import main
 
-TINY = ["--no-report", "--steps", "3", "--set", "scenario.train_scenes=40", "--set", "scenario.test_scenes=30", "--quiet"]
+# one thread and batches of 8: the default (all cores, batches of 32) costs several times the CPU on a shared machine
+TINY = ["--no-report", "--steps", "3", "--set", "scenario.train_scenes=40", "--set", "scenario.test_scenes=30", "--quiet",
+        "--set", "train.batch_size=8", "--set", "train.threads=1"]
 
 
 def run_cli(args, capsys):

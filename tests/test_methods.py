@@ -251,7 +251,7 @@ def test_trainer_runs_the_method_end_to_end(name):
     config.scenario.train_scenes = 40
     config.scenario.test_scenes = 20
     config.train.steps = 3
-    config.train.batch_size = 8
+    config.train.batch_size, config.train.threads = 8, 1
     config.train.checkpoints = False
     if memory := get_method(name).memory_param:  # a memory no larger than the scenes it is filled from
         config.params[memory] = 20
