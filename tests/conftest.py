@@ -48,6 +48,54 @@ def tiny_run(out, method: str, *extra: str) -> Path:
     return Path(out)
 
 
+# every method's shared run: a 15-1 style split (a six-class base, then one class per task) on partitioned scenes
+# with a pretrained backbone, checkpoints, frames after every step and the per-step logs; seconds per method
+SHARED_RUN = ("--tasks", "6-1", "--setting", "partitioned", "--steps", "2", "--set", "model.pretrain=shapes",
+              "--set", "model.pretrain_steps=2", "--set", "scenario.train_scenes=24", "--set", "scenario.test_scenes=12",
+              "--set", "train.batch_size=8", "--set", "train.threads=1", "--set", "train.frame_every=1",
+              "--set", "train.frame_scenes=8", "--quiet", "--no-report")
+SHARED_MEMORY = 20  # a memory no larger than the scenes it is filled from
+
+
+def _digest(run_dir: Path) -> dict:
+    import hashlib
+
+    return {str(p.relative_to(run_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(run_dir.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="session")
+def method_run(tmp_path_factory, _scene_cache):
+    """``method_run(name)``: the directory of a finished ``csslab run --method NAME`` with ``SHARED_RUN``'s
+    arguments, trained the first time a test of the session asks for it (test_methods, test_resume,
+    test_reevaluate share it). Read it only; a test that changes a run works on ``copy_run``'s copy. At the
+    end of the session every shared run is checked to be byte for byte as it was trained."""
+    from csslab.cli.main import main
+    from csslab.methods import METHODS
+
+    runs, digests = {}, {}
+
+    def get(name: str) -> Path:
+        if name not in runs:
+            out = tmp_path_factory.mktemp(f"shared-{name}") / "run"
+            memory = METHODS[name].memory_param
+            extra = ["--set", f"params.{memory}={SHARED_MEMORY}"] if memory else []
+            assert main(["run", "--method", name, "--out", str(out), *SHARED_RUN, *extra]) == 0
+            runs[name], digests[name] = out, _digest(out)
+        return runs[name]
+
+    yield get
+    changed = [name for name, out in runs.items() if _digest(out) != digests[name]]
+    assert not changed, f"tests changed the shared runs of {changed}: work on copy_run(...) instead"
+
+
+def copy_run(run_dir, dest) -> Path:
+    """A copy of the run directory ``run_dir`` at ``dest``, for a test that changes it."""
+    import shutil
+
+    return Path(shutil.copytree(run_dir, dest))
+
+
 def saved_as_before(run_dir) -> None:
     """Rewrite a run directory's configuration (config.yaml and results.json) as csslab saved it before
     settings were saved resolved: the four switches null (the preset's), and no scenario.max_tries and no

@@ -157,7 +157,6 @@ def test_dkd_trains_its_classifiers_at_head_lr_times_the_learning_rate(head_lr):
     assert lrs == [1e-3]  # the logged rate stays the task's
 
 
-@pytest.mark.slow
 def test_dkd_learns_new_digits_in_task_1():
     """With one learning rate for all weights DKD learnt no new digit (IoU 0.000 after task 1): its new
     classifiers copy the auxiliary one, whose weights Adam drives all negative on ReLU features, and could

@@ -4,14 +4,12 @@ each stop with one clear line and a non-zero exit, keeping completed work and le
 import json
 from dataclasses import dataclass, fields
 
-import numpy as np
 import pytest
 import torch
 
-from conftest import finetune_with_params
+from conftest import copy_run, finetune_with_params
 
 from csslab.cli.main import main
-from csslab.data.digits import write_idx
 from csslab.methods import METHODS
 from csslab.methods.finetune import FineTune
 
@@ -60,11 +58,18 @@ def test_nan_loss_names_task_step_and_term_and_keeps_completed_tasks(tmp_path, c
     assert leftovers(out) == []
 
 
-@pytest.fixture
-def interrupted(tmp_path, capsys):
-    """A run directory holding task 1 of 2 (stopped as a crash would leave it)."""
-    out = tmp_path / "cut"
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A finished run at TINY's budget, trained once for the module (tests change copies of it)."""
+    out = tmp_path_factory.mktemp("finished") / "run"
     assert main(["run", "--out", str(out), *TINY]) == 0
+    return out
+
+
+@pytest.fixture
+def interrupted(finished, tmp_path, capsys):
+    """A run directory holding task 1 of 2 (stopped as a crash would leave it): a copy of ``finished``, cut."""
+    out = copy_run(finished, tmp_path / "cut")
     data = json.loads((out / "results.json").read_text())
     data["tasks"], data["iou_matrix"], data["acc_matrix"] = data["tasks"][:1], data["iou_matrix"][:1], data["acc_matrix"][:1]
     data["complete"] = False
@@ -95,46 +100,6 @@ def test_resume_refuses_results_of_another_configuration(interrupted, capsys):
     (interrupted / "config.yaml").write_text(config.replace("seed: 0", "seed: 5"))
     assert main(["run", "--resume", str(interrupted), "--quiet"]) == 2
     assert "another configuration" in capsys.readouterr().err
-
-
-@pytest.fixture
-def half_digits(tmp_path):
-    """IDX files holding only digits 0..4."""
-    folder = tmp_path / "digits"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", 200), ("t10k", 100)):
-        write_idx(folder / f"{prefix}-images-idx3-ubyte", rng.integers(0, 255, (n, 28, 28), dtype=np.uint8))
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte", (np.arange(n) % 5).astype(np.uint8))
-    return folder
-
-
-@pytest.mark.parametrize("args, needle", [
-    (["--tasks", "10", "--method", "with-memory"], "is a single task: continual method 'with-memory'"),
-    (["--set", "params.memory_size=17", "--method", "with-memory"], "invalid params.memory_size=17: must be 0..16"),
-    (["--set", "params.memory_size=-1", "--method", "with-memory"], "invalid params.memory_size=-1"),
-    (["--set", "train.batch_size=17"], "train.batch_size=17 is larger than scenario.train_scenes=16"),
-    (["--set", "scenario.train_scenes=0"], "train_scenes=0"),
-    (["--set", "train.lr=-1"], "invalid lr -1.0 (train.lr)"),
-    (["--set", "train.frame_scenes=0"], "invalid frame_scenes 0 (train.frame_scenes)"),
-    (["--device", "tpu"], "invalid device 'tpu'"),
-    (["--device", "cuda:7"], "invalid device 'cuda:7'"),
-    (["--data", "DIGITS"], "have none of class 5, 6, 7, 8, 9"),
-    (["--resume", "somewhere"], "--resume continues with somewhere/config.yaml: drop --tasks"),
-])
-def test_contradictory_options_are_refused_up_front(tmp_path, capsys, extra_methods, half_digits, args, needle):
-    args = [f"mnist:{half_digits}" if a == "DIGITS" else a for a in args]
-    out = tmp_path / "never"
-    assert main(["run", *TINY, *args, "--out", str(out)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and needle in err, err
-    assert not out.exists()  # refused before anything was written
-
-
-def test_scenario_refuses_data_with_a_digit_missing_as_run_does(capsys, half_digits):
-    assert main(["scenario", "--data", f"mnist:{half_digits}", "--train-scenes", "16"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "have none of class 5, 6, 7, 8, 9" in err, err
 
 
 def test_what_methods_need_is_declared_on_their_classes():

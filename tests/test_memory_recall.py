@@ -49,12 +49,12 @@ def test_cli_prints_the_four_sets(recall_script, replay_run, capsys):
         assert f"| {name} |" in out
 
 
-def test_refuses_a_task_without_a_checkpoint_and_a_run_without_memory(recall_script, replay_run, tmp_path, capsys):
+def test_refuses_a_task_without_a_checkpoint_and_a_run_without_memory(recall_script, replay_run, method_run, capsys):
     assert recall_script.main([str(replay_run), "--task", "3"]) == 2
     err = capsys.readouterr().err
     assert "invalid task 3" in err and "choose one of 1..2" in err
     with pytest.raises(ValueError, match=r"invalid task 0: .* choose one of 1\.\.2"):
         recall_script.memory_recall(replay_run, task=0)
-    finetune = tiny_run(tmp_path / "finetune", "finetune")
+    finetune = method_run("finetune")  # the session's shared finetune run
     with pytest.raises(ValueError, match="has no memory \\(method 'finetune'\\)"):
         recall_script.memory_recall(finetune, task=1)

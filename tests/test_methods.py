@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from csslab.cli.main import main
+from conftest import SHARED_MEMORY
 from csslab.core.config import Config, TrainConfig
 from csslab.core.constants import BACKGROUND, IGNORE
 from csslab.methods import METHODS, get_method, previous_model
@@ -251,7 +251,7 @@ def test_trainer_runs_the_method_end_to_end(name):
     config.scenario.train_scenes = 40
     config.scenario.test_scenes = 20
     config.train.steps = 3
-    config.train.batch_size = 8
+    config.train.batch_size, config.train.threads = 8, 1
     config.train.checkpoints = False
     if memory := get_method(name).memory_param:  # a memory no larger than the scenes it is filled from
         config.params[memory] = 20
@@ -282,36 +282,33 @@ def test_replayed_scenes_are_warped_with_their_masks():
     assert torch.equal(plain[1].unique(), torch.tensor([0, 3])) and not torch.equal(plain[1], augmented[1])
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(METHODS))
-def test_every_method_runs_on_partitioned_scenes_with_a_pretrained_backbone(name):
-    """issue 16's switches reach every method: `--setting partitioned` and `--set model.pretrain=shapes`."""
-    config = Config(method=name)
-    config.scenario.tasks, config.scenario.setting = "4-3-3", "partitioned"
-    config.scenario.train_scenes, config.scenario.test_scenes = 40, 20
-    config.model.pretrain, config.model.pretrain_steps = "shapes", 2
-    config.train.steps, config.train.batch_size, config.train.checkpoints, config.train.threads = 2, 8, False, 1
-    if memory := get_method(name).memory_param:
-        config.params[memory] = 20
-    results = run(config, progress=False, log=None)
-    assert results.complete and len(results.tasks) == (1 if get_method(name).bound == "upper" else 3)
-    assert all(math.isfinite(v) for t in results.data["tasks"] for v in t["loss"].values())
-    assert results.data["config"]["scenario"]["instances"] == "partitioned"
+def shared_results(method_run, name) -> dict:
+    return json.loads((method_run(name) / "results.json").read_text())
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
-def test_every_method_runs_from_the_cli_on_a_big_base_split(name, tmp_path, capsys):
+def test_every_method_runs_on_partitioned_scenes_with_a_pretrained_backbone(name, method_run):
+    """issue 16's switches reach every method: `--setting partitioned` and `--set model.pretrain=shapes`
+    (the session's shared run of the method, conftest.SHARED_RUN)."""
+    data = shared_results(method_run, name)
+    assert data["complete"] and len(data["tasks"]) == (1 if get_method(name).bound == "upper" else 5)
+    assert all(math.isfinite(v) for t in data["tasks"] for v in t["loss"].values())
+    assert data["config"]["scenario"]["instances"] == "partitioned"
+    assert (data["config"]["model"]["pretrain"], data["config"]["model"]["pretrain_steps"]) == ("shapes", 2)
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_runs_from_the_cli_on_a_big_base_split(name, method_run):
     """`csslab run --method NAME --tasks 6-1` (a 15-1 style split: a six-class base, then one class per task)
-    works for every method: single-class tasks reach every loss, memory and head of the method."""
-    memory = get_method(name).memory_param
-    args = ["run", "--method", name, "--tasks", "6-1", "--steps", "2", "--set", "scenario.train_scenes=24",
-            "--set", "scenario.test_scenes=12", "--set", "train.batch_size=8", "--set", "train.threads=1",
-            "--set", "train.checkpoints=false", "--no-report", "--out", str(tmp_path / "r")]
-    assert main(args + (["--set", f"params.{memory}=20"] if memory else [])) == 0
-    data = json.loads((tmp_path / "r" / "results.json").read_text())
+    works for every method: single-class tasks reach every loss, memory and head of the method (the session's
+    shared run of the method, trained through the CLI)."""
+    data = shared_results(method_run, name)
     upper = get_method(name).bound == "upper"
     assert data["complete"] and len(data["tasks"]) == (1 if upper else 5)
+    assert data["config"]["scenario"]["tasks"] == "6-1"
     assert data["tasks"][0]["classes"] == (list(range(10)) if upper else [0, 1, 2, 3, 4, 5])
     assert [t["classes"] for t in data["tasks"][1:]] == [[6], [7], [8], [9]][: len(data["tasks"]) - 1]
     assert all(math.isfinite(v) for t in data["tasks"] for v in t["loss"].values())
     assert len(data["tasks"][-1]["iou"]) == 11  # background and the ten digits, each evaluated
+    if memory := get_method(name).memory_param:
+        assert data["config"]["params"][memory] == SHARED_MEMORY

@@ -14,7 +14,6 @@ from csslab.model.network import IncrementalSegmenter
 from csslab.training.train import run, setup
 
 
-@pytest.mark.slow
 def test_mib_init_keeps_a_trained_models_argmax_and_both_new_classes_are_learnt(tmp_path):
     config = Config(method="mib")
     config.scenario.tasks, config.scenario.train_scenes, config.scenario.test_scenes = "2-2", 300, 100

@@ -23,7 +23,6 @@ def test_committed_without_outputs():
     assert code and all(not cell.outputs and cell.execution_count is None for cell in code)
 
 
-@pytest.mark.slow
 def test_quickstart_runs_and_shows_tables_and_animations(tmp_path, monkeypatch):
     import nbformat
     from nbclient import NotebookClient

@@ -31,10 +31,10 @@ def test_every_old_class_of_every_later_task_gets_both_rules(script, plop_run):
             assert r["median_kept"] is None and r["histogram_kept"] is None
 
 
-def test_the_table_prints_and_a_one_task_run_is_refused(script, plop_run, tmp_path, capsys):
+def test_the_table_prints_and_a_one_task_run_is_refused(script, plop_run, method_run, capsys):
     assert script.main([str(plop_run)]) == 0
     out = capsys.readouterr().out
     assert out.count("\n| 1 | digit ") == 6 and "histogram: " in out and "median: " in out
-    one = tiny_run(tmp_path / "one", "finetune", "--tasks", "10")
+    one = method_run("joint")  # the session's shared joint run: one task
     assert script.main([str(one)]) == 2
     assert "run at least two tasks" in capsys.readouterr().err

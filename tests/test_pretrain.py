@@ -121,17 +121,6 @@ def test_another_pretraining_is_another_configuration_and_another_shared_base(tm
                                         "pretrain_steps": ModelConfig().pretrain_steps}
 
 
-@pytest.mark.parametrize("override, needle", [
-    ("model.pretrain=imagenet", "invalid model.pretrain 'imagenet': valid values are none, shapes"),
-    ("model.pretrain_steps=0", "invalid model.pretrain_steps 0: must be a number of steps in 1..10,000,000"),
-])
-def test_bad_values_are_refused_in_one_line(tmp_path, capsys, override, needle):
-    assert main(["run", "--out", str(tmp_path / "r"), "--set", override]) == 2
-    err = capsys.readouterr().err
-    assert needle in err and len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "r").exists()
-
-
 def test_a_benchmark_pretrains_before_its_runs_and_the_cache_lists_it(own_cache, monkeypatch, tmp_path, capsys):
     from csslab.experiments import sweep
 

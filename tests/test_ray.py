@@ -21,7 +21,6 @@ def rows(out):
     return [{k: v for k, v in r.items() if k not in STRIP} for r in data["rows"]], data["runs"]
 
 
-@pytest.mark.slow
 def test_ray_sweep_equals_local_sweep(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # a throwaway loopback cluster: no token file in ~/.ray
     assert main(ARGS + ["--out", str(tmp_path / "local")]) == 0
@@ -39,7 +38,6 @@ def test_ray_sweep_equals_local_sweep(tmp_path, capsys, monkeypatch):
         assert [t["confusion"] for t in a["tasks"]] == [t["confusion"] for t in b["tasks"]]
 
 
-@pytest.mark.slow
 def test_ray_and_local_agree_with_the_default_threads(tmp_path, capsys, monkeypatch):
     """train.threads 0 is resolved where the benchmark starts, so a Ray worker (whose own default is the
     one CPU Ray gives it) trains with the same number of threads as this process, to the same numbers."""

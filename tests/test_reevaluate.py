@@ -4,11 +4,7 @@ import json
 
 import pytest
 
-from conftest import SCRIPTS, load_module
-from csslab.cli.main import main
-
-TINY = ["--tasks", "8-2", "--steps", "3", "--set", "scenario.train_scenes=32", "--set", "scenario.test_scenes=30",
-        "--set", "train.batch_size=8", "--set", "train.threads=1", "--quiet"]
+from conftest import SCRIPTS, copy_run, load_module
 
 
 @pytest.fixture(scope="module")
@@ -17,14 +13,13 @@ def reevaluate():
 
 
 @pytest.mark.parametrize("method", ["finetune", "ssul", "joint"])  # 1x1 heads, MLP heads, one joint task
-def test_reevaluation_reproduces_the_metrics_training_wrote(tmp_path, reevaluate, method):
-    run = tmp_path / method
-    assert main(["run", "--method", method, "--out", str(run)] + TINY) == 0
+def test_reevaluation_reproduces_the_metrics_training_wrote(tmp_path, reevaluate, method, method_run):
+    run = copy_run(method_run(method), tmp_path / method)  # the session's shared run (a pretrained backbone)
     before = json.loads((run / "results.json").read_text())
     assert (run / "frames.npz").exists()
     assert reevaluate.main([str(run), "--compare", str(run)]) == 0
     after = json.loads((run / "results.json").read_text())
-    assert len(after["tasks"]) == len(before["tasks"]) == (1 if method == "joint" else 2)
+    assert len(after["tasks"]) == len(before["tasks"]) == (1 if method == "joint" else 5)
     for old, new in zip(before["tasks"], after["tasks"]):
         assert {k: new[k] for k in reevaluate.METRICS} == {k: old[k] for k in reevaluate.METRICS}
         assert new["loss"] == old["loss"] and new["train_s"] == old["train_s"]
@@ -32,9 +27,8 @@ def test_reevaluation_reproduces_the_metrics_training_wrote(tmp_path, reevaluate
     assert not (run / "frames.npz").exists() and (run / "report.md").exists()  # frames were of the old test set
 
 
-def test_reevaluation_refuses_an_unfinished_run(tmp_path, reevaluate):
-    run = tmp_path / "run"
-    assert main(["run", "--method", "finetune", "--out", str(run)] + TINY) == 0
+def test_reevaluation_refuses_an_unfinished_run(tmp_path, reevaluate, method_run):
+    run = copy_run(method_run("finetune"), tmp_path / "run")
     data = json.loads((run / "results.json").read_text())
     data["complete"] = False
     (run / "results.json").write_text(json.dumps(data))

@@ -12,10 +12,10 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
-from conftest import saved_as_before
+from conftest import copy_run, saved_as_before
 from csslab.cli.main import main
-from csslab.core.config import Config
 from csslab.methods import METHODS
 from csslab.training.train import run
 
@@ -60,7 +60,6 @@ def stop_after_first_task(proc, run_dir, sig) -> None:
     proc.send_signal(sig)
 
 
-@pytest.mark.slow
 def test_kill_9_then_resume_equals_uninterrupted_run(tmp_path, capsys):
     killed, whole = tmp_path / "killed", tmp_path / "whole"
     proc = start(["run", "--out", str(killed), *ARGS])
@@ -98,9 +97,9 @@ def test_ctrl_c_stops_cleanly_keeping_completed_tasks(tmp_path, capsys):
     watcher = threading.Thread(target=interrupt_after_first_task, daemon=True)
     watcher.start()
     try:
-        # long tasks (200 steps), so the interrupt lands inside the run even on a fast, idle machine
-        slow = [("200" if prev == "--steps" else a) for prev, a in zip([None, *ARGS], ARGS)]
-        code = main(["run", "--out", str(out), *slow])
+        # a short first task (2 classes, 50 steps), then a long one (8 classes, 200 steps), so the interrupt lands
+        # inside the run even on a fast, idle machine
+        code = main(["run", "--out", str(out), *ARGS, "--tasks", "2-8", "--set", "train.steps_per_class=25"])
     finally:
         finished.set()
         watcher.join()
@@ -108,8 +107,8 @@ def test_ctrl_c_stops_cleanly_keeping_completed_tasks(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 130
     assert err.strip().count("\n") == 0 and f"--resume {out}" in err  # one line, saying how to continue
-    assert 1 <= tasks_done(out) < 5 and partial_files(out) == []
-    assert (out / "checkpoints" / f"task-{tasks_done(out) - 1}.pt").is_file()
+    assert tasks_done(out) == 1 and partial_files(out) == []
+    assert (out / "checkpoints" / "task-0.pt").is_file() and not (out / "checkpoints" / "task-1.pt").exists()
 
 
 class StopAfter:
@@ -124,34 +123,45 @@ class StopAfter:
             raise KeyboardInterrupt
 
 
-def tiny(method, **train):
-    config = Config(method=method)
-    config.scenario.tasks, config.scenario.train_scenes, config.scenario.test_scenes = "5-5", 16, 20
-    config.train.steps, config.train.batch_size, config.train.threads = 2, 8, 1
-    config.train.frame_every, config.train.frame_scenes = 1, 8
-    for key, value in train.items():
-        setattr(config.train, key, value)
-    if memory := METHODS[method].memory_param:  # a memory no larger than the scenes it is filled from
-        config.params[memory] = 10
-    return config
+def without_last_task(run_dir, dest):
+    """A copy of the finished run ``run_dir`` at ``dest`` as a process killed during its last task leaves it:
+    results.json holds the tasks before, the last task's checkpoint is gone; the per-step logs (steps.csv,
+    metrics.csv) and frames.npz keep the last task's rows, as written while it trained (resuming drops them)."""
+    cut = copy_run(run_dir, dest)
+    data = json.loads((cut / "results.json").read_text())
+    n = len(data["tasks"]) - 1
+    data.update(tasks=data["tasks"][:n], iou_matrix=data["iou_matrix"][:n], acc_matrix=data["acc_matrix"][:n],
+                complete=False)
+    (cut / "results.json").write_text(json.dumps(data))
+    (cut / "checkpoints" / f"task-{n}.pt").unlink()
+    return cut
+
+
+def csv_rows(path) -> list[str]:
+    return path.read_text().splitlines()
 
 
 @pytest.mark.parametrize("method", [m for m in METHODS if m != "joint"])  # joint trains one task: nothing to resume
-def test_every_method_resumes_to_the_same_numbers(method, tmp_path):
-    whole = run(tiny(method), out=tmp_path / "whole", progress=False, log=None)
-    with pytest.raises(KeyboardInterrupt):
-        run(tiny(method), out=tmp_path / "cut", progress=False, log=None, on_task=StopAfter(1))
-    assert tasks_done(tmp_path / "cut") == 1
-    resumed = run(out=tmp_path / "cut", progress=False, log=None, resume=True)
-    assert resumed.complete and numbers(tmp_path / "cut") == numbers(tmp_path / "whole")
-    assert resumed["miou_avg"] == whole["miou_avg"]
+def test_every_method_resumes_to_the_same_numbers(method, method_run, tmp_path):
+    """The session's shared run of the method, cut before its last task and resumed: the numbers, logs, frames
+    and last checkpoint of the uninterrupted run, bit for bit."""
+    whole = method_run(method)
+    cut = without_last_task(whole, tmp_path / "cut")
+    assert tasks_done(cut) == 4
+    resumed = run(out=cut, progress=False, log=None, resume=True)
+    assert resumed.complete and numbers(cut) == numbers(whole)
+    assert resumed["miou_avg"] == json.loads((whole / "results.json").read_text())["miou_avg"]
+    for log in ("steps.csv", "metrics.csv"):
+        assert csv_rows(cut / log) == csv_rows(whole / log), log
+    a, b = frames(cut), frames(whole)
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    last = [torch.load(d / "checkpoints" / "task-4.pt", weights_only=True)["model"] for d in (cut, whole)]
+    assert last[0].keys() == last[1].keys() and all(torch.equal(last[0][k], last[1][k]) for k in last[0])
+    assert partial_files(cut) == []
 
 
-def test_resume_cli_guards(tmp_path, capsys):
-    out = tmp_path / "r"
-    small = ["--tasks", "5-5", "--steps", "2", "--quiet", "--no-report", "--set", "scenario.train_scenes=16",
-             "--set", "scenario.test_scenes=20", "--set", "train.batch_size=8", "--set", "train.threads=1"]
-    assert main(["run", "--out", str(out), *small]) == 0
+def test_resume_cli_guards(method_run, tmp_path, capsys):
+    out = copy_run(method_run("finetune"), tmp_path / "r")  # a finished run
     stamp = (out / "results.json").stat().st_mtime_ns
     assert main(["run", "--resume", str(out), "--quiet", "--no-report"]) == 0  # complete: nothing to do, nothing rewritten
     assert "nothing to resume" in capsys.readouterr().out and (out / "results.json").stat().st_mtime_ns == stamp

@@ -169,7 +169,6 @@ def test_microseg_state_survives_a_restart():
     assert torch.equal(fresh.unknown.eval()(model.backbone(images)[0]), method.unknown(model.backbone(images)[0]))
 
 
-@pytest.mark.slow
 def test_sdr_started_from_the_shared_plain_ce_base_gives_its_own_results(tmp_path):
     """base_task = "ce": SDR's first task is finetune's, bit for bit (its prototypes are taken afterwards)."""
     from conftest import SCRIPTS, load_module

@@ -46,7 +46,6 @@ def test_the_papers_suite_is_the_published_protocols_analogue():
         validate(config)  # every split is a valid one of 10 digits
 
 
-@pytest.mark.slow
 def test_a_suite_runs_from_the_command_line_and_the_flags_given_win(tmp_path, capsys):
     out = tmp_path / "suite"
     code = main(["benchmark", "--suite", "papers", "--methods", "finetune", "--seeds", "1", "--tasks", "2-1",

@@ -84,7 +84,6 @@ def test_selection_is_made_on_validation_and_says_when_the_test_scenes_would_dif
     assert selections([_row("lam=1", 0.3, 0.3)]) == []  # one variant: nothing selected
 
 
-@pytest.mark.slow
 def test_a_run_with_validation_scenes_records_them_and_a_grid_selects_on_them(tmp_path):
     out = tmp_path / "bench"
     code = main(["benchmark", "--methods", "lwf", "--grid", "params.lam=1,30", "--seeds", "1", "--tasks", "2-2",
