@@ -5,6 +5,7 @@ import os
 from dataclasses import fields
 from typing import get_type_hints
 
+import numpy as np
 import pytest
 
 import csslab
@@ -109,8 +110,8 @@ def test_every_float_setting_refuses_a_non_finite_number(key, text):
     assert getattr(getattr(apply_overrides(Config(), [f"{key}=0.5"]), key.split(".")[0]), key.split(".")[1]) == 0.5
 
 
-@pytest.mark.parametrize("seed, ok", [(0, True), (2**32 - 1, True), (2**32, False), (-1, False), (1.5, False),
-                                      (True, False), (10**22, False)])
+@pytest.mark.parametrize("seed, ok", [(0, True), (2**32 - 1, True), (np.int64(7), True), (2**32, False), (-1, False),
+                                      (1.5, False), (True, False), (10**22, False)])
 def test_the_seed_range_is_what_every_generator_takes(seed, ok):
     if ok:
         checks.check_seed(seed)

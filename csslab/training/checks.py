@@ -6,6 +6,7 @@ line naming the bad value and the valid ones. What a method needs is declared on
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from dataclasses import dataclass
 
@@ -64,7 +65,7 @@ SEED_MAX = 2**32 - 1  # the largest seed numpy (legacy seeding) and torch both t
 
 def check_seed(seed) -> None:
     """The run's seed is an integer every random number generator of the run takes."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= SEED_MAX:
         raise ValueError(f"invalid seed {seed!r}: must be an integer in 0..{SEED_MAX} (2**32 - 1)")
 
 
