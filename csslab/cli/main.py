@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from csslab.training.checks import check_digits, validate
+from csslab.training.checks import check_digits, check_memory, validate
 from csslab.cli.parser import build_parser
 from csslab.core.config import Config, apply_overrides
 from csslab.core.files import check_output, new_run_dir
@@ -149,6 +149,7 @@ def cmd_scenario(args) -> int:
     config.scenario.train_scenes = args.train_scenes
     scenario = Scenario.from_config(config.scenario, config.seed)  # checks the scenario options, --train-scenes too
     check_digits(scenario)  # as `csslab run` does: every class of the split has digits in the data
+    check_memory(config.scenario)  # its statistics build every task's scenes
     limit = min(MAX_SAMPLES, args.train_scenes) if args.save else MAX_SAMPLES  # the grid shows training scenes
     if not 1 <= args.samples <= limit:
         raise ValueError(f"invalid --samples {args.samples}: must be 1..{limit} (scenes per task in the grid, "

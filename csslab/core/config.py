@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import copy
+import math
+import reprlib
+import stat
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from dataclasses import asdict, dataclass, field, fields
 from typing import get_type_hints
@@ -105,6 +109,10 @@ class Config:
     def from_dict(cls, data: dict) -> "Config":
         config = cls()
         for key, value in (data or {}).items():
+            if key in ("scenario", "model", "train", "params") and not isinstance(value, (dict, type(None))):
+                what = ("the method's parameters, e.g. params: {lam: 10}" if key == "params" else
+                        f"its keys ({', '.join(f.name for f in fields(getattr(config, key)))})")
+                raise ValueError(f"the {key} section is {_shown(value)}, expected a mapping of {what}")
             if key in ("scenario", "model", "train"):
                 section = getattr(config, key)
                 value = dict(value or {})
@@ -123,28 +131,60 @@ class Config:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     @classmethod
-    def from_yaml(cls, text: str, source: str = "the configuration") -> "Config":
-        """A Config from YAML text; malformed YAML or another shape is a one-line ValueError naming ``source``."""
+    def from_yaml(cls, text: str, source: str | None = None) -> "Config":
+        """A Config from YAML text; malformed YAML, another shape or a bad value is a one-line ValueError
+        naming ``source`` (a file, as the flag that gave it; None: "the configuration", and a bad value's
+        error says no source)."""
+        name = source or "the configuration"
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
             problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-            raise ValueError(f"{source} is not valid YAML: {problem}{where}") from None
+            raise ValueError(f"{name} is not valid YAML: {problem}{where}") from None
+        except RecursionError:  # PyYAML recurses once per level: thousands of nested '[' exhaust Python's stack
+            raise ValueError(f"{name} is not valid YAML for csslab: nested too deeply to read; a configuration is a "
+                             "mapping of keys and sections two levels deep, as a run's config.yaml") from None
         if data is not None and not isinstance(data, dict):
-            raise ValueError(f"{source} holds a YAML {type(data).__name__}, expected a mapping of keys (method, seed) "
+            raise ValueError(f"{name} holds a YAML {type(data).__name__}, expected a mapping of keys (method, seed) "
                              "and sections (scenario, model, train, params), as a run's config.yaml")
-        return cls.from_dict(data)
+        try:
+            return cls.from_dict(data)
+        except ValueError as error:
+            if source is None:
+                raise
+            raise ValueError(f"{source}: {error}") from None
 
     @classmethod
     def from_file(cls, path, flag: str = "--config") -> "Config":
         """A Config from a YAML file (e.g. a run's config.yaml), with one-line errors naming ``flag``."""
         path = Path(path)
-        if not path.is_file():
-            what = "a directory" if path.is_dir() else "no such file"
-            raise ValueError(f"invalid {flag} {path}: {what}; expected a YAML file such as a run's config.yaml")
-        return cls.from_yaml(path.read_text(), f"{flag} {path}")
+        expected = "expected a YAML file such as a run's config.yaml"
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            raise ValueError(f"invalid {flag} {path}: no such file; {expected}") from None
+        if not stat.S_ISREG(mode):  # a FIFO would block the read, a device never end it: refused, not opened
+            what = "a directory" if stat.S_ISDIR(mode) else _FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
+            raise ValueError(f"invalid {flag} {path}: {what}, not a regular file; {expected}")
+        data = path.read_bytes()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ValueError(f"invalid {flag} {path}: not UTF-8 text (byte 0x{data[error.start]:02x} at offset "
+                             f"{error.start}); {expected}") from None
+        return cls.from_yaml(text, f"{flag} {path}")
+
+
+_FILE_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+               stat.S_IFSOCK: "a socket"}
+_SHORT = reprlib.Repr()  # a value echoed in an error: a long string or deep list cut, so the error stays one short line
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlevel = 60, 60, 3
+
+
+def _shown(value) -> str:
+    return _SHORT.repr(value)
 
 
 def coerce(value, hint, name):
@@ -166,23 +206,23 @@ def coerce(value, hint, name):
             return True
         if str(value).lower() in ("false", "no", "off", "0"):
             return False
-        raise ValueError(f"invalid value {value!r} for {name}: expected true/false")
+        raise ValueError(f"invalid value {_shown(value)} for {name}: expected true/false")
     if kind is int:
         if isinstance(value, bool):
-            raise ValueError(f"invalid value {value!r} for {name}: expected an integer")
+            raise ValueError(f"invalid value {_shown(value)} for {name}: expected an integer")
         try:
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError
             return int(value)
         except (TypeError, ValueError):
-            raise ValueError(f"invalid value {value!r} for {name}: expected an integer") from None
+            raise ValueError(f"invalid value {_shown(value)} for {name}: expected an integer") from None
     if kind is float:
         try:
             if isinstance(value, bool):  # YAML's yes/no in a config file are not numbers
                 raise ValueError
             return float(value)
         except (TypeError, ValueError):
-            raise ValueError(f"invalid value {value!r} for {name}: expected a number") from None
+            raise ValueError(f"invalid value {_shown(value)} for {name}: expected a number") from None
     if kind is str:
         return str(value)
     return value
@@ -207,7 +247,10 @@ def _assign(obj, key, value, name):
     if key not in hints or key not in {f.name for f in fields(obj)}:
         valid = ", ".join(f.name for f in fields(obj))
         raise ValueError(f"unknown config key {name!r}: valid keys here are {valid}")
-    setattr(obj, key, coerce(value, hints[key], name))
+    typed = coerce(value, hints[key], name)
+    if isinstance(typed, float) and not math.isfinite(typed):  # no setting means anything by inf or nan
+        raise ValueError(f"invalid value {_shown(value)} for {name}: expected a finite number")
+    setattr(obj, key, typed)
 
 
 def parse_value(text: str):
@@ -216,15 +259,21 @@ def parse_value(text: str):
     converts by the field's type and echoes as typed in an error."""
     try:
         value = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):  # RecursionError: thousands of nested '['
         return text
     return text.strip() if value is None or isinstance(value, (bool, dict)) else value
 
 
 def apply_overrides(config: Config, overrides) -> Config:
     """Apply ``section.key=value`` strings; unknown keys and ill-typed values raise ValueError."""
+    if isinstance(overrides, (str, bytes, Mapping)) or not isinstance(overrides, (Iterable, type(None))):
+        raise ValueError(f"invalid overrides {_shown(overrides)}: expected a list of section.key=value strings, "
+                         "e.g. ['train.lr=0.001']")
     config = copy.deepcopy(config)
     for item in overrides or ():
+        if not isinstance(item, str):
+            raise ValueError(f"invalid override {_shown(item)}: expected a section.key=value string, e.g. "
+                             "train.lr=0.001")
         if "=" not in item:
             raise ValueError(f"invalid override {item!r}: expected section.key=value, e.g. train.lr=0.001")
         key, text = item.split("=", 1)

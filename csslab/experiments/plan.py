@@ -5,9 +5,10 @@ each with its grid label and run directory name. ``sweep`` runs them and gathers
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import asdict, fields, replace
 
-from csslab.core.config import Config, apply_overrides
+from csslab.core.config import Config, apply_overrides, parse_value
 from csslab.methods import METHODS, get_method, method_label
 from csslab.store.runstore import setting_name
 from csslab.scenarios import all_settings, make_setting
@@ -49,7 +50,10 @@ def parse_grid(items, methods) -> dict[str, list[str]]:
     for item in items or ():
         key, sep, text = item.partition("=")
         key = key.strip().replace("method.", "params.", 1) if key.strip().startswith("method.") else key.strip()
-        values = list(dict.fromkeys(v.strip() for v in text.split(",") if v.strip()))
+        first: dict = {}  # what a value means -> the first text given for it: 10,10.0,1e1 is one run
+        for value in (v.strip() for v in text.split(",") if v.strip()):
+            first.setdefault(_meaning(value), value)
+        values = list(first.values())
         if not sep or not values or "." not in key:
             raise ValueError(f"invalid --grid {item!r}: expected section.key=v1,v2,..., e.g. params.lam=1,10,100")
         if key in grid:
@@ -60,6 +64,15 @@ def parse_grid(items, methods) -> dict[str, list[str]]:
                              f"{name!r}")
         grid[key] = values
     return grid
+
+
+def _meaning(text: str):
+    """What a grid value means, for telling duplicates apart: a number (10, 10.0 and 1e1 are one), else the text."""
+    try:
+        number = float(parse_value(text))
+    except (TypeError, ValueError):
+        return text
+    return number if math.isfinite(number) else str(number)  # nan is not equal to itself
 
 
 def _grid_points(grid: dict, method: str) -> list[list[str]]:

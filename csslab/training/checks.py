@@ -6,12 +6,14 @@ line naming the bad value and the valid ones. What a method needs is declared on
 from __future__ import annotations
 
 import math
+import numbers
+import os
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from csslab.core.config import OPTIMIZERS, PRETRAINS, PROTOCOLS, Config, ModelConfig, TrainConfig
+from csslab.core.config import OPTIMIZERS, PRETRAINS, PROTOCOLS, Config, ModelConfig, ScenarioConfig, TrainConfig
 from csslab.data.digits import load_digits
 from csslab.methods import METHODS, get_method
 from csslab.model.network import make_backbone
@@ -32,6 +34,7 @@ class Checked:
 def validate(config: Config) -> Checked:
     """Check ``config`` whole (method and its params, backbone, training options, device, scenario,
     what the method needs of the scenario, the digits); raise ValueError at the first problem."""
+    check_seed(config.seed)
     method = get_method(config.method)
     params = method.make_params(config.params)
     check_model(config.model)
@@ -45,6 +48,7 @@ def validate(config: Config) -> Checked:
     if config.train.batch_size > s.train_scenes:
         raise ValueError(f"train.batch_size={config.train.batch_size} is larger than scenario.train_scenes="
                          f"{s.train_scenes}: a batch cannot hold more scenes than a task has")
+    check_memory(s, n_tasks if method.bound == "upper" else 1)  # the upper bound trains all tasks' scenes at once
     if method.memory_param:
         memory = getattr(params, method.memory_param)
         seen = s.train_scenes * max(1, n_tasks - 1)  # the memory is filled from the tasks before the last
@@ -54,6 +58,48 @@ def validate(config: Config) -> Checked:
                              f"{s.train_scenes})")
     check_digits(scenario)
     return Checked(device, scenario)
+
+
+SEED_MAX = 2**32 - 1  # the largest seed numpy (legacy seeding) and torch both take as it is
+
+
+def check_seed(seed) -> None:
+    """The run's seed is an integer every random number generator of the run takes."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= SEED_MAX:
+        raise ValueError(f"invalid seed {seed!r}: must be an integer in 0..{SEED_MAX} (2**32 - 1)")
+
+
+# bytes of memory per scene pixel while a run builds and holds its scenes, measured (ru_maxrss, 5-5 finetune,
+# 2,000-20,000 training and 500-20,000 test scenes): 13-14 for the current task's training scenes (the previous
+# task's are still held while they are built) and 13 for the test scenes (kept for the frames, built again to
+# evaluate); validation scenes are counted like test scenes
+SCENE_BYTES_PER_PIXEL = 14
+
+
+def physical_memory() -> int | None:
+    """The machine's memory in bytes (None where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(s: ScenarioConfig, tasks_at_once: int = 1) -> None:
+    """Refuse scene counts whose scenes could not fit in this machine's memory, before any is built
+    (``tasks_at_once``: tasks whose training scenes one task trains on, all of them for the upper bound)."""
+    need = SCENE_BYTES_PER_PIXEL * s.size ** 2 * (s.train_scenes * tasks_at_once + s.test_scenes + s.val_scenes)
+    have = physical_memory()
+    if have and need > have:
+        counts = f"scenario.train_scenes={s.train_scenes}" + (f" (x {tasks_at_once} tasks)" * (tasks_at_once > 1))
+        counts += f", test_scenes={s.test_scenes}" + (f", val_scenes={s.val_scenes}" if s.val_scenes else "")
+        raise ValueError(f"{counts} of {s.size}x{s.size} pixels need about {_bytes(need)} of memory, more than this "
+                         f"machine's {_bytes(have)}: use fewer scenes (at most about "
+                         f"{max(0, have // (SCENE_BYTES_PER_PIXEL * s.size ** 2)):,} in all at this size)")
+
+
+def _bytes(n: int) -> str:
+    return next(f"{n / 1000 ** k:.1f} {unit}" for k, unit in ((4, "TB"), (3, "GB"), (2, "MB"), (0, "bytes"))
+                if n >= 1000 ** k or k == 0)
 
 
 MAX_STEPS = 10_000_000  # per task: far beyond any useful budget (a default task is 250), within every counter
