@@ -132,7 +132,6 @@ def test_an_entry_point_plugin_is_listed_with_its_origin_and_runs_by_name(tmp_pa
     assert "cannot load plugin method 'broken'" in capsys.readouterr().err and not (tmp_path / "b").exists()
 
 
-@pytest.mark.slow
 def test_worker_processes_the_shared_base_and_the_table(tmp_path, mine, capsys):
     """--workers 2 (spawned processes that import only csslab) train the user's method to the numbers of this
     process; it shares the base (first task) with finetune, and the table and report name it."""
@@ -150,7 +149,6 @@ def test_worker_processes_the_shared_base_and_the_table(tmp_path, mine, capsys):
     assert '<td class="left">mine</td>' in (tmp_path / "two" / "benchmark.html").read_text()
 
 
-@pytest.mark.slow
 def test_kill_9_resume_and_reuse_say_when_the_file_changed(tmp_path, mine, capsys):
     """A run of the user's method killed with SIGKILL after its first task resumes, after an edit of the file, to the
     numbers of an uninterrupted run, recording the new digest; a benchmark reusing the run says the code changed."""
@@ -205,7 +203,6 @@ def test_a_bad_reference_is_one_line_and_writes_nothing(tmp_path, capsys, text, 
         assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.slow
 def test_a_bad_module_reference_is_one_line(tmp_path, capsys, monkeypatch):
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "__init__.py").write_text("")
@@ -222,7 +219,6 @@ def test_a_bad_module_reference_is_one_line(tmp_path, capsys, monkeypatch):
         assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.slow
 def test_ray_local_trains_it_to_the_same_numbers(tmp_path, mine, capsys, monkeypatch):
     pytest.importorskip("ray", reason="the Ray test needs the ray extra: pip install 'csslab[ray]'")
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
