@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from csslab.training.checks import resolve_threads
+from csslab.core.runtime import resolve_threads
 from csslab.core.config import Config
 from csslab.experiments.distributed import run_on_ray, worker_lifetime
 from csslab.core.files import atomic_write, write_json

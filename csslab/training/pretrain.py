@@ -23,8 +23,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from csslab.training.checks import check_model, resolve_threads
-from csslab.core.config import ModelConfig
+from csslab.core.config import ModelConfig, TrainConfig
+from csslab.core.runtime import resolve_threads
+from csslab.training.checks import check_model
 from csslab.data.cache import pretrained_dir
 from csslab.data.shapes import SHAPE_CLASSES, SHAPES_VERSION, make_shapes
 from csslab.core.files import atomic_write
@@ -32,18 +33,20 @@ from csslab.evaluation.metrics import confusion_matrix, iou
 from csslab.model.network import IncrementalSegmenter, make_backbone
 from csslab.core.progress import Progress
 from csslab.core.version import files_digest
+from csslab.training.optim import make_optimizer, make_scheduler
 
 SEED = 0  # the pretraining's own seed: the same weights for every run's seed
 BATCH = 32
 LR = 2e-3  # Adam with poly decay, the fast protocol's recipe
+RECIPE = TrainConfig(optimizer="adam", lr=LR, weight_decay=0.0, schedule="poly")
 EVAL_SEED, EVAL_CANVASES = 1_000_003, 200  # held-out canvases (training batches are seeded (SEED, step))
 
 
 # the pretraining's code: this module, the generator and the network it trains (an edit to any of them that
 # changes the weights cannot serve cached ones); '' without readable source, then the versions alone key the cache
 _ROOT = Path(__file__).parents[1]  # the csslab package
-CODE_DIGEST = files_digest([_ROOT / "training" / "pretrain.py", _ROOT / "data" / "shapes.py", _ROOT / "model" / "network.py"],
-                           _ROOT)
+CODE_DIGEST = files_digest([_ROOT / "training" / "pretrain.py", _ROOT / "training" / "optim.py",
+                            _ROOT / "data" / "shapes.py", _ROOT / "model" / "network.py"], _ROOT)
 
 
 def pretrain_key(model: ModelConfig, device, threads: int) -> dict:
@@ -118,9 +121,8 @@ def train_backbone(model: ModelConfig, device, threads: int, progress: bool = Fa
         net = IncrementalSegmenter(model.backbone).to(device)
         net.add_head(len(SHAPE_CLASSES))
         steps = model.pretrain_steps
-        optimizer = torch.optim.Adam(net.parameters(), lr=LR)
-        poly = lambda step: (1 - min(step, steps - 1) / steps) ** 0.9  # noqa: E731 (train.py's schedule)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, poly)
+        optimizer = make_optimizer(net.parameters(), RECIPE, LR)
+        scheduler = make_scheduler(optimizer, RECIPE.schedule, steps)
         bar = Progress(steps, f"pretrain {model.pretrain} ({model.backbone})" if progress else "")
         losses = []
         net.train()
