@@ -13,7 +13,7 @@ def run(method: str = "finetune", scenario: Scenario | None = None, steps: int |
 
     Extra keyword arguments are the method's hyper-parameters (``lam=5``); ``overrides`` takes the
     CLI's ``section.key=value`` strings (``["train.batch_size=16"]``). Refuses what ``csslab run``
-    refuses, with the same one-line ValueError (``csslab.training.checks.validate``).
+    refuses, with the same one-line ValueError (``csslab.training.spec.validate``).
     """
     from csslab.reports.tables import print_task
     from csslab.training.spec import configure

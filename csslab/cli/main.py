@@ -76,7 +76,7 @@ def cmd_run(args) -> int:
 def cmd_benchmark(args) -> int:
     from csslab.reports.budget import budget_warning, run_budget
     from csslab.experiments.suites import get_suite, parse_splits
-    from csslab.experiments.plan import class_orders, parse_grid, parse_methods, parse_settings, run_configs
+    from csslab.experiments.plan import BenchmarkSpec, class_orders, parse_grid, parse_methods, parse_settings
     from csslab.experiments.sweep import benchmark
 
     check_output(args.out, "--out")
@@ -98,7 +98,11 @@ def cmd_benchmark(args) -> int:
     settings = parse_settings(args.settings or config.scenario.setting)
     grid = parse_grid(args.grid, methods)
     orders = class_orders(config, args.orders)
-    configs = run_configs(config, methods, range(args.seeds), settings, grid, args.orders, splits)
+    spec = BenchmarkSpec(config, tuple(methods), tuple(range(args.seeds)), tuple(settings), args.out, grid=grid,
+                         orders=args.orders, splits=splits and tuple(splits), ray=args.ray, workers=args.workers,
+                         reuse=tuple(args.reuse), report=not args.no_report, run_reports=not args.no_run_reports,
+                         overwrite=args.overwrite, shared_base=not args.no_shared_base)
+    configs = spec.configs()
     for c in configs:  # every method x setting x order x grid point (seeds do not change validity), before any run
         if c.seed == 0:
             validate(c)
@@ -110,10 +114,7 @@ def cmd_benchmark(args) -> int:
           + (f" on Ray ({args.ray})" if args.ray else ""))
     for note in sorted({budget_warning(run_budget(c.to_dict())) for c in configs if c.seed == 0} - {None}):
         print(note)
-    rows = benchmark(config, methods, range(args.seeds), settings, args.out, ray=args.ray, report=not args.no_report,
-                     grid=grid, workers=args.workers, reuse=args.reuse, run_reports=not args.no_run_reports,
-                     overwrite=args.overwrite, orders=args.orders, shared_base=not args.no_shared_base,
-                     splits=splits)
+    rows = benchmark(spec)
     print(f"\n{rows}")  # the table, and the ranking per class order when there are several
     print(f"\ntable: {BenchmarkDir(args.out).markdown}, {BenchmarkDir(args.out).csv}")
     return 0

@@ -155,8 +155,9 @@ def _run(spec: RunSpec, out: Path | None, progress: bool, log, resume: bool, on_
         results, start_time = saved, start_time - _restore(saved, out, s, frames, batch_gen, spec.device, log)
     done = sum(entry["steps"] for entry in results.tasks)
     with Tracker(t.log, out, frames, s.evaluator, results.tasks) as tracker:
-        label = (lambda task: f"{config.method} task {task.index + 1}/{n_tasks}") if progress else None
-        callbacks = [LogSteps(tracker, done), *([ProgressBar(label)] if label else []), RecordFrames(frames, out, done)]
+        callbacks = [LogSteps(tracker, done), RecordFrames(frames, out, done)]
+        if progress:
+            callbacks.append(ProgressBar(lambda task: f"{config.method} task {task.index + 1}/{n_tasks}"))
         for task in s.train_scenario[len(results.tasks):]:
             t0 = time.perf_counter()
             images, masks = s.train_scenario.train_set(task)
@@ -209,7 +210,8 @@ class TaskData:
     generator: torch.Generator
 
 
-def train_task(s: Setup, config: Config, task, data: TaskData, callbacks: Sequence[Callback], base=None) -> dict[str, float]:
+def train_task(s: Setup, config: Config, task, data: TaskData, callbacks: Sequence[Callback],
+               base=None) -> dict[str, float]:
     """``fit_task`` on ``task`` with the run's callbacks, or, for the first task of a method that shares its base
     (``base`` given), the shared base model: trained by the first run that needs it, loaded by the others
     (``shared_base.fit_base``; a loaded base calls no ``on_step``); returns each loss term's mean."""
@@ -228,7 +230,8 @@ def train_task(s: Setup, config: Config, task, data: TaskData, callbacks: Sequen
     return loss
 
 
-def fit_task(model, method, task, data: TaskData, train: TrainConfig, callbacks: Sequence[Callback] = ()) -> dict[str, float]:
+def fit_task(model, method, task, data: TaskData, train: TrainConfig,
+             callbacks: Sequence[Callback] = ()) -> dict[str, float]:
     """Train ``model`` on ``task``: ``method.add_head``, ``before_task``, ``optimise`` (``data.steps`` optimiser
     steps), ``after_task``. Returns each loss term's mean over the steps. (A caller that has added the task's
     head, or runs ``after_task`` itself, calls the parts.)"""
@@ -239,7 +242,8 @@ def fit_task(model, method, task, data: TaskData, train: TrainConfig, callbacks:
     return loss
 
 
-def optimise(model, method, task, data: TaskData, train: TrainConfig, callbacks: Sequence[Callback] = ()) -> dict[str, float]:
+def optimise(model, method, task, data: TaskData, train: TrainConfig,
+             callbacks: Sequence[Callback] = ()) -> dict[str, float]:
     """``data.steps`` optimiser steps of ``method.loss`` on ``model`` (its head for ``task`` added, ``before_task``
     run), each followed by every callback's ``on_step``; returns each loss term's mean. Raises TrainingError on a
     non-finite loss. The forward passes run in ``train.precision`` (``csslab.core.precision.autocast``)."""
