@@ -4,7 +4,8 @@ parameters, the scenario, the device, the threads and the resolved configuration
 and ``csslab.run`` set configuration fields through one table of flags (``FLAGS``), as typed values.
 
 Bad or contradictory input stops with one line naming the bad value and the valid ones. What a method needs is
-declared on its class (``Method.bound``, ``Method.memory_param``), not listed here (docs/architecture.md#a-runs-life)."""
+declared on its class (``Method.bound``, ``Method.memory_param``), not listed here
+(docs/architecture.md#a-runs-life)."""
 
 from __future__ import annotations
 
