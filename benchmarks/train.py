@@ -26,7 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from csslab.model.network import BACKBONES, IncrementalSegmenter
 from csslab.core.precision import autocast, bf16_problem
-from csslab.training.train import configure_malloc
+from csslab.core.runtime import configure_malloc
 
 
 class Throughput:

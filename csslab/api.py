@@ -13,23 +13,18 @@ def run(method: str = "finetune", scenario: Scenario | None = None, steps: int |
 
     Extra keyword arguments are the method's hyper-parameters (``lam=5``); ``overrides`` takes the
     CLI's ``section.key=value`` strings (``["train.batch_size=16"]``). Refuses what ``csslab run``
-    refuses, with the same one-line ValueError (``csslab.training.checks.validate``).
+    refuses, with the same one-line ValueError (``csslab.training.spec.validate``).
     """
     from csslab.reports.tables import print_task
+    from csslab.training.spec import configure
     from csslab.training.train import run as train_run
 
-    config = Config(method=method, params=params)
+    config = Config(params=params)
     if scenario is not None:
         config.scenario = scenario.config()
         config.seed = scenario.seed
-    if seed is not None:
-        config.seed = seed
-    if steps is not None:
-        config.train.steps = steps
-    if backbone is not None:
-        config.model.backbone = backbone
-    if device is not None:
-        config.train.device = device
+    config = configure(config, {"method": method, "seed": seed, "steps": steps, "backbone": backbone,
+                                "device": device})  # through the command line's flags
     config = apply_overrides(config, overrides)
     return train_run(config, out=out, progress=progress, log=print if verbose else None,
                      on_task=print_task if verbose else None)

@@ -47,7 +47,9 @@ def memory_recall(run_dir: Path, task: int = 1) -> dict:
     if memory is None or len(memory["images"]) == 0:
         raise ValueError(f"{run_dir} has no memory (method {results['config']['method']!r}): run replay, or a "
                          f"method with params.memory_size > 0")
-    scenario, _, _, method, model, _ = setup(Config.from_dict(results["config"]), torch.device("cpu"))
+    config = Config.from_dict(results["config"])
+    config.train.device = "cpu"  # on this machine, whatever the run trained on
+    scenario, _, _, method, model, _ = setup(config)
     load_model(model, method, scenario[:task + 1], state)
     model.eval()
     old = torch.arange(1, 1 + len(scenario[0].classes))  # task 0's channels

@@ -57,12 +57,13 @@ def measure(run_dir, variants, steps: int = 0):
     from csslab.methods import get_method
     from csslab.evaluation.metrics import iou
     from csslab.store.rundir import RunDir
-    from csslab.training.train import fit_task, load_run_config, setup
+    from csslab.training.train import TaskData, load_run_config, optimise, setup
 
     torch.set_num_threads(1)
     config = load_run_config(run_dir)
     config.method = "mib"
-    s = setup(config, torch.device("cpu"))
+    config.train.device = "cpu"  # on this machine, whatever the run trained on
+    s = setup(config)
     scenario, task = s.scenario, list(s.scenario)[1]
     base = s.model
     load_model(base, s.method, s.train_scenario[:1], torch.load(RunDir(run_dir).checkpoint(0), weights_only=True))
@@ -81,8 +82,11 @@ def measure(run_dir, variants, steps: int = 0):
                 f"to a new class on {(new >= task.n_old).float().mean():.2%}")
         if steps:  # the trainer's own fit_task, on the head this variant initialised
             train_images, train_masks = scenario.train_set(task)
-            fit_task(model, get_method("mib")(seed=0), task, train_images, train_masks, config.train, steps,
-                     torch.Generator().manual_seed(0), add_head=False)
+            method = get_method("mib")(seed=0)  # the head is there: before_task, the steps, after_task
+            method.before_task(task, model, train_images, train_masks)
+            optimise(model, method, task, TaskData(train_images, train_masks, steps, torch.Generator().manual_seed(0)),
+                     config.train)
+            method.after_task(task, model, train_images, train_masks)
             pred, target = predict(model.eval()), masks.long()
             valid = target != 255
             n = task.n_old + len(task.classes)

@@ -40,7 +40,8 @@ def plop_thresholds(run_dir: Path, min_threshold: float = 1e-3) -> list[dict]:
     if len(results.tasks) < 2:
         raise ValueError(f"{run_dir} has finished {len(results.tasks)} task(s): the thresholds need a model after "
                          "task 0 and a task 1 to label; run at least two tasks")
-    scenario, tasks, _, method, _, _ = setup(config, torch.device("cpu"))
+    config.train.device = "cpu"  # on this machine, whatever the run trained on
+    scenario, tasks, _, method, _, _ = setup(config)
     rows = []
     for t in range(1, len(results.tasks)):
         state = torch.load(RunDir(run_dir).checkpoint(t - 1), map_location="cpu", weights_only=True)

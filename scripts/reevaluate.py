@@ -35,7 +35,8 @@ def reevaluate(run_dir: Path) -> dict:
     before = Results.load(run_dir)
     if not before.complete:
         raise SystemExit(f"{run_dir}: not a finished run")
-    s = setup(config, torch.device("cpu"))  # the run's scenario, method and evaluator (and its threads)
+    config.train.device = "cpu"  # on this machine, whatever the run trained on
+    s = setup(config)  # the run's scenario, method and evaluator (and its threads)
     results = Results.new(before["config"], before.get("versions", {}))
     for task, old in zip(s.train_scenario, before.tasks):
         state = torch.load(RunDir(run_dir).checkpoint(task.index), map_location="cpu", weights_only=True)

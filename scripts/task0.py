@@ -13,10 +13,10 @@ import time
 
 import torch
 
-from csslab.training.checks import validate
+from csslab.training.spec import validate
 from csslab.core.config import Config, apply_overrides
 from csslab.evaluation.metrics import task_metrics
-from csslab.training.train import fit_task, setup, task_steps
+from csslab.training.train import TaskData, fit_task, setup, task_steps
 
 
 def main(argv=None) -> None:
@@ -25,13 +25,14 @@ def main(argv=None) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     args = parser.parse_args(argv)
     config = apply_overrides(Config(), [f"method={args.method}", *args.overrides])
-    checked = validate(config)
+    spec = validate(config)
     start = time.perf_counter()
-    s = setup(config, checked.device, checked.scenario)
+    s = setup(spec)
     task = s.train_scenario[0]
     images, masks = s.train_scenario.train_set(task)
     steps = task_steps(config.train, task, s.steps)
-    fit_task(s.model, s.method, task, images, masks, config.train, steps, torch.Generator().manual_seed(config.seed))
+    fit_task(s.model, s.method, task, TaskData(images, masks, steps, torch.Generator().manual_seed(config.seed)),
+             config.train)
     m = task_metrics(s.evaluator.evaluate(s.model, task), task.classes, task.old_classes)
     print(f"{args.method} {' '.join(args.overrides)}: task 0 mIoU {m['miou_all']:.3f} "
           f"({time.perf_counter() - start:.0f} s)")

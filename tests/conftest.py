@@ -149,14 +149,14 @@ def train_tiny(method, steps=3, tasks=None):
 
     from csslab.core.config import TrainConfig
     from csslab.model.network import IncrementalSegmenter
-    from csslab.training.train import fit_task
+    from csslab.training.train import TaskData, fit_task
 
     torch.manual_seed(0)
     model = IncrementalSegmenter()
     train = TrainConfig(batch_size=4, lr=1e-3)
     for task in tasks or TINY_TASKS:
         images, masks = tiny_data(task)
-        fit_task(model, method, task, images, masks, train, steps, torch.Generator().manual_seed(task.index))
+        fit_task(model, method, task, TaskData(images, masks, steps, torch.Generator().manual_seed(task.index)), train)
     return model
 
 

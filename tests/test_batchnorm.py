@@ -13,7 +13,8 @@ from csslab.methods import get_method
 from csslab.model.network import IncrementalSegmenter
 from csslab.scenarios.tasks import Task
 from csslab.core.config import TrainConfig
-from csslab.training.train import fit_task
+from csslab.training.callbacks import OnStep
+from csslab.training.train import TaskData, fit_task
 
 TASKS = [Task(0, (0, 1), ()), Task(1, (2, 3), (0, 1))]
 
@@ -31,8 +32,8 @@ def _after_task0(name, **params):
     method = get_method(name)(get_method(name).make_params(params), seed=0)
     model = IncrementalSegmenter()
     images, masks = _data()
-    fit_task(model, method, TASKS[0], images, masks, TrainConfig(batch_size=4, schedule="constant"), 3,
-             torch.Generator().manual_seed(0))
+    fit_task(model, method, TASKS[0], TaskData(images, masks, 3, torch.Generator().manual_seed(0)),
+             TrainConfig(batch_size=4, schedule="constant"))
     return method, model
 
 
@@ -72,12 +73,12 @@ def test_ssul_freeze_all_bn_keeps_every_batchnorm_statistic_from_task_1(freeze):
     images, masks = _data(seed=1)
     before = {}
 
-    def record(step, terms):
-        if step == 0:  # the new head starts as the unknown head: its statistics are the unknown's
+    def record(step):
+        if step.index == 0:  # the new head starts as the unknown head: its statistics are the unknown's
             before["all"] = _statistics(model, method.unknown)
 
-    fit_task(model, method, TASKS[1], images, masks, TrainConfig(batch_size=4, schedule="constant"), 3,
-             torch.Generator().manual_seed(0), on_step=record)
+    fit_task(model, method, TASKS[1], TaskData(images, masks, 3, torch.Generator().manual_seed(0)),
+             TrainConfig(batch_size=4, schedule="constant"), [OnStep(record)])
     after = _statistics(model, method.unknown)
     same = [torch.equal(a, b) for a, b in zip(before["all"], after)]
     new = len(_statistics(model.heads[-1], method.unknown))  # the trained heads' layers, listed last

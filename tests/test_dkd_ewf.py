@@ -18,7 +18,8 @@ from csslab.methods.dkd import ThresholdBackground, class_weights, outputs
 from csslab.methods.ewf import fuse_weights, fusion_weight
 from csslab.model.network import IncrementalSegmenter
 from csslab.evaluation.metrics import iou
-from csslab.training.train import fit_task, run, setup
+from csslab.training.callbacks import OnStep
+from csslab.training.train import TaskData, fit_task, optimise, run, setup
 
 LN3 = math.log(3.0)  # sigmoid(ln 3) = 3/4
 
@@ -150,8 +151,10 @@ def test_dkd_trains_its_classifiers_at_head_lr_times_the_learning_rate(head_lr):
     images, masks = tiny_data(task)
     method.add_head(model, task)
     head, stem = model.heads[-1].weight.detach().clone(), model.backbone.stem[0].weight.detach().clone()
-    fit_task(model, method, task, images, masks, TrainConfig(batch_size=4, lr=1e-3), 1, torch.Generator(),
-             add_head=False, log_step=lambda step, values, lr: lrs.append(lr))
+    method.before_task(task, model, images, masks)  # the head added above: the parts of fit_task after it
+    optimise(model, method, task, TaskData(images, masks, 1, torch.Generator()), TrainConfig(batch_size=4, lr=1e-3),
+             [OnStep(lambda step: lrs.append(step.lr))])
+    method.after_task(task, model, images, masks)
     assert (model.heads[-1].weight - head).abs().max().item() == pytest.approx(head_lr * 1e-3, rel=1e-3)
     assert (model.backbone.stem[0].weight - stem).abs().max().item() == pytest.approx(1e-3, rel=1e-3)
     assert lrs == [1e-3]  # the logged rate stays the task's
@@ -163,10 +166,11 @@ def test_dkd_learns_new_digits_in_task_1():
     not move them far enough in a task (docs/methods.md#dkd). Tasks 0-1 of the default split, 150 steps each."""
     config = apply_overrides(Config(), ["method=dkd", "scenario.train_scenes=300", "scenario.test_scenes=100",
                                         "train.steps=150", "train.threads=1"])
-    s = setup(config, "cpu")
+    s = setup(config)
     for task in s.train_scenario[:2]:
         images, masks = s.train_scenario.train_set(task)
-        fit_task(s.model, s.method, task, images, masks, config.train, 150, torch.Generator().manual_seed(task.index))
+        fit_task(s.model, s.method, task, TaskData(images, masks, 150, torch.Generator().manual_seed(task.index)),
+                 config.train)
     cm, _ = s.evaluator.evaluate_task(s.method.eval_model(s.model), task)
     new = [c + 1 for c in task.classes]  # results' class space
     found = cm[new][:, new].sum() / cm[new].sum()  # 1.9% measured; 0 of 6352 pixels with head_lr=1

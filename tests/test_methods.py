@@ -16,7 +16,8 @@ from csslab.methods import METHODS, get_method, previous_model
 from csslab.methods.memory import Memory
 from csslab.model.network import IncrementalSegmenter
 from csslab.scenarios.tasks import Task
-from csslab.training.train import fit_task, run
+from csslab.training.callbacks import OnStep
+from csslab.training.train import TaskData, fit_task, run
 
 TASKS = [Task(0, (0, 1), ()), Task(1, (2, 3), (0, 1))]
 SIZE = 24
@@ -46,8 +47,8 @@ def drive(method, steps=2, check=None):
     generator = torch.Generator().manual_seed(0)
     for task in TASKS:
         images, masks = task_data(task)
-        on_step = (lambda step, terms: check(task, model, terms)) if check else None
-        fit_task(model, method, task, images, masks, train, steps, generator, on_step=on_step)
+        callbacks = [OnStep(lambda step: check(task, model, step.terms))] if check else []
+        fit_task(model, method, task, TaskData(images, masks, steps, generator), train, callbacks)
     return model
 
 

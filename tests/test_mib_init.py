@@ -20,7 +20,7 @@ def test_mib_init_keeps_a_trained_models_argmax_and_both_new_classes_are_learnt(
     config.train.steps, config.train.frame_every, config.train.threads = 120, 10_000, 1  # no animation frames
     run(config, out=tmp_path, progress=False, log=None)
 
-    s = setup(config, torch.device("cpu"))
+    s = setup(config)
     model, scenario = s.model, s.scenario
     load_model(model, s.method, s.train_scenario[:1], torch.load(tmp_path / "checkpoints" / "task-0.pt",
                                                                   weights_only=True))

@@ -3,7 +3,6 @@ cells show what it promises: HTML tables (Results, the benchmark's rows) and ima
 
 from pathlib import Path
 
-import pytest
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "quickstart.ipynb"
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from csslab.core import precision
-from csslab.training.checks import validate
+from csslab.training.spec import validate
 from csslab.core.config import Config
 from csslab.model.network import IncrementalSegmenter
 from csslab.training.train import run

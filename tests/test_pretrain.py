@@ -91,10 +91,10 @@ def test_a_damaged_cache_file_is_trained_again(own_cache):
 
 def test_a_run_starts_from_the_cached_weights_and_differs_from_one_without(own_cache):
     config = _config("method=finetune", "model.pretrain=shapes")
-    s = setup(config, torch.device("cpu"))
+    s = setup(config)
     cached = torch.load(_files()[0], weights_only=True)["backbone"]
     assert all(torch.equal(s.model.backbone.state_dict()[k], cached[k]) for k in cached)
-    scratch = setup(_config("method=finetune"), torch.device("cpu")).model.backbone.state_dict()
+    scratch = setup(_config("method=finetune")).model.backbone.state_dict()
     assert not all(torch.equal(v, s.model.backbone.state_dict()[k]) for k, v in scratch.items())
 
 

@@ -9,7 +9,7 @@ from csslab.core.config import TrainConfig
 from csslab.methods import get_method
 from csslab.model.network import IncrementalSegmenter
 from csslab.scenarios.tasks import Task
-from csslab.training.train import fit_task
+from csslab.training.train import TaskData, fit_task
 
 TASKS = [Task(0, (0, 1), ()), Task(1, (2, 3), (0, 1))]
 
@@ -21,8 +21,8 @@ def _trained(**params):
     g = torch.Generator().manual_seed(0)
     images, masks = torch.rand(8, 1, 24, 24, generator=g), torch.randint(0, 3, (8, 24, 24), generator=g)
     for task in TASKS:
-        fit_task(model, method, task, images, masks, TrainConfig(batch_size=4, schedule="constant"), 2,
-                 torch.Generator().manual_seed(0))
+        fit_task(model, method, task, TaskData(images, masks, 2, torch.Generator().manual_seed(0)),
+                 TrainConfig(batch_size=4, schedule="constant"))
     return method, model, images
 
 

@@ -41,7 +41,7 @@ def test_the_papers_suite_is_the_published_protocols_analogue():
     configs = run_configs(Config(), suite.methods.split(","), range(suite.seeds),
                           [make_setting(s) for s in suite.settings.split(",")], splits=list(suite.tasks))
     for config in configs[:: len(configs) // 7]:
-        from csslab.training.checks import validate
+        from csslab.training.spec import validate
 
         validate(config)  # every split is a valid one of 10 digits
 

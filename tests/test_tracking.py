@@ -20,7 +20,7 @@ def rows(path):
         return list(csv.DictReader(file))
 
 
-def poly(lr, step, steps):  # train._scheduler's poly decay at a task's step
+def poly(lr, step, steps):  # optim.make_scheduler's poly decay at a task's step
     return lr * (1 - min(step, steps - 1) / steps) ** 0.9
 
 

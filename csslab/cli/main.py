@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
-from csslab.training.checks import check_digits, check_memory, validate
+from csslab.training.checks import check_digits, check_memory
+from csslab.training.spec import FLAGS, configure, validate
 from csslab.cli.parser import build_parser
 from csslab.core.config import Config, apply_overrides
 from csslab.core.files import check_output, new_run_dir
@@ -13,23 +14,11 @@ from csslab.store.rundir import BenchmarkDir, RunDir
 
 
 def config_from_args(args) -> Config:
+    """The configuration of the command's flags (``FLAGS``, typed as parsed) and then its ``--set`` overrides,
+    over ``--config`` or the defaults."""
     config = Config.from_file(args.config) if getattr(args, "config", None) else Config()
-    sets = []
-    for flag, key in (("method", "method"), ("seed", "seed"), ("tasks", "scenario.tasks"),
-                      ("setting", "scenario.setting"), ("class_order", "scenario.class_order"),
-                      ("data", "scenario.data"), ("steps", "train.steps"), ("backbone", "model.backbone"),
-                      ("device", "train.device"), ("protocol", "train.protocol"), ("log", "train.log"),
-                      ("precision", "train.precision")):
-        value = getattr(args, flag, None)
-        if value is not None:
-            sets.append(f"{key}={value}")
-    return apply_overrides(config, sets + list(getattr(args, "overrides", [])))
-
-
-def budget(t) -> str:
-    """The training budget in words, as ``csslab run`` announces it."""
-    steps = f"{t.steps_per_class} steps per class of each task" if t.steps_per_class else f"{t.steps} steps per task"
-    return f"{steps}, protocol {t.protocol} ({t.optimizer} lr {t.lr:g})"
+    config = configure(config, {flag: getattr(args, flag, None) for flag in FLAGS})
+    return apply_overrides(config, getattr(args, "overrides", []))
 
 
 RUN_CONFIG_FLAGS = ("method", "tasks", "setting", "class_order", "data", "seed", "steps", "backbone", "device",
@@ -38,7 +27,7 @@ RUN_CONFIG_FLAGS = ("method", "tasks", "setting", "class_order", "data", "seed",
 
 def cmd_run(args) -> int:
     from csslab.methods import method_label
-    from csslab.reports.budget import budget_warning, run_budget
+    from csslab.reports.budget import budget_text, budget_warning, run_budget
     from csslab.reports.tables import print_task
     from csslab.store.runstore import refusal
     from csslab.training.train import load_run_config, run
@@ -56,15 +45,16 @@ def cmd_run(args) -> int:
             RunDir(out).check()  # a benchmark directory is never a run's, nor one another process writes
         if out and RunDir(out).has_results() and not args.overwrite:
             raise ValueError(refusal(out, config))
-    setting = validate(config).scenario.setting.name
+    spec = validate(config)  # once: the run trains with what it resolved
     if out is None:  # created now, so a run started in the same second gets another one
         out = new_run_dir("runs", f"{method_label(config.method)}-seed{config.seed}")
-    print(f"csslab run: {config.method} on {config.scenario.tasks} ({setting}), "
-          f"{budget(config.train)}, seed {config.seed} -> {out}")
-    if warning := budget_warning(run_budget(config.to_dict())):  # the report says it too
+    budget = run_budget(spec.resolved)
+    print(f"csslab run: {config.method} on {config.scenario.tasks} ({spec.scenario.setting.name}), "
+          f"{budget_text(budget)} -> {out}")
+    if warning := budget_warning(budget):  # the report says it too
         print(warning)
     try:
-        results = run(config, out=out, progress=not args.quiet, resume=bool(args.resume), on_task=print_task)
+        results = run(spec, out=out, progress=not args.quiet, resume=bool(args.resume), on_task=print_task)
     except KeyboardInterrupt:
         print(f"csslab: interrupted; completed tasks are kept in {out} (continue: csslab run --resume {out})",
               file=sys.stderr)
@@ -87,7 +77,7 @@ def cmd_run(args) -> int:
 def cmd_benchmark(args) -> int:
     from csslab.reports.budget import budget_warning, run_budget
     from csslab.experiments.suites import get_suite, parse_splits
-    from csslab.experiments.plan import class_orders, parse_grid, parse_methods, parse_settings, run_configs
+    from csslab.experiments.plan import BenchmarkSpec, class_orders, parse_grid, parse_methods, parse_settings
     from csslab.experiments.sweep import benchmark
 
     check_output(args.out, "--out")
@@ -109,7 +99,11 @@ def cmd_benchmark(args) -> int:
     settings = parse_settings(args.settings or config.scenario.setting)
     grid = parse_grid(args.grid, methods)
     orders = class_orders(config, args.orders)
-    configs = run_configs(config, methods, range(args.seeds), settings, grid, args.orders, splits)
+    spec = BenchmarkSpec(config, tuple(methods), tuple(range(args.seeds)), tuple(settings), args.out, grid=grid,
+                         orders=args.orders, splits=splits and tuple(splits), ray=args.ray, workers=args.workers,
+                         reuse=tuple(args.reuse), report=not args.no_report, run_reports=not args.no_run_reports,
+                         overwrite=args.overwrite, shared_base=not args.no_shared_base)
+    configs = spec.configs()
     for c in configs:  # every method x setting x order x grid point (seeds do not change validity), before any run
         if c.seed == 0:
             validate(c)
@@ -121,10 +115,7 @@ def cmd_benchmark(args) -> int:
           + (f" on Ray ({args.ray})" if args.ray else ""))
     for note in sorted({budget_warning(run_budget(c.to_dict())) for c in configs if c.seed == 0} - {None}):
         print(note)
-    rows = benchmark(config, methods, range(args.seeds), settings, args.out, ray=args.ray, report=not args.no_report,
-                     grid=grid, workers=args.workers, reuse=args.reuse, run_reports=not args.no_run_reports,
-                     overwrite=args.overwrite, orders=args.orders, shared_base=not args.no_shared_base,
-                     splits=splits)
+    rows = benchmark(spec)
     print(f"\n{rows}")  # the table, and the ranking per class order when there are several
     print(f"\ntable: {BenchmarkDir(args.out).markdown}, {BenchmarkDir(args.out).csv}")
     return 0
@@ -164,7 +155,7 @@ def cmd_scenario(args) -> int:
     if args.save_shift:
         if args.scene is not None and not 0 <= args.scene < config.scenario.test_scenes:
             raise ValueError(f"invalid --scene {args.scene}: test scenes are 0..{config.scenario.test_scenes - 1}")
-        rows = [Scenario.from_config(apply_overrides(config, [f"scenario.setting={preset}"]).scenario, config.seed)
+        rows = [Scenario.from_config(configure(config, {"setting": preset}).scenario, config.seed)
                 for preset in PRESETS]
         index = save_shift_figure(rows, args.save_shift, args.scene)
         print(f"saved {args.save_shift} (test scene {index})")

@@ -277,21 +277,26 @@ def apply_overrides(config: Config, overrides) -> Config:
         if "=" not in item:
             raise ValueError(f"invalid override {item!r}: expected section.key=value, e.g. train.lr=0.001")
         key, text = item.split("=", 1)
-        parts = key.strip().split(".")
-        value = parse_value(text)
-        if len(parts) == 1:
-            _assign(config, parts[0], value, parts[0])
-        elif len(parts) == 2 and parts[0] == "params":
-            config.params[parts[1]] = value
-        elif len(parts) == 2 and parts[0] in ("scenario", "model", "train"):
-            _assign(getattr(config, parts[0]), parts[1], value, key)
-            if key == "train.protocol":  # the preset's optimiser fields, not those written before it
-                set_protocol(config.train)
-            if key == "scenario.setting":  # a new setting means its switches, not those written before it
-                for switch in SETTING_SWITCHES:
-                    setattr(config.scenario, switch, None)
-        else:
-            raise ValueError(
-                f"unknown config key {key!r}: sections are scenario, model, train, params (e.g. train.lr=0.001)"
-            )
+        set_value(config, key.strip(), parse_value(text))
     return config
+
+
+def set_value(config: Config, key: str, value) -> None:
+    """Set ``key`` (``seed``, ``train.steps``, ``params.lam``) of ``config`` in place to ``value``, converted to
+    the field's type (a typed value stays what it is); unknown keys and ill-typed values raise ValueError."""
+    parts = key.split(".")
+    if len(parts) == 1:
+        _assign(config, parts[0], value, parts[0])
+    elif len(parts) == 2 and parts[0] == "params":
+        config.params[parts[1]] = value
+    elif len(parts) == 2 and parts[0] in ("scenario", "model", "train"):
+        _assign(getattr(config, parts[0]), parts[1], value, key)
+        if key == "train.protocol":  # the preset's optimiser fields, not those written before it
+            set_protocol(config.train)
+        if key == "scenario.setting":  # a new setting means its switches, not those written before it
+            for switch in SETTING_SWITCHES:
+                setattr(config.scenario, switch, None)
+    else:
+        raise ValueError(
+            f"unknown config key {key!r}: sections are scenario, model, train, params (e.g. train.lr=0.001)"
+        )

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 
 from csslab.core.config import Config, apply_overrides, parse_value
 from csslab.methods import METHODS, get_method, method_label
+from csslab.store.rundir import BenchmarkDir
 from csslab.store.runstore import setting_name
 from csslab.scenarios import all_settings, make_setting
 
@@ -122,6 +124,40 @@ def run_configs(base: Config, methods, seeds, settings, grid: dict | None = None
                 config.scenario = replace(config.scenario, setting=setting.name, **asdict(setting))
                 configs.append(config)
     return configs
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """A benchmark: what it runs (``base`` configuration x ``splits`` (default: the base's) x ``settings`` x
+    ``methods`` x ``grid`` points x ``orders`` class orders x ``seeds``) into ``out``, and how. ``ray``: an address
+    or "local" to run each configuration as a task on a Ray cluster, else ``workers`` local processes.
+    ``reuse``: directories searched for finished runs of the same configurations, copied in instead of run
+    again. ``report``: the benchmark's report and, with ``run_reports``, each run's. ``overwrite``: replace runs
+    of other configurations held in ``out``. ``shared_base``: methods whose first task trains alike
+    (``Method.base_task``) share it, trained once per seed (kept in out/base)."""
+
+    base: Config
+    methods: tuple[str, ...]
+    seeds: tuple[int, ...]
+    settings: tuple
+    out: Path
+    grid: dict | None = None
+    orders: int = 1
+    splits: tuple[str, ...] | None = None
+    ray: str | None = None
+    workers: int = 1
+    reuse: tuple = ()
+    report: bool = True
+    run_reports: bool = True
+    overwrite: bool = False
+    shared_base: bool = True
+
+    def configs(self) -> list[Config]:
+        """Every run of the benchmark (``run_configs``)."""
+        return run_configs(self.base, self.methods, self.seeds, self.settings, self.grid, self.orders, self.splits)
+
+    def run_dirs(self, configs) -> list[Path]:
+        return [BenchmarkDir(self.out).run(run_name(c, self.grid)).path for c in configs]
 
 
 def run_name(config: Config, grid: dict | None = None) -> str:

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from csslab.training.checks import resolve_threads
+from csslab.core.runtime import resolve_threads
 from csslab.core.config import Config
 from csslab.experiments.distributed import run_on_ray, worker_lifetime
 from csslab.core.files import atomic_write, write_json
 from csslab.reports import (remove_benchmark_report, remove_run_report, write_benchmark_markdown,
                             write_benchmark_report, write_run_report)
 from csslab.store.papers_csv import PLOP_KEYS, plop_averages
-from csslab.experiments.plan import class_orders, run_configs, run_name, variant
+from csslab.experiments.plan import BenchmarkSpec, class_orders, variant
 from csslab.training.pretrain import pretrain_once
 from csslab.reports.benchmark_table import BenchmarkRows, benchmark_csv, selections
 from csslab.reports.budget import benchmark_budget, row_budgets, run_budget
@@ -154,27 +154,20 @@ def claim(out: Path, configs, dirs, grid: dict | None, overwrite: bool) -> None:
     remove_benchmark_report(out)
 
 
-def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = None, report: bool = True,
-              log=print, grid: dict | None = None, workers: int = 1, reuse=(),
-              run_reports: bool = True, overwrite: bool = False, orders: int = 1,
-              shared_base: bool = True, splits=None) -> BenchmarkRows:
-    """Run every configuration (reusing completed runs, resuming interrupted ones) in this process or, with
-    ``ray`` (an address or "local"), as tasks on a Ray cluster; then write benchmark.json/.md/.csv.
-    ``reuse``: directories searched for finished runs of the same configurations, copied in instead of
-    run again. ``run_reports=False`` writes the benchmark's report but not each run's. ``orders``: class
-    orders per method and seed (``class_orders``); the rows average over them, and benchmark.json/.md hold
-    the methods' ranking per order. A directory holding runs of another configuration is refused, or with
-    ``overwrite`` cleared first (``claim``). ``shared_base``: methods whose first task trains alike
-    (``Method.base_task``) share it, trained once per seed (kept in out/base). A pretrained backbone
-    (``model.pretrain``) is trained, or found in the cache, before any run starts. Returns the rows (a list that
-    Jupyter shows as the table). ``splits``: several splits (default: the base configuration's)."""
-    out = Path(out)
-    configs = run_configs(base, methods, seeds, settings, grid, orders, splits)
-    dirs = [BenchmarkDir(out).run(run_name(c, grid)).path for c in configs]
+def benchmark(spec: BenchmarkSpec, log=print) -> BenchmarkRows:
+    """Run every configuration of ``spec`` (reusing completed runs, resuming interrupted ones) in this process or
+    on a Ray cluster (``BenchmarkSpec``); then write benchmark.json/.md/.csv (and the report) into ``spec.out``.
+    With several class orders, the rows average over them, and benchmark.json/.md hold the methods' ranking per
+    order. A directory holding runs of another configuration is refused, or with ``spec.overwrite`` cleared first
+    (``claim``). A pretrained backbone (``model.pretrain``) is trained, or found in the cache, before any run
+    starts. Returns the rows (a list that Jupyter shows as the table)."""
+    out, grid, report, run_reports = Path(spec.out), spec.grid, spec.report, spec.run_reports
+    configs = spec.configs()
+    dirs = spec.run_dirs(configs)
     if len(set(dirs)) != len(dirs):
         raise ValueError("two configurations of the benchmark map to the same run directory: check --grid and "
                          "--orders")
-    if workers > 1 and not ray:  # before anything compares configurations: the threads are part of them
+    if spec.workers > 1 and not spec.ray:  # before anything compares configurations: the threads are part of them
         for config in configs:  # on a small CPU two one-thread runs side by side beat one two-thread run
             if not config.train.threads:
                 config.train.threads = 1
@@ -183,15 +176,15 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
     bench = BenchmarkDir(out)
     bench.check()
     with bench.lock():  # one writer: a second benchmark here, or a re-run while another still writes, is refused
-        claim(out, configs, dirs, grid, overwrite)
-        if reuse:
-            reuse_runs(configs, dirs, reuse, log)
+        claim(out, configs, dirs, grid, spec.overwrite)
+        if spec.reuse:
+            reuse_runs(configs, dirs, spec.reuse, log)
         start = time.perf_counter()
         # model.pretrain: the weights every run loads, trained here once rather than by several workers at once
         pretrain_once([c for c, d in zip(configs, dirs) if completed(d, c) is None], log, progress=log is not None,
                       fit=fit_task)
-        bases = str(bench.base) if shared_base else None  # the shared base models' directory
-        if ray:
+        bases = str(bench.base) if spec.shared_base else None  # the shared base models' directory
+        if spec.ray:
             finished = []
 
             def on_result(i, data):
@@ -200,11 +193,11 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
                     log(progress_line(len(finished), len(configs), dirs[i], data, "on Ray"))
 
             calls = [(c.to_dict(), str(d), report and run_reports, bases) for c, d in zip(configs, dirs)]
-            datas = run_on_ray(ray, run_one, calls, on_result=on_result)
+            datas = run_on_ray(spec.ray, run_one, calls, on_result=on_result)
         else:
             datas = []
             for i, (config, run_dir, data, reused) in enumerate(_run_local(configs, dirs, report and run_reports,
-                                                                           workers, bases)):
+                                                                           spec.workers, bases)):
                 datas.append(data)
                 if log:
                     note = f"reused{code_note(run_dir)}" if reused else f"{data['timings']['total_s']:.0f} s"
@@ -215,7 +208,7 @@ def benchmark(base: Config, methods, seeds, settings, out, ray: str | None = Non
         row_budgets(rows, {name: run_budget(data["config"], data["tasks"]) for name, data in zip(names, datas)})
         rows.rankings = order_rankings(entries, grid)
         write_json(bench.json, {"rows": rows, "runs": names, "seconds": time.perf_counter() - start,
-                                "grid": grid or {}, "orders": class_orders(base, orders),
+                                "grid": grid or {}, "orders": class_orders(spec.base, spec.orders),
                                 "order_ranking": rows.rankings, "budget": benchmark_budget(rows),
                                 "selected_on_validation": selections(rows)})
         atomic_write(bench.csv, benchmark_csv(rows))

@@ -38,7 +38,7 @@ def write_run_report(run_dir) -> list[Path]:
     from csslab.reports import animate, html, plots, preview, shift
 
     run = RunData(run_dir)
-    out, files = run.path, RunDir(run.path)
+    files = RunDir(run.path)
     images: dict[str, Path | None] = {}
     notes: list[str] = []
     images["iou_heatmap"] = plots.plot_iou_heatmap(run, files.figure("iou_heatmap"))

@@ -185,7 +185,6 @@ def print_task(entry: dict, n_tasks: int) -> None:
 
 def task_markdown(entry: dict, n_tasks: int) -> str:
     """``format_task`` on a saved entry, tolerant of the keys an older results.json lacks."""
-    names = list(entry.get("iou") or entry.get("acc") or dict.fromkeys(CLASS_NAMES))
     defaults = {"classes": [], "old_classes": [], "iou": None, "acc": None}
     defaults |= dict.fromkeys(("miou_all", "miou_old", "miou_new", "overall_acc", "mean_acc"))
     return format_task(defaults | {k: v for k, v in entry.items() if v is not None}, n_tasks)

@@ -7,13 +7,12 @@ random number generator). Every file is written atomically.
 from __future__ import annotations
 
 import io
-import random
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from csslab.core.files import atomic_write
+from csslab.core.runtime import rng_state, set_rng_state
 from csslab.store.results import Results
 from csslab.store.rundir import RunDir
 from csslab.store.runstore import resumable
@@ -35,31 +34,6 @@ def load_model(model, method, tasks, state: dict) -> None:
     for task in tasks:
         method.add_head(model, task)
     model.load_state_dict(state["model"])
-
-
-def rng_state(method) -> dict:
-    """Every random stream a later task may draw from, as tensors and plain data (weights_only-loadable)."""
-    _, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
-             "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                       "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}}
-    if isinstance(getattr(method, "generator", None), torch.Generator):
-        state["method"] = method.generator.get_state()
-    if torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict, method) -> None:
-    torch.set_rng_state(state["torch"].cpu())
-    random.setstate(state["python"])
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].cpu().numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                         n["cached_gaussian"]))
-    if "method" in state:
-        method.generator.set_state(state["method"].cpu())
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 def remove_partial_files(out: Path) -> None:

@@ -12,7 +12,6 @@ import time
 import numpy as np
 import torch
 
-from csslab.store.checkpoints import first_line
 from csslab.core.files import atomic_write
 from csslab.scenarios.labels import eval_lut
 from csslab.store.rundir import RunDir

@@ -25,7 +25,7 @@ def setting_name(config: Config) -> str:
     return Scenario.from_config(config.scenario, config.seed).setting.name
 
 
-def resolved(config: Config | dict, saved: bool = False) -> dict:
+def resolved(config: Config | dict, saved: bool = False, scenario: Scenario | None = None, params=None) -> dict:
     """A configuration as a run saves it, with nothing left implicit, as JSON data: the scenario as
     ``Scenario.config()`` writes it (the setting's switches explicit, its name derived from them)
     and the method's parameters with their defaults. Two configurations train the same run exactly
@@ -36,14 +36,15 @@ def resolved(config: Config | dict, saved: bool = False) -> dict:
     disk: runs save every parameter) whose ``params`` lack some of the method's current parameters was written
     by an older csslab, before they existed: its resolved form names them (``saved_without``), so it is never
     the same run as today's (a parameter added since, e.g. DKD's ``head_lr``, changed what the code did, and
-    its default cannot stand in for it)."""
+    its default cannot stand in for it). ``scenario`` and ``params``: the configuration's, when already built
+    (``csslab.training.spec.validate``)."""
     saved_params = config.get("params") if saved and isinstance(config, dict) else None
     if isinstance(config, dict):
         config = Config.from_dict(config)
     elif not isinstance(config, Config):  # e.g. a results file without one
         raise TypeError(f"expected a Config or a config dict, not {type(config).__name__}")
-    scenario = Scenario.from_config(config.scenario, config.seed).config()
-    params = get_method(config.method).make_params(config.params)
+    scenario = (scenario or Scenario.from_config(config.scenario, config.seed)).config()
+    params = params if params is not None else get_method(config.method).make_params(config.params)
     train = asdict(config.train) | {"threads": resolve_threads(config.train.threads)}
     model = asdict(config.model)
     if config.model.pretrain == "none":  # the pretraining's options change nothing then

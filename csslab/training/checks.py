@@ -1,63 +1,22 @@
-"""Every check of a run's configuration, made before any scene is generated or anything trained, by
-``csslab.run`` (``train.run``) and the command line alike: bad or contradictory input stops with one
-line naming the bad value and the valid ones. What a method needs is declared on its class
-(``Method.bound``, ``Method.memory_param``), not listed here."""
+"""The checks of a run's configuration section by section (model, training options, the digits a scenario needs),
+made before any scene is generated or anything trained; ``csslab.training.spec.validate`` runs them with the checks
+across sections. Bad input stops with one line naming the bad value and the valid ones."""
 
 from __future__ import annotations
 
 import math
 import numbers
 import os
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from csslab.core.config import OPTIMIZERS, PRETRAINS, PROTOCOLS, Config, ModelConfig, ScenarioConfig, TrainConfig
+from csslab.core.config import OPTIMIZERS, PRETRAINS, PROTOCOLS, ModelConfig, ScenarioConfig, TrainConfig
 from csslab.data.digits import load_digits
-from csslab.methods import METHODS, get_method
 from csslab.model.network import make_backbone
 from csslab.core.precision import PRECISIONS, bf16_problem
 from csslab.scenarios import Scenario
-from csslab.core.runtime import resolve_threads  # noqa: F401  (callers import it from here too)
 from csslab.training.tracking import check_log
-
-
-@dataclass(frozen=True)
-class Checked:
-    """What a valid configuration trains with."""
-
-    device: torch.device
-    scenario: Scenario
-
-
-def validate(config: Config) -> Checked:
-    """Check ``config`` whole (method and its params, backbone, training options, device, scenario,
-    what the method needs of the scenario, the digits); raise ValueError at the first problem."""
-    check_seed(config.seed)
-    method = get_method(config.method)
-    params = method.make_params(config.params)
-    check_model(config.model)
-    device = check_train(config.train)
-    scenario = Scenario.from_config(config.scenario, config.seed)  # the split, class order, setting, scenes
-    s, n_tasks = config.scenario, len(scenario)
-    if n_tasks == 1 and not method.bound:
-        bounds = " or ".join(name for name, cls in METHODS.items() if cls.bound)
-        raise ValueError(f"split {s.tasks!r} is a single task: continual method {config.method!r} has nothing to "
-                         f"remember; use --method {bounds}, or a split with several tasks")
-    if config.train.batch_size > s.train_scenes:
-        raise ValueError(f"train.batch_size={config.train.batch_size} is larger than scenario.train_scenes="
-                         f"{s.train_scenes}: a batch cannot hold more scenes than a task has")
-    check_memory(s, n_tasks if method.bound == "upper" else 1)  # the upper bound trains all tasks' scenes at once
-    if method.memory_param:
-        memory = getattr(params, method.memory_param)
-        seen = s.train_scenes * max(1, n_tasks - 1)  # the memory is filled from the tasks before the last
-        if memory < 0 or memory > seen:
-            raise ValueError(f"invalid params.{method.memory_param}={memory}: must be 0..{seen}, the training scenes "
-                             f"of the tasks before the last ({n_tasks - 1 or 1} x scenario.train_scenes="
-                             f"{s.train_scenes})")
-    check_digits(scenario)
-    return Checked(device, scenario)
 
 
 SEED_MAX = 2**32 - 1  # the largest seed numpy (legacy seeding) and torch both take as it is

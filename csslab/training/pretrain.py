@@ -28,9 +28,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from csslab.training.checks import check_model, resolve_threads
+from csslab.core.config import Config, ModelConfig, TrainConfig
+from csslab.core.runtime import resolve_threads
+from csslab.training.callbacks import ProgressBar, TaskData
+from csslab.training.checks import check_model
 from csslab.training.pretrain_digits import digits_digest, train_digits_backbone
-from csslab.core.config import Config, ModelConfig
 from csslab.data.cache import pretrained_dir
 from csslab.data.shapes import SHAPE_CLASSES, SHAPES_VERSION, make_shapes
 from csslab.core.files import atomic_write
@@ -41,20 +43,23 @@ from csslab.model.network import IncrementalSegmenter, make_backbone
 from csslab.core.progress import Progress
 from csslab.core.version import code_digest, files_digest
 from csslab.scenarios import Scenario
+from csslab.training.optim import make_optimizer, make_scheduler
 
 SEED = 0  # the pretraining's own seed: the same weights for every run's seed
 BATCH = 32
 LR = 2e-3  # Adam with poly decay, the fast protocol's recipe
+RECIPE = TrainConfig(optimizer="adam", lr=LR, weight_decay=0.0, schedule="poly")
 EVAL_SEED, EVAL_CANVASES = 1_000_003, 200  # held-out canvases (training batches are seeded (SEED, step))
 
 
 # the pretraining's code: this module, the generator and the network it trains (an edit to any of them that
 # changes the weights cannot serve cached ones); '' without readable source, then the versions alone key the cache
 _ROOT = Path(__file__).parents[1]  # the csslab package
-CODE_DIGEST = files_digest([_ROOT / "training" / "pretrain.py", _ROOT / "data" / "shapes.py", _ROOT / "model" / "network.py"],
+CODE_DIGEST = files_digest([_ROOT / "training" / "pretrain.py", _ROOT / "training" / "optim.py",
+                            _ROOT / "data" / "shapes.py", _ROOT / "model" / "network.py"], _ROOT)
+DIGITS_CODE = files_digest([_ROOT / "training" / "pretrain_digits.py", _ROOT / "training" / "optim.py",
+                            _ROOT / "data" / "scenes.py", _ROOT / "data" / "digits.py", _ROOT / "model" / "network.py"],
                            _ROOT)
-DIGITS_CODE = files_digest([_ROOT / "training" / "pretrain_digits.py", _ROOT / "data" / "scenes.py",
-                            _ROOT / "data" / "digits.py", _ROOT / "model" / "network.py"], _ROOT)
 # the train options a joint run's weights do not depend on (its logs, animation frames, checkpoints)
 JOINT_UNKEYED = ("frame_every", "frame_scenes", "checkpoints", "log", "eval_batch_size", "device", "threads")
 UPPER_BOUND = "an analysis upper bound, not a CSS protocol: its backbone saw every class's masks"
@@ -176,7 +181,8 @@ def train_joint_backbone(config: Config, device, progress: bool, fit) -> dict:
     if fit is None:
         raise ValueError("model.pretrain=joint trains a joint run: pass fit (csslab.training.train.fit_task)")
     method_cls = get_method("joint")
-    method = method_cls(method_cls.make_params({}), device=device, seed=SEED)
+    method = method_cls(method_cls.make_params({}), device=device, seed=SEED,
+                        eval_batch_size=config.train.eval_batch_size)
     scenario = Scenario.from_config(config.scenario, SEED)
     train_scenario, steps = method.prepare(scenario, config.train.steps)
     net = IncrementalSegmenter(config.model.backbone).to(device)
@@ -185,8 +191,8 @@ def train_joint_backbone(config: Config, device, progress: bool, fit) -> dict:
     steps = t.steps_per_class * len(task.classes) if t.steps_per_class else steps  # train.task_steps
     images, masks = train_scenario.train_set(task)
     start = time.perf_counter()
-    loss = fit(net, method, task, images, masks, t, steps, generator,
-               progress=f"pretrain joint ({config.model.backbone})" if progress else "")
+    bar = [ProgressBar(lambda task: f"pretrain joint ({config.model.backbone})")] if progress else []
+    loss = fit(net, method, task, TaskData(images, masks, steps, generator), t, bar)
     seconds = time.perf_counter() - start
     cm, _ = Evaluator(scenario, device, t.eval_batch_size, t.precision).evaluate_task(net, task)
     backbone = {k: v.detach().cpu().clone() for k, v in net.backbone.state_dict().items()}
@@ -204,9 +210,8 @@ def train_backbone(model: ModelConfig, device, threads: int, progress: bool = Fa
         net = IncrementalSegmenter(model.backbone).to(device)
         net.add_head(len(SHAPE_CLASSES))
         steps = model.pretrain_steps
-        optimizer = torch.optim.Adam(net.parameters(), lr=LR)
-        poly = lambda step: (1 - min(step, steps - 1) / steps) ** 0.9  # noqa: E731 (train.py's schedule)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, poly)
+        optimizer = make_optimizer(net.parameters(), RECIPE, LR)
+        scheduler = make_scheduler(optimizer, RECIPE.schedule, steps)
         bar = Progress(steps, f"pretrain {model.pretrain} ({model.backbone})" if progress else "")
         losses = []
         net.train()

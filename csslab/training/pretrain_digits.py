@@ -20,12 +20,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from csslab.core.config import TrainConfig
 from csslab.core.constants import N_DIGITS
 from csslab.core.progress import Progress
 from csslab.data.digits import load_digits
 from csslab.data.scenes import SceneConfig, generate_scenes
 from csslab.model.network import IncrementalSegmenter
+from csslab.training.optim import make_optimizer, make_scheduler
 
+RECIPE = TrainConfig(optimizer="adam", weight_decay=0.0, schedule="poly")  # as the shapes pretraining
 LSE_R = 5.0  # log-sum-exp pooling's sharpness: max pooling as it grows, mean pooling as it shrinks
 EVAL_SEED, EVAL_CANVASES = 2_000_003, 500  # canvases of the source's test digits: never a pretraining digit
 
@@ -63,9 +66,8 @@ def train_digits_backbone(backbone: str, source: str, steps: int, batch: int, lr
     start = time.perf_counter()
     net = IncrementalSegmenter(backbone).to(device)
     net.add_head(N_DIGITS)
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    poly = lambda step: (1 - min(step, steps - 1) / steps) ** 0.9  # noqa: E731 (train.py's schedule)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, poly)
+    optimizer = make_optimizer(net.parameters(), RECIPE, lr)  # the tasks' own factories: Adam, poly decay
+    scheduler = make_scheduler(optimizer, RECIPE.schedule, steps)
     bar = Progress(steps, f"pretrain digits ({backbone})" if progress else "")
     losses = []
     net.train()

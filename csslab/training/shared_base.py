@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from csslab.store.checkpoints import rng_state, set_rng_state
+from csslab.core.runtime import rng_state, set_rng_state
 from csslab.core.files import atomic_write
 from csslab.store.frames import KEYS
 from csslab.store.runstore import numbers_key
