@@ -98,6 +98,22 @@ def test_compare_runs_names_the_first_different_metric_and_ignores_times(tmp_pat
     assert compare.main([str(before), str(tmp_path / "nowhere")]) == 2
 
 
+def test_compare_runs_accepts_a_metric_only_the_after_run_has_when_asked(tmp_path, capsys):
+    compare = load_module(SCRIPTS / "compare_runs.py")
+    before, after = tmp_path / "before", tmp_path / "after"
+    two_tasks().save(before)
+    changed = two_tasks()
+    changed.tasks[1]["miou_new_metric"] = 0.5
+    changed.save(after)
+    assert compare.main([str(before), str(after)]) == 1  # a new key is a difference unless asked
+    assert "only in after" in capsys.readouterr().out
+    assert compare.main([str(before), str(after), "--new-keys"]) == 0
+    assert "new in after: miou_new_metric" in capsys.readouterr().out
+    changed.tasks[1]["iou"]["2"] = 0.999  # a changed shared metric is still a difference
+    changed.save(after)
+    assert compare.main([str(before), str(after), "--new-keys"]) == 1
+
+
 def test_a_record_renders_itself_as_an_html_table_for_jupyter():
     page = two_tasks()._repr_html_()
     assert page.startswith("<p>finetune on 2-8") and "2 tasks: mIoU all" in page and page.count("<table>") == 1
