@@ -86,7 +86,7 @@ def test_dkd_defaults_are_the_papers():
     assert METHODS["dkd-m"].Params().memory_size == 100
     assert make_method("dkd").base_key() == make_method("dkd-m").base_key()  # the memory is empty in task 0
     assert make_method("dkd", base_pos_weight=1.0).base_key() != make_method("dkd").base_key()
-    assert make_method("dkd", head_lr=1.0).base_key() == "dkd-bce-base_pos_weight2-mbce1-ac1-head_lr1"
+    assert make_method("dkd", head_lr=1.0).base_key() == "dkd-bce-base_pos_weight2-mbce1-ac1-head_lr1-ignored_negative0"
     with pytest.raises(ValueError, match="params.kd"):
         make_method("dkd", kd=-1.0)
 

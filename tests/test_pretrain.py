@@ -112,7 +112,7 @@ def test_another_pretraining_is_another_configuration_and_another_shared_base(tm
     scratch, shapes = _config(), _config("model.pretrain=shapes")
     longer = _config("model.pretrain=shapes", "model.pretrain_steps=5")
     assert not same_config(scratch, shapes) and not same_config(shapes, longer)
-    method = get_method("finetune")
+    method = get_method("finetune")()  # base_path reads base_key() off a method instance
     paths = {base_path(tmp_path, c, method) for c in (scratch, shapes, longer)}
     assert len(paths) == 3
     saved_before = scratch.to_dict() | {"model": {"backbone": "fast"}}  # a run saved before model.pretrain existed

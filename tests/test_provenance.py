@@ -46,7 +46,8 @@ def test_the_code_digest_follows_every_source_file_and_nothing_else(tmp_path):
 def test_the_pretrained_cache_follows_the_network_code(tmp_path):
     package = _copied_package(tmp_path)
     module = _version_of(package)
-    files = [package / "training" / "pretrain.py", package / "data" / "shapes.py", package / "model" / "network.py"]
+    files = [package / "training" / "pretrain.py", package / "training" / "optim.py", package / "data" / "shapes.py",
+             package / "model" / "network.py"]
     first = module.files_digest(files, package)
     assert first == pretrain.CODE_DIGEST  # what keys the cache of pretrained backbones
     models = package / "model" / "network.py"

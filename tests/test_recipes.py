@@ -13,7 +13,7 @@ from csslab.losses import (cross_entropy, cross_entropy_all_pixels, entropy_pseu
                            new_class_bce_all_pixels)
 from csslab.methods.recipes import classifier_of
 from csslab.model.network import IncrementalSegmenter
-from csslab.training.train import fit_task
+from csslab.training.train import TaskData, optimise
 
 LR = 1e-3
 
@@ -30,8 +30,9 @@ def _step(model, method, task, steps=1):
     """``steps`` Adam steps of ``task`` (its head already added) at LR; returns the state before them."""
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}
     images, masks = tiny_data(task)
-    fit_task(model, method, task, images, masks, TrainConfig(batch_size=4, lr=LR), steps, torch.Generator(),
-             add_head=False)
+    method.before_task(task, model, images, masks)  # fit_task's parts, its head already added
+    optimise(model, method, task, TaskData(images, masks, steps, torch.Generator()), TrainConfig(batch_size=4, lr=LR))
+    method.after_task(task, model, images, masks)
     return before
 
 
