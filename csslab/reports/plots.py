@@ -87,7 +87,7 @@ Y_FLOOR = -0.04  # below 0, so a line at 0 (old classes forgotten) is drawn abov
 def plot_miou_per_task(run: RunData, path) -> Path:
     """mIoU all / new / old after each task; old is drawn last, above the others, with the axis below 0."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5.6, 3.9))
+    fig, ax = plt.subplots(figsize=(4.4, 3.9))
     x = np.arange(1, len(run.tasks) + 1)
     if run.data.get("miou_avg") is not None:
         ax.axhline(run.data["miou_avg"], color=LINE_COLORS["all"], linestyle=":", linewidth=1.2,
@@ -125,7 +125,7 @@ def plot_losses(run: RunData, path) -> Path | None:
     if not len(finite):
         return None
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5.6, 3.9))
+    fig, ax = plt.subplots(figsize=(4.4, 3.9))
     x = np.arange(1, len(run.tasks) + 1)
     for (name, line), color in zip(terms.items(), plt.get_cmap("tab10").colors):
         ax.plot(x, line, marker="o", markersize=6, linewidth=2, color=color, label=name, clip_on=False)
