@@ -167,3 +167,35 @@ def _tiny_tasks():
 
 
 TINY_TASKS = _tiny_tasks()
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    """Every figure a plotting function draws, kept instead of written (closed at the end)."""
+    from csslab.reports import benchmark_plots, plots, preview, shift
+
+    drawn = []
+
+    def keep(fig, path, dpi=100):
+        drawn.append(fig)
+        fig.canvas.draw()
+        return Path(path)
+
+    for module in (plots, shift, benchmark_plots, preview):
+        monkeypatch.setattr(module, "save_figure", keep)
+    yield drawn
+    for fig in drawn:
+        plots.pyplot().close(fig)
+
+
+def changed_run(run_dir: Path, tmp_path: Path, change):
+    """``run_dir``'s results passed through ``change(data)``, saved in ``tmp_path`` and read back as a report reads
+    them (RunData)."""
+    import json
+
+    from csslab.reports.tables import RunData
+
+    data = json.loads((run_dir / "results.json").read_text())
+    change(data)
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    return RunData(tmp_path)

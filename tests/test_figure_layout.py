@@ -4,7 +4,6 @@ digits; a 0.000 bar visible; and a run whose frame_every is above its steps told
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -12,11 +11,11 @@ import numpy as np
 import pytest
 from matplotlib.colors import to_rgb
 
-from csslab.reports import benchmark_plots, plots, preview, shift, write_run_report
+from csslab.reports import benchmark_plots, plots, preview, write_run_report
 from csslab.reports.plots import LINE_COLORS
 from csslab.reports.tables import RunData
 from csslab.scenarios import make_scenario
-from conftest import tiny_run
+from conftest import changed_run, tiny_run
 from test_reports import tiny_run as tiny_report_run
 
 NOT_IN = "not in this\ntask's scenes"
@@ -25,30 +24,6 @@ NOT_IN = "not in this\ntask's scenes"
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     return tiny_report_run(tmp_path_factory)  # 2-2-2-2-2, 5 steps a task
-
-
-@pytest.fixture
-def figures(monkeypatch):
-    """Every figure a plotting function draws, kept instead of written (closed at the end)."""
-    drawn = []
-
-    def keep(fig, path, dpi=100):
-        drawn.append(fig)
-        fig.canvas.draw()
-        return Path(path)
-
-    for module in (plots, shift, benchmark_plots, preview):
-        monkeypatch.setattr(module, "save_figure", keep)
-    yield drawn
-    for fig in drawn:
-        plots.pyplot().close(fig)
-
-
-def _saved(run_dir: Path, tmp_path: Path, change) -> RunData:
-    data = json.loads((run_dir / "results.json").read_text())
-    change(data)
-    (tmp_path / "results.json").write_text(json.dumps(data))
-    return RunData(tmp_path)
 
 
 def _old_line_top_middle(data):
@@ -68,7 +43,7 @@ def _ten_tasks(data):
 
 
 def test_the_legend_is_beside_the_axes_not_over_the_old_classes_line(run_dir, tmp_path, figures):
-    run = _saved(run_dir, tmp_path, _old_line_top_middle)
+    run = changed_run(run_dir, tmp_path, _old_line_top_middle)
     plots.plot_miou_per_task(run, tmp_path / "m.png")
     plots.plot_losses(run, tmp_path / "l.png")
     for fig in figures:
@@ -82,7 +57,7 @@ def test_the_legend_is_beside_the_axes_not_over_the_old_classes_line(run_dir, tm
 
 
 def test_ten_tasks_labels_do_not_overlap(run_dir, tmp_path, figures):
-    run = _saved(run_dir, tmp_path, _ten_tasks)
+    run = changed_run(run_dir, tmp_path, _ten_tasks)
     plots.plot_miou_per_task(run, tmp_path / "m.png")
     plots.plot_losses(run, tmp_path / "l.png")
     for fig in figures:

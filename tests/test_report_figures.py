@@ -4,7 +4,6 @@ and no text too small to read."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,35 +15,13 @@ from csslab.core.colors import CLASS_COLORS, IGNORE_COLOR
 from csslab.reports.plots import GHOST, UNSEEN
 from csslab.reports.tables import RunData
 from csslab.scenarios import make_scenario
+from conftest import changed_run
 from test_reports import tiny_run
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     return tiny_run(tmp_path_factory)
-
-
-@pytest.fixture
-def figures(monkeypatch):
-    """Every figure a plotting function draws, kept instead of written (closed at the end)."""
-    drawn = []
-
-    def keep(fig, path, dpi=100):
-        drawn.append(fig)
-        return Path(path)
-
-    for module in (plots, shift, benchmark_plots, preview):
-        monkeypatch.setattr(module, "save_figure", keep)
-    yield drawn
-    for fig in drawn:
-        plots.pyplot().close(fig)
-
-
-def _results(run_dir: Path, tmp_path: Path, change) -> RunData:
-    data = json.loads((run_dir / "results.json").read_text())
-    change(data)
-    (tmp_path / "results.json").write_text(json.dumps(data))
-    return RunData(tmp_path)
 
 
 def test_class_colours_are_no_grey_and_apart_from_each_other():
@@ -76,7 +53,7 @@ def test_the_background_shift_chart_shows_background_painted_as_a_digit(run_dir,
             cm[0, 0], cm[0, 1] = total // 50, total - total // 50  # 98% of background -> digit 0
             entry["confusion"] = cm.tolist()
 
-    run = _results(run_dir, tmp_path, paint)
+    run = changed_run(run_dir, tmp_path, paint)
     assert [round(1 - bg["correct"], 2) for _, _, bg in shift.shift_data(run)] == [0.98] * 5
     with Image.open(shift.plot_background_shift(run, tmp_path / "shift.png")) as image:
         pixels = np.asarray(image.convert("RGB"))
@@ -108,10 +85,10 @@ def test_loss_terms_are_each_tasks_recorded_means(run_dir, tmp_path, figures):
     plots.plot_losses(run, "losses.png")
     (ax,) = figures[0].axes
     assert list(ax.get_lines()[0].get_ydata()) == [t["loss"]["ce"] for t in run.tasks]
-    two = _results(run_dir, tmp_path, lambda d: [t["loss"].update(kd=t["loss"]["ce"] / 1000) for t in d["tasks"]])
+    two = changed_run(run_dir, tmp_path, lambda d: [t["loss"].update(kd=t["loss"]["ce"] / 1000) for t in d["tasks"]])
     plots.plot_losses(two, "losses.png")
     assert figures[1].axes[0].get_yscale() == "log"  # terms 1000x apart: both readable
-    assert plots.plot_losses(_results(run_dir, tmp_path, lambda d: [t.pop("loss") for t in d["tasks"]]), "x") is None
+    assert plots.plot_losses(changed_run(run_dir, tmp_path, lambda d: [t.pop("loss") for t in d["tasks"]]), "x") is None
 
 
 def test_training_masks_label_as_the_setting_says():
@@ -137,14 +114,14 @@ def test_training_label_figure_has_a_column_per_task(run_dir, tmp_path, figures)
     texts = [t.get_text() for t in figures[0].axes[0].texts]
     titles = [f"task {k + 1}\nlearns {2 * k}, {2 * k + 1}" for k in range(5)]
     assert [t for t in texts if t.startswith("task ")] == titles
-    gone = _results(run_dir, tmp_path, lambda d: d["config"]["scenario"].update(data=f"mnist:{tmp_path / 'gone'}"))
+    gone = changed_run(run_dir, tmp_path, lambda d: d["config"]["scenario"].update(data=f"mnist:{tmp_path / 'gone'}"))
     path, note = preview.plot_training_labels(gone, "x.png")
     assert path is None and "cannot be built here" in note and "gone" in note
 
 
 def test_mean_forgetting_is_over_the_classes_seen_before_the_last_task(run_dir, tmp_path):
     forgetting = {"background": 0.5, "0": 0.2, "1": 0.4, "2": None}
-    run = _results(run_dir, tmp_path, lambda d: d.update(forgetting=forgetting))
+    run = changed_run(run_dir, tmp_path, lambda d: d.update(forgetting=forgetting))
     assert run.mean_forgetting == pytest.approx(0.3)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from csslab.core.config import OPTIMIZERS, TrainConfig
+from csslab.core.progress import Progress
 
 
 def make_optimizer(parameters, train: TrainConfig, lr: float) -> torch.optim.Optimizer:
@@ -28,3 +29,26 @@ def make_scheduler(optimizer, schedule: str, steps: int) -> torch.optim.lr_sched
     if schedule == "poly":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: (1 - min(step, steps - 1) / steps) ** 0.9)
     raise ValueError(f"unknown train.schedule {schedule!r}: valid values are poly, constant")
+
+
+def pretrain_steps(net, loss_at, steps: int, recipe: TrainConfig, lr: float, label: str, what: str) -> list[float]:
+    """``steps`` steps of ``recipe``'s optimiser and schedule on ``net`` (put in training mode), step ``s``
+    minimising ``loss_at(s)``; the losses. A progress bar when ``label`` is given; a non-finite loss stops the
+    pretraining with a RuntimeError naming the step and ``what`` is pretrained."""
+    optimizer = make_optimizer(net.parameters(), recipe, lr)
+    scheduler = make_scheduler(optimizer, recipe.schedule, steps)
+    bar = Progress(steps, label)
+    losses = []
+    net.train()
+    for step in range(steps):
+        loss = loss_at(step)
+        if not torch.isfinite(loss):
+            raise RuntimeError(f"non-finite loss {float(loss):g} at step {step} of pretraining {what}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        losses.append(float(loss.detach()))
+        bar.update(step, losses[-1])
+    bar.close()
+    return losses

@@ -40,10 +40,9 @@ from csslab.evaluation.confusion import Evaluator
 from csslab.evaluation.metrics import confusion_matrix, iou
 from csslab.methods import get_method
 from csslab.model.network import IncrementalSegmenter, make_backbone
-from csslab.core.progress import Progress
 from csslab.core.version import code_digest, files_digest
 from csslab.scenarios import Scenario
-from csslab.training.optim import make_optimizer, make_scheduler
+from csslab.training.optim import pretrain_steps
 
 SEED = 0  # the pretraining's own seed: the same weights for every run's seed
 BATCH = 32
@@ -210,24 +209,13 @@ def train_backbone(model: ModelConfig, device, threads: int, progress: bool = Fa
         net = IncrementalSegmenter(model.backbone).to(device)
         net.add_head(len(SHAPE_CLASSES))
         steps = model.pretrain_steps
-        optimizer = make_optimizer(net.parameters(), RECIPE, LR)
-        scheduler = make_scheduler(optimizer, RECIPE.schedule, steps)
-        bar = Progress(steps, f"pretrain {model.pretrain} ({model.backbone})" if progress else "")
-        losses = []
-        net.train()
-        for step in range(steps):
+        def loss_at(step):
             images, masks = make_shapes(BATCH, seed=(SEED, step))
             logits = net(torch.from_numpy(images).to(device))  # B, 4, H, W
-            loss = F.cross_entropy(logits, torch.from_numpy(masks).to(device).long())
-            if not torch.isfinite(loss):
-                raise RuntimeError(f"non-finite loss {float(loss):g} at step {step} of pretraining {model.pretrain}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            losses.append(float(loss.detach()))
-            bar.update(step, losses[-1])
-        bar.close()
+            return F.cross_entropy(logits, torch.from_numpy(masks).to(device).long())
+
+        label = f"pretrain {model.pretrain} ({model.backbone})" if progress else ""
+        losses = pretrain_steps(net, loss_at, steps, RECIPE, LR, label, model.pretrain)
         seconds = time.perf_counter() - start
         miou = _held_out_miou(net, device)
     backbone = {k: v.detach().cpu().clone() for k, v in net.backbone.state_dict().items()}

@@ -22,11 +22,10 @@ import torch.nn.functional as F
 
 from csslab.core.config import TrainConfig
 from csslab.core.constants import N_DIGITS
-from csslab.core.progress import Progress
 from csslab.data.digits import load_digits
 from csslab.data.scenes import SceneConfig, generate_scenes
 from csslab.model.network import IncrementalSegmenter
-from csslab.training.optim import make_optimizer, make_scheduler
+from csslab.training.optim import pretrain_steps
 
 RECIPE = TrainConfig(optimizer="adam", weight_decay=0.0, schedule="poly")  # as the shapes pretraining
 LSE_R = 5.0  # log-sum-exp pooling's sharpness: max pooling as it grows, mean pooling as it shrinks
@@ -66,23 +65,12 @@ def train_digits_backbone(backbone: str, source: str, steps: int, batch: int, lr
     start = time.perf_counter()
     net = IncrementalSegmenter(backbone).to(device)
     net.add_head(N_DIGITS)
-    optimizer = make_optimizer(net.parameters(), RECIPE, lr)  # the tasks' own factories: Adam, poly decay
-    scheduler = make_scheduler(optimizer, RECIPE.schedule, steps)
-    bar = Progress(steps, f"pretrain digits ({backbone})" if progress else "")
-    losses = []
-    net.train()
-    for step in range(steps):
+    def loss_at(step):
         x, y = canvases(digits.pretrain_images, digits.pretrain_labels, batch, (seed, step))
-        loss = F.binary_cross_entropy_with_logits(pooled_logits(net, x.to(device)), y.to(device))
-        if not torch.isfinite(loss):
-            raise RuntimeError(f"non-finite loss {float(loss):g} at step {step} of pretraining digits")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        losses.append(float(loss.detach()))
-        bar.update(step, losses[-1])
-    bar.close()
+        return F.binary_cross_entropy_with_logits(pooled_logits(net, x.to(device)), y.to(device))
+
+    label = f"pretrain digits ({backbone})" if progress else ""
+    losses = pretrain_steps(net, loss_at, steps, RECIPE, lr, label, "digits")  # the tasks' optimiser and schedule
     seconds = time.perf_counter() - start
     backbone_state = {k: v.detach().cpu().clone() for k, v in net.backbone.state_dict().items()}
     return {"backbone": backbone_state, "seconds": seconds, "loss": float(np.mean(losses[-max(1, steps // 4):])),
