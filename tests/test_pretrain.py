@@ -11,7 +11,7 @@ import torch
 
 from csslab.training import pretrain
 from csslab.cli.main import main
-from csslab.core.config import Config, ModelConfig, apply_overrides
+from csslab.core.config import PRETRAIN_STEPS, Config, ModelConfig, apply_overrides
 from csslab.data import cache
 from csslab.data.shapes import MAX_SHAPES, MIN_SHAPES, SHAPE_CLASSES, make_shapes
 from csslab.methods import get_method
@@ -119,6 +119,16 @@ def test_another_pretraining_is_another_configuration_and_another_shared_base(tm
     assert same_config(saved_before, scratch) and same_config(scratch, _config("model.pretrain_steps=7"))
     assert resolved(scratch)["model"] == {"backbone": "fast", "pretrain": "none",
                                         "pretrain_steps": ModelConfig().pretrain_steps}
+
+
+def test_pretrain_steps_0_is_the_kinds_own_budget_and_is_saved_as_its_number():
+    for kind, budget in PRETRAIN_STEPS.items():
+        implicit = apply_overrides(Config(), [f"model.pretrain={kind}"])
+        explicit = apply_overrides(Config(), [f"model.pretrain={kind}", f"model.pretrain_steps={budget}"])
+        assert implicit.model.pretrain_budget() == budget and same_config(implicit, explicit)
+        assert resolved(implicit)["model"]["pretrain_steps"] == budget
+        assert pretrain.pretrain_key(implicit, "cpu", 1) == pretrain.pretrain_key(explicit, "cpu", 1)
+    assert not same_config(implicit, apply_overrides(Config(), [f"model.pretrain={kind}", "model.pretrain_steps=7"]))
 
 
 def test_a_benchmark_pretrains_before_its_runs_and_the_cache_lists_it(own_cache, monkeypatch, tmp_path, capsys):

@@ -44,8 +44,9 @@ CASES = [
     case([*RUN, "--method", "lwf", "--set", "params.lam=-1"], "invalid params.lam=-1.0 for method lwf: must be >= 0"),
     case([*RUN, "--method", "replay", "--set", "params.refresh_threshold=1.5"], "must be in [0, 1]"),
     case([*RUN, "--set", "model.pretrain=imagenet"], "invalid model.pretrain 'imagenet': valid values are none, shapes"),
-    case([*RUN, "--set", "model.pretrain_steps=0"],
-         "invalid model.pretrain_steps 0: must be a number of steps in 1..10,000,000"),
+    case([*RUN, "--set", "model.pretrain_steps=-1"],
+         "invalid model.pretrain_steps -1: must be a number of steps in 1..10,000,000, or 0 for the pretraining's "
+         "own budget"),
     # unknown names and values
     case([*RUN, "--method", "magic"], "'magic'"),
     case([*RUN, "--setting", "weird"], "'weird'"),

@@ -30,6 +30,9 @@ OPTIMIZERS = ("adam", "sgd")
 # model.pretrain (csslab.training.pretrain): from scratch; shapes; digits (image-level labels, ImageNet's analogue);
 # joint (a joint run's backbone: an analysis upper bound, not a CSS protocol)
 PRETRAINS = ("none", "shapes", "digits", "joint")
+# model.pretrain_steps=0: the pretraining's own budget (docs/methods.md#pretrained-backbone has the probe behind
+# digits'); joint trains the run's own budget
+PRETRAIN_STEPS = {"shapes": 300, "digits": 3000}
 
 
 @dataclass
@@ -65,7 +68,11 @@ class ScenarioConfig:
 class ModelConfig:
     backbone: str = "fast"
     pretrain: str = "none"  # PRETRAINS: trained once, cached, loaded before task 0 (docs/methods.md)
-    pretrain_steps: int = 300  # shapes' and digits' optimiser steps (a fresh batch each); joint: the run's budget
+    pretrain_steps: int = 0  # shapes' and digits' optimiser steps (a fresh batch each); 0: PRETRAIN_STEPS
+
+    def pretrain_budget(self) -> int:
+        """The optimiser steps the pretraining takes: ``pretrain_steps``, or its kind's own (0 for none, joint)."""
+        return self.pretrain_steps or PRETRAIN_STEPS.get(self.pretrain, 0)
 
 
 @dataclass

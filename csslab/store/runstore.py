@@ -46,7 +46,7 @@ def resolved(config: Config | dict, saved: bool = False, scenario: Scenario | No
     scenario = (scenario or Scenario.from_config(config.scenario, config.seed)).config()
     params = params if params is not None else get_method(config.method).make_params(config.params)
     train = asdict(config.train) | {"threads": resolve_threads(config.train.threads)}
-    model = asdict(config.model)
+    model = asdict(config.model) | {"pretrain_steps": config.model.pretrain_budget()}  # 0 written as the budget
     if config.model.pretrain == "none":  # the pretraining's options change nothing then
         model = asdict(ModelConfig(backbone=config.model.backbone))
     data = config.to_dict() | {"scenario": asdict(scenario), "params": vars(params), "train": train, "model": model}

@@ -69,9 +69,9 @@ def check_model(m: ModelConfig) -> None:
     make_backbone(m.backbone)
     if m.pretrain not in PRETRAINS:
         raise ValueError(f"invalid model.pretrain {m.pretrain!r}: valid values are {', '.join(PRETRAINS)}")
-    if not 0 < m.pretrain_steps <= MAX_STEPS:
+    if not 0 <= m.pretrain_steps <= MAX_STEPS:
         raise ValueError(f"invalid model.pretrain_steps {m.pretrain_steps}: must be a number of steps in "
-                         f"1..{MAX_STEPS:,}")
+                         f"1..{MAX_STEPS:,}, or 0 for the pretraining's own budget")
 
 
 def check_train(t: TrainConfig) -> torch.device:

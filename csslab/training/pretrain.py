@@ -81,9 +81,9 @@ def pretrain_key(config: Config | ModelConfig, device, threads: int) -> dict:
         train = {k: v for k, v in asdict(config.train).items() if k not in JOINT_UNKEYED}
         return common | {"scenario": scenario, "train": train, "code": code_digest()}
     if model.pretrain == "digits":
-        return common | {"steps": model.pretrain_steps, "data": digits_digest(config.scenario.data),
+        return common | {"steps": model.pretrain_budget(), "data": digits_digest(config.scenario.data),
                          "code": DIGITS_CODE, "batch": BATCH, "lr": LR}
-    return common | {"steps": model.pretrain_steps, "generator": SHAPES_VERSION, "code": CODE_DIGEST, "batch": BATCH,
+    return common | {"steps": model.pretrain_budget(), "generator": SHAPES_VERSION, "code": CODE_DIGEST, "batch": BATCH,
                      "lr": LR}
 
 
@@ -124,9 +124,9 @@ def describe(model: ModelConfig, state: dict) -> str:
         return (f"joint ({UPPER_BOUND}), {state['steps']} steps in {state['seconds']:.0f} s, test mIoU "
                 f"{state['miou']:.3f}")
     if model.pretrain == "digits":
-        return (f"digits, {model.pretrain_steps} steps in {state['seconds']:.0f} s, held-out exact-set accuracy "
+        return (f"digits, {model.pretrain_budget()} steps in {state['seconds']:.0f} s, held-out exact-set accuracy "
                 f"{state['accuracy']:.3f} (per digit {state['digit_accuracy']:.3f})")
-    return f"shapes, {model.pretrain_steps} steps in {state['seconds']:.0f} s, held-out mIoU {state['miou']:.3f}"
+    return f"shapes, {model.pretrain_budget()} steps in {state['seconds']:.0f} s, held-out mIoU {state['miou']:.3f}"
 
 
 def _train(config: Config, device, threads: int, progress: bool, fit) -> dict:
@@ -135,7 +135,7 @@ def _train(config: Config, device, threads: int, progress: bool, fit) -> dict:
         if model.pretrain == "joint":
             return train_joint_backbone(config, device, progress, fit)
         if model.pretrain == "digits":
-            return train_digits_backbone(model.backbone, config.scenario.data, model.pretrain_steps, BATCH, LR, SEED,
+            return train_digits_backbone(model.backbone, config.scenario.data, model.pretrain_budget(), BATCH, LR, SEED,
                                          device, progress)
     return train_backbone(model, device, threads, progress)
 
@@ -208,7 +208,7 @@ def train_backbone(model: ModelConfig, device, threads: int, progress: bool = Fa
         start = time.perf_counter()
         net = IncrementalSegmenter(model.backbone).to(device)
         net.add_head(len(SHAPE_CLASSES))
-        steps = model.pretrain_steps
+        steps = model.pretrain_budget()
         def loss_at(step):
             images, masks = make_shapes(BATCH, seed=(SEED, step))
             logits = net(torch.from_numpy(images).to(device))  # B, 4, H, W
