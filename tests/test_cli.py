@@ -107,3 +107,18 @@ def test_methods_lists_every_method_with_its_protocol_and_base_task(capsys):
         assert block[1].strip().startswith("trains: protocol fast"), name
         base_task = cls().base_task
         assert (f"shared ({base_task})" if base_task else "its own") in block[1], name
+
+
+def test_methods_says_which_regime_each_method_was_built_for(capsys):
+    from csslab.methods import METHODS
+
+    assert main(["methods"]) == 0
+    out = capsys.readouterr().out
+    relies = set()
+    for name in METHODS:
+        block = out.split(f"\n{name:10s} ", 1)[1].split("\n", 3)
+        assert block[2].strip().startswith("designed for: "), name
+        if "relies on it: --set model.pretrain=digits" in block[2]:
+            relies.add(name)
+    # the methods that freeze or barely move the backbone their papers pretrained on ImageNet
+    assert relies == {"ssul", "microseg", "dkd", "dkd-m", "ewf"}

@@ -197,7 +197,8 @@ def _describe_method(name: str, cls, train, origin: str = "") -> None:
     base_task = cls.base_task
     base = f"shared ({base_task})" if base_task else "its own"
     trains = f"protocol {train.protocol}, new heads {cls.head_init} init, first task: {base}"
-    print(f"{name:10s} {doc}\n{'':10s} trains: {trains}" + (f"\n{'':10s} params: {params}" if params else "")
+    print(f"{name:10s} {doc}\n{'':10s} trains: {trains}\n{'':10s} designed for: {cls.designed_for}"
+          + (f"\n{'':10s} params: {params}" if params else "")
           + (f"\n{'':10s} origin: {origin}" if origin else ""))
 
 

@@ -41,6 +41,7 @@ class EWC(Method):
     """
 
     name = "ewc"
+    designed_for = "any backbone (EWC's paper trains classifiers from scratch)"
     Params = EWCParams
 
     def setup(self):

@@ -8,6 +8,7 @@ class FineTune(Method):
     """Trains on each task's labels as given, so old classes labelled background are unlearnt."""
 
     name = "finetune"
+    designed_for = "any backbone (a reference: the lower bound)"
     base_task = "ce"
     bound = "lower"
 

@@ -7,6 +7,7 @@ class Joint(FineTune):
     """Sees every class in one task, with the scenes and the step budget of all tasks together."""
 
     name = "joint"
+    designed_for = "any backbone (a reference: the upper bound)"
     base_task = None  # one task of every class: no base to share
     bound = "upper"
 

@@ -24,6 +24,7 @@ class Pseudo(Method):
     """
 
     name = "pseudo"
+    designed_for = "any backbone (the notebook's baseline)"
     base_task = "ce"
     Params = PseudoParams
 

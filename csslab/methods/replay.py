@@ -34,6 +34,7 @@ class Replay(Replaying, Method):
     """
 
     name = "replay"
+    designed_for = "any backbone (a reference: rehearsal)"
     base_task = "ce"
     Params = ReplayParams
 

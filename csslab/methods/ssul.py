@@ -44,6 +44,8 @@ class SSUL(Replaying, Method):
     """
 
     name = "ssul"
+    designed_for = ("an ImageNet-pretrained backbone it freezes after the first task"
+                    " (relies on it: --set model.pretrain=digits)")
     Params = SSULParams
 
     def setup(self):
