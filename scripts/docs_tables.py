@@ -71,7 +71,29 @@ def table_only(markdown: str) -> str:
 
 
 def readme_table(bench: Path) -> str:
-    return table_only(rows_of(bench))
+    """The README's benchmark: one row per method, its regimes side by side when the benchmark ran a
+    ``--grid model.pretrain=...`` (from scratch, then each pretraining), else the benchmark's own table."""
+    rows = json.loads(BenchmarkDir(bench).json.read_text())["rows"]
+    regimes = list(dict.fromkeys(r["variant"].split("=", 1)[1] for r in rows
+                                 if (r.get("variant") or "").startswith("model.pretrain=")))
+    if not regimes:
+        return table_only(benchmark_markdown(rows))
+    by = {(r["method"], r["variant"].split("=", 1)[1]): r for r in rows if r.get("variant", "").startswith("model.")}
+
+    def cell(row, key):
+        if row is None:
+            return MISSING
+        std = row.get(f"{key}_std")
+        return f"{row[f'{key}_mean']:.3f}" + (f" ± {std:.3f}" if std is not None and row["n_runs"] > 1 else "")
+
+    names = {"none": "from scratch", "digits": "digits-pretrained", "shapes": "shapes-pretrained", "joint": "joint (bound)"}
+    head = " | ".join(f"{names.get(g, g)}: {k}" for g in regimes for k in ("all", "base", "added"))
+    lines = [f"| method | seeds | {head} |", "|---|---|" + "---|" * (3 * len(regimes))]
+    for method in dict.fromkeys(r["method"] for r in rows):
+        cells = " | ".join(cell(by.get((method, g)), k) for g in regimes for k in ("all", "base", "added"))
+        seeds = max(by[(method, g)]["n_seeds"] for g in regimes if (method, g) in by)
+        lines.append(f"| {method} | {seeds} | {cells} |")
+    return "\n".join(lines)
 
 
 def pct(value) -> str:
@@ -153,6 +175,14 @@ def claims(runs_settings, runs_memory, runs_methods) -> list[tuple[str, bool]]:
     return out
 
 
+def fill_readme(docs: Path, bench: Path) -> None:
+    readme = docs.resolve().parent / "README.md"
+    text = readme.read_text()
+    new = fill(text, {README_BLOCK: readme_table(bench)})
+    if new != text:
+        atomic_write(readme, new)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path)
@@ -160,7 +190,11 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--tasks", default="2-2-2-2-2")
     parser.add_argument("--readme-bench", type=Path, help="the README's benchmark directory (its table is refilled)")
+    parser.add_argument("--readme-only", action="store_true", help="refill the README's table only (no docs runs)")
     args = parser.parse_args(argv)
+    if args.readme_only:
+        fill_readme(args.docs, args.readme_bench)
+        return 0
     runs, docs, fig = args.runs, args.docs, args.docs / "figures"
     fig.mkdir(parents=True, exist_ok=True)
 
@@ -238,11 +272,7 @@ def main(argv=None) -> int:
         if new != text:
             atomic_write(page, new)
     if args.readme_bench is not None:
-        readme = docs.resolve().parent / "README.md"
-        text = readme.read_text()
-        new = fill(text, {README_BLOCK: readme_table(args.readme_bench)})
-        if new != text:
-            atomic_write(readme, new)
+        fill_readme(docs, args.readme_bench)
     for text, ok in checked:
         print(("ok    " if ok else "FAILS ") + text)
     return 0 if all(ok for _, ok in checked) else 1
