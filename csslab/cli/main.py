@@ -10,6 +10,7 @@ from csslab.training.spec import FLAGS, configure, validate
 from csslab.cli.parser import build_parser
 from csslab.core.config import Config, apply_overrides
 from csslab.core.files import check_output, new_run_dir
+from csslab.core.words import plural
 from csslab.store.rundir import BenchmarkDir, RunDir
 
 
@@ -77,8 +78,10 @@ def cmd_run(args) -> int:
 def cmd_benchmark(args) -> int:
     from csslab.reports.budget import budget_warning, run_budget
     from csslab.experiments.suites import get_suite, parse_splits
-    from csslab.experiments.plan import BenchmarkSpec, class_orders, parse_grid, parse_methods, parse_settings
+    from csslab.experiments.plan import (BenchmarkSpec, class_orders, parse_grid, parse_methods, parse_settings,
+                                         unchosen_methods)
     from csslab.experiments.sweep import benchmark
+    from csslab.reports.benchmark_table import benchmark_markdown
 
     check_output(args.out, "--out")
     BenchmarkDir(args.out).check()  # a run directory is never a benchmark's, nor one another process writes
@@ -87,7 +90,10 @@ def cmd_benchmark(args) -> int:
         args.methods, args.seeds = args.methods or suite.methods, args.seeds or suite.seeds
         args.tasks, args.settings = args.tasks or ",".join(suite.tasks), args.settings or suite.settings
         args.overrides = list(suite.overrides) + args.overrides
-    methods = parse_methods(args.methods or "all")
+    if args.all and (args.methods or "").strip() and not suite:
+        raise ValueError(f"--all runs every built-in method: drop it or --methods {args.methods}")
+    planned = not (args.methods or "").strip() and not args.all  # every method, not asked for: said, then refused
+    methods = parse_methods("all" if planned or args.all else args.methods)
     args.seeds = 3 if args.seeds is None else args.seeds
     if args.workers <= 0:
         raise ValueError(f"invalid --workers {args.workers}: must be a positive number of processes")
@@ -107,16 +113,19 @@ def cmd_benchmark(args) -> int:
     for c in configs:  # every method x setting x order x grid point (seeds do not change validity), before any run
         if c.seed == 0:
             validate(c)
-    axes = f"{len(orders)} class orders ({', '.join(orders)}) x " if len(orders) > 1 else ""
-    print(f"csslab benchmark{' --suite ' + suite.name if suite else ''}: {len(configs)} runs ({', '.join(methods)} x "
-          f"{args.seeds} seeds x {axes}{len(settings)} setting(s)"
+    if planned:
+        raise ValueError(unchosen_methods(configs, methods))
+    axes = f"{plural(len(orders), 'class order')} ({', '.join(orders)}) x " if len(orders) > 1 else ""
+    print(f"csslab benchmark{' --suite ' + suite.name if suite else ''}: {plural(len(configs), 'run')} "
+          f"({', '.join(methods)} x {plural(args.seeds, 'seed')} x {axes}{plural(len(settings), 'setting')}"
           f"{' x splits ' + ','.join(splits) if splits and len(splits) > 1 else ''}"
           f"{' x grid ' + ' '.join(args.grid) if grid else ''}) -> {args.out}"
           + (f" on Ray ({args.ray})" if args.ray else ""))
-    for note in sorted({budget_warning(run_budget(c.to_dict())) for c in configs if c.seed == 0} - {None}):
+    notes = sorted({budget_warning(run_budget(c.to_dict())) for c in configs if c.seed == 0} - {None})
+    for note in notes:
         print(note)
     rows = benchmark(spec)
-    print(f"\n{rows}")  # the table, and the ranking per class order when there are several
+    print(f"\n{benchmark_markdown(rows, rows.rankings, said=notes)}")  # the table, the ranking per class order
     print(f"\ntable: {BenchmarkDir(args.out).markdown}, {BenchmarkDir(args.out).csv}")
     return 0
 
@@ -163,15 +172,18 @@ def cmd_scenario(args) -> int:
 
 
 def cmd_methods(args) -> int:
+    import textwrap
+
     from csslab.core.config import PROTOCOLS, TrainConfig
     from csslab.methods import METHODS, get_method
     from csslab.methods.references import plugin_origin, plugins
 
     train = TrainConfig()
     paper = PROTOCOLS["paper"]
-    print(f"Every method trains with train.protocol={train.protocol} by default ({train.optimizer} lr {train.lr:g} for "
+    print(textwrap.fill(f"Every method trains with train.protocol={train.protocol} by default ({train.optimizer} lr {train.lr:g} for "
           f"every task, {train.schedule} schedule); --protocol paper gives MiB's and PLOP's recipe ({paper['optimizer']} "
-          f"lr {paper['lr']:g}, then {paper['lr_incremental']:g} after the first task): docs/methods.md#protocols.\n")
+          f"lr {paper['lr']:g}, then {paper['lr_incremental']:g} after the first task): docs/methods.md#protocols.", WIDTH,
+                        break_on_hyphens=False) + "\n")
     for name, cls in METHODS.items():
         _describe_method(name, cls, train)
     found = plugins()
@@ -184,22 +196,27 @@ def cmd_methods(args) -> int:
             _describe_method(name, get_method(name), train, plugin_origin(entry))
         except ValueError as error:  # a broken plugin is named; the others and the built-ins still list
             print(f"{name:10s} unusable: {error}")
-    print("\nA method of your own: --method path/to/mine.py:Mine or package.module:Mine (csslab new-method NAME "
-          "writes one to start from; docs/getting-started.md)")
+    print("\n" + textwrap.fill("A method of your own: --method path/to/mine.py:Mine or package.module:Mine (csslab "
+                              "new-method NAME writes one to start from; docs/getting-started.md)", WIDTH))
     return 0
 
 
+WIDTH = 100  # of `csslab methods` lines: a terminal's, not one paragraph per line
+
+
 def _describe_method(name: str, cls, train, origin: str = "") -> None:
+    import textwrap
     from dataclasses import fields
 
     params = ", ".join(f"{f.name}={f.default!r}" for f in fields(cls.Params))
     doc = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())  # the first paragraph
-    base_task = cls.base_task
-    base = f"shared ({base_task})" if base_task else "its own"
-    trains = f"protocol {train.protocol}, new heads {cls.head_init} init, first task: {base}"
-    print(f"{name:10s} {doc}\n{'':10s} trains: {trains}\n{'':10s} designed for: {cls.designed_for}"
-          + (f"\n{'':10s} params: {params}" if params else "")
-          + (f"\n{'':10s} origin: {origin}" if origin else ""))
+    base = f"shared ({cls.base_task})" if cls.base_task else "its own"
+    parts = [doc, f"trains: protocol {train.protocol}, new heads {cls.head_init} init, first task: {base}",
+             f"designed for: {cls.designed_for}"]
+    parts += [f"params: {params}"] * bool(params) + [f"origin: {origin}"] * bool(origin)
+    lines = [line for part in parts for line in textwrap.wrap(part, WIDTH - 11, subsequent_indent="  ",
+                                                              break_on_hyphens=False)]
+    print(f"{name:10s} " + "\n".join(f"{'':10s} {line}" if i else line for i, line in enumerate(lines)))
 
 
 def cmd_new_method(args) -> int:

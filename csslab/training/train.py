@@ -17,6 +17,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import torch
 
+from csslab.core.words import plural, task_of
 from csslab.core.config import Config, TrainConfig
 from csslab.core.files import atomic_write
 from csslab.core.precision import autocast
@@ -162,7 +163,7 @@ def _run(spec: RunSpec, out: Path | None, progress: bool, log, resume: bool, on_
     with Tracker(t.log, out, frames, s.evaluator, results.tasks) as tracker:
         callbacks = [LogSteps(tracker, done), RecordFrames(frames, out, done)]
         if progress:
-            callbacks.append(ProgressBar(lambda task: f"{config.method} task {task.index + 1}/{n_tasks}"))
+            callbacks.append(ProgressBar(lambda task: f"{config.method} {task_of(task.index, n_tasks)}"))
         for task in s.train_scenario[len(results.tasks):]:
             t0 = time.perf_counter()
             images, masks = s.train_scenario.train_set(task)
@@ -199,7 +200,8 @@ def _restore(saved: Results, out: Path, s: Setup, frames: Frames, batch_gen, dev
     """Put everything in the state the completed tasks of ``saved`` left it; returns their seconds."""
     frames.load(out, len(saved.tasks))
     restore_checkpoint(out, s.train_scenario[:len(saved.tasks)], s.model, s.method, batch_gen, device)
-    log(f"resuming {out} after task {len(saved.tasks)}/{len(s.train_scenario)}")
+    done, n = len(saved.tasks), len(s.train_scenario)
+    log(f"resuming {out} after task {done - 1} of 0..{n - 1}: {plural(n - done, 'task')} left")
     _record_resuming_code(saved, log, saved["config"]["method"])
     return saved["timings"]["total_s"]
 
