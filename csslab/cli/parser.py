@@ -30,7 +30,8 @@ def _protocol_text() -> str:
     def recipe(p):
         later = f", then {p['lr_incremental']:g}" if p["lr_incremental"] else " every task"
         return f"{p['optimizer']} lr {p['lr']:g}{later}"
-    return "; ".join(f"{name} ({'default: ' if name == _T.protocol else ''}{recipe(p)})" for name, p in PROTOCOLS.items())
+    return "; ".join(f"{name} ({'default: ' if name == _T.protocol else ''}{recipe(p)})"
+                     for name, p in PROTOCOLS.items())
 
 
 def _add_scenario_args(p, defaults=True):

@@ -176,7 +176,8 @@ def run_name(config: Config, grid: dict | None = None) -> str:
 def planned_steps(config: Config) -> int:
     """The optimisation steps a run of ``config`` trains in all (``train.task_steps`` over its split)."""
     split = parse_split(config.scenario.tasks)
-    return config.train.steps_per_class * sum(split) if config.train.steps_per_class else config.train.steps * len(split)
+    per_class = config.train.steps_per_class
+    return per_class * sum(split) if per_class else config.train.steps * len(split)
 
 
 def unchosen_methods(configs: list[Config], methods) -> str:

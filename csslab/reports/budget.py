@@ -165,9 +165,9 @@ def budget_warning(budget: dict) -> str | None:
     least = (budget or {}).get("least_steps_per_class")
     if not isinstance(least, (int, float)) or least >= NEEDED_STEPS_PER_CLASS:
         return None
-    return (f"Warning: a class got {whole_steps(least, 'only ')} training step{'' if math.ceil(least) == 1 else 's'}, under the "
-            f"{NEEDED_STEPS_PER_CLASS} measured as needed: results can rank methods in the wrong order "
-            f"(--set train.steps_per_class={NEEDED_STEPS_PER_CLASS})")
+    steps = f"{whole_steps(least, 'only ')} training step{'' if math.ceil(least) == 1 else 's'}"
+    return (f"Warning: a class got {steps}, under the {NEEDED_STEPS_PER_CLASS} measured as needed: results can rank "
+            f"methods in the wrong order (--set train.steps_per_class={NEEDED_STEPS_PER_CLASS})")
 
 
 def whole_steps(count: float, exact: str = "") -> str:
