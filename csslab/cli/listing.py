@@ -3,6 +3,8 @@ terminal's width), ``csslab data`` (download, list, path) and ``csslab cache`` (
 
 from __future__ import annotations
 
+from csslab.core.words import plural
+
 
 def cmd_methods(args) -> int:
     import textwrap
@@ -83,7 +85,7 @@ def cmd_cache(args) -> int:
     if args.cache_command == "clear":
         removed = cache.clear(downloads=args.all)
         for entry, size in removed:
-            print(f"removed {entry.name}: {len(entry.files)} files, {_size(size)} ({entry.folder})")
+            print(f"removed {entry.name}: {plural(len(entry.files), 'file')}, {_size(size)} ({entry.folder})")
         total = sum(size for _, size in removed)
         kept = "" if args.all else "; downloads kept (csslab cache clear --all removes them too)"
         print(f"freed {_size(total)} in {cache.cache_root()}{kept}")

@@ -135,7 +135,7 @@ def cmd_report(args) -> int:
     from csslab.reports import write_reports
 
     files = write_reports(args.paths, run_reports=args.run_reports)
-    print(f"wrote {len(files)} files: " + ", ".join(str(f) for f in files if f.suffix == ".html"))
+    print(f"wrote {plural(len(files), 'file')}: " + ", ".join(str(f) for f in files if f.suffix == ".html"))
     return 0
 
 

@@ -114,7 +114,8 @@ def _steps(budget: dict) -> str:
     if budget.get("steps_per_class"):
         text = f"{budget['steps_per_class']} steps per class of each task"
     else:
-        text = f"{_number(budget.get('steps', '?'))} steps per task"
+        steps = budget.get("steps", "?")
+        text = f"{_number(steps)} step{'' if steps == 1 else 's'} per task"
     least = budget.get("least_steps_per_class")
     if not isinstance(least, (int, float)):
         return text

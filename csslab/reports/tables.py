@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from csslab.core.words import task_of
+from csslab.core.words import plural, task_of
 from csslab.core.constants import CLASS_NAMES, SHORT_NAMES
 from csslab.reports.budget import budget_text, budget_warning, run_budget
 from csslab.store.validate import check_run
@@ -194,7 +194,7 @@ def task_markdown(entry: dict, n_tasks: int) -> str:
 def run_markdown(run: RunData, images=()) -> str:
     """report.md: final summary, forgetting, timings, the per-task tables, links to the images."""
     d = run.data
-    done = f"{len(run.tasks)}/{run.n_tasks} tasks" + ("" if d.get("complete", True) else " (incomplete run)")
+    done = f"{len(run.tasks)} of {plural(run.n_tasks, 'task')}" + ("" if d.get("complete", True) else " (incomplete run)")
     lines = [f"# {run.title}", "", f"Run directory `{run.path}`, {done}.", "", f"Budget: {budget_text(run.budget)}."]
     if warning := budget_warning(run.budget):
         lines += ["", f"**{warning}**"]

@@ -11,6 +11,7 @@ import os
 import numpy as np
 import torch
 
+from csslab.core.words import plural
 from csslab.core.config import OPTIMIZERS, PRETRAINS, PROTOCOLS, ModelConfig, ScenarioConfig, TrainConfig
 from csslab.data.digits import load_digits
 from csslab.model.network import make_backbone
@@ -105,7 +106,7 @@ def check_train(t: TrainConfig) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"invalid device {t.device!r}: CUDA is not available here (valid: cpu)")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"invalid device {t.device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+        raise ValueError(f"invalid device {t.device!r}: this machine has {plural(torch.cuda.device_count(), 'CUDA device')}")
     if t.precision == "bf16" and (problem := bf16_problem(device)):
         raise ValueError(f"invalid precision 'bf16' (train.precision) on {device}: {problem}; valid here: fp32")
     check_log(t.log)

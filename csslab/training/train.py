@@ -146,7 +146,7 @@ def _run(spec: RunSpec, out: Path | None, progress: bool, log, resume: bool, on_
         except ValueError as error:
             raise ValueError(f"cannot resume {out}: {error}") from None
     if saved is not None and saved.complete:
-        log(f"{out} is complete ({len(saved.tasks)} tasks): nothing to resume")
+        log(f"{out} is complete ({plural(len(saved.tasks), 'task')}): nothing to resume")
         return saved
     s = setup(spec, log, progress)
     if out is not None and saved is None:  # a new run: nothing of what ``out`` held may survive beside it
@@ -173,7 +173,7 @@ def _run(spec: RunSpec, out: Path | None, progress: bool, log, resume: bool, on_
             try:
                 loss = train_task(s, config, task, data, callbacks, base)
             except TrainingError as error:
-                kept = f"{len(results.tasks)} completed task(s) kept{' in ' + str(out) if out else ''}"
+                kept = f"{plural(len(results.tasks), 'completed task')} kept{' in ' + str(out) if out else ''}"
                 raise TrainingError(f"{error} ({kept})") from None
             frames_s = frames.seconds - frames_before
             train_s, t2 = time.perf_counter() - t1 - frames_s, time.perf_counter()
