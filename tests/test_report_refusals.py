@@ -149,6 +149,22 @@ def test_resume_refuses_a_nan_in_a_completed_task(base, tmp_path, capsys):
     assert (run / "results.json").read_text() == before
 
 
+def test_resume_refuses_a_completed_task_without_iou(base, tmp_path, capsys):
+    run = copy_run(base, tmp_path / "run")
+    shutil.copytree(base / "checkpoints", run / "checkpoints")
+    data = json.loads((run / "results.json").read_text())
+    data["tasks"], data["complete"] = data["tasks"][:1], False
+    data["iou_matrix"], data["acc_matrix"] = data["iou_matrix"][:1], data["acc_matrix"][:1]
+    del data["tasks"][0]["iou"]  # a report says "not in this results.json"; resuming needs it (was a KeyError)
+    (run / "results.json").write_text(json.dumps(data))
+    before = sorted(p.name for p in run.iterdir()), (run / "results.json").read_text()
+    assert main(["run", "--resume", str(run), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert f"cannot resume {run}: task 0 of its results.json has no 'iou'" in err
+    assert (sorted(p.name for p in run.iterdir()), (run / "results.json").read_text()) == before
+
+
 def test_a_nan_in_a_benchmark_row_is_refused_not_shown_as_x(base, tmp_path, capsys):
     bench = _benchmark(base, tmp_path / "bench")
     data = json.loads((bench / "benchmark.json").read_text())

@@ -3,6 +3,7 @@ terminal's width), ``csslab data`` (download, list, path) and ``csslab cache`` (
 
 from __future__ import annotations
 
+from csslab.core.files import check_output
 from csslab.core.words import plural
 
 

@@ -21,6 +21,9 @@ def _choices(values, default=None) -> str:
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):  # no prefixes: `scenario --set` is not read as --setting
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+
     def error(self, message):  # one line, no usage dump
         self.exit(2, f"csslab: error: {message}\n")
 

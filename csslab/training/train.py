@@ -136,6 +136,10 @@ def run(spec: RunSpec | Config | None = None, out=None, progress: bool = True, l
         return _run(spec, Path(out), progress, log, resume, on_task, base)
 
 
+# the keys of a completed task that resuming reads (metrics.csv's rows, the averages, the IoU matrix)
+RESUME_KEYS = ("task", "classes", "steps", "miou_all", "miou_old", "miou_new", "iou", "acc")
+
+
 def _run(spec: RunSpec, out: Path | None, progress: bool, log, resume: bool, on_task, base) -> Results:
     config, t = spec.config, spec.config.train
     results = Results.new(spec.resolved, _versions(config.method))
@@ -145,6 +149,10 @@ def _run(spec: RunSpec, out: Path | None, progress: bool, log, resume: bool, on_
             check_run(saved.data, RunDir(out).results)
         except ValueError as error:
             raise ValueError(f"cannot resume {out}: {error}") from None
+        for k, entry in enumerate(saved.tasks):  # what continuing reads of each completed task (a report does not)
+            if missing := [key for key in RESUME_KEYS if key not in entry]:
+                raise ValueError(f"cannot resume {out}: task {k} of its results.json has no {missing[0]!r} (edited, "
+                                 "or written by an older csslab); train it again with --overwrite")
     if saved is not None and saved.complete:
         log(f"{out} is complete ({plural(len(saved.tasks), 'task')}): nothing to resume")
         return saved
