@@ -86,15 +86,16 @@ def cmd_benchmark(args) -> int:
 
     check_output(args.out, "--out")
     BenchmarkDir(args.out).check()  # a run directory is never a benchmark's, nor one another process writes
+    args.methods = (args.methods or "").strip()
+    if args.all and args.methods:
+        raise ValueError(f"--all runs every built-in method: drop it or --methods {args.methods}")
     suite = get_suite(args.suite) if args.suite else None
     if suite:  # the suite's defaults; a flag given on the command line wins
-        args.methods, args.seeds = args.methods or suite.methods, args.seeds or suite.seeds
+        args.methods, args.seeds = args.methods or ("" if args.all else suite.methods), args.seeds or suite.seeds
         args.tasks, args.settings = args.tasks or ",".join(suite.tasks), args.settings or suite.settings
         args.overrides = list(suite.overrides) + args.overrides
-    if args.all and (args.methods or "").strip() and not suite:
-        raise ValueError(f"--all runs every built-in method: drop it or --methods {args.methods}")
-    planned = not (args.methods or "").strip() and not args.all  # every method, not asked for: said, then refused
-    methods = parse_methods("all" if planned or args.all else args.methods)
+    planned = not args.methods and not args.all  # every method, not asked for: said, then refused
+    methods = parse_methods(args.methods or "all")
     args.seeds = 3 if args.seeds is None else args.seeds
     if args.workers <= 0:
         raise ValueError(f"invalid --workers {args.workers}: must be a positive number of processes")
