@@ -87,6 +87,8 @@ def test_help_lists_the_tables_the_checks_read(command, monkeypatch):
         monkeypatch.setitem(PRESETS, "brand-new", PRESETS["overlap"])  # generated: a new preset is listed at once
         assert "brand-new" in _help(command, "--setting")
     if command == "run":
+        assert all(name in _help(command, "--method") for name in METHODS) and "finetune (default)" in _help(
+            command, "--method")
         assert all(name in _help(command, "--backbone") for name in BACKBONES)
         monkeypatch.setitem(BACKBONES, "tiny", BACKBONES["fast"])
         assert "tiny" in _help(command, "--backbone")

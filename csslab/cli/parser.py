@@ -8,6 +8,7 @@ from pathlib import Path
 from csslab.core.config import PROTOCOLS, Config, ScenarioConfig, TrainConfig
 from csslab.core.precision import PRECISIONS
 from csslab.data.digits import VALID_SOURCES
+from csslab.methods import METHODS
 from csslab.model.network import BACKBONES
 from csslab.scenarios import PRESETS
 from csslab.training.tracking import SINKS
@@ -58,8 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("run", help="train one method over the tasks of a scenario")
-    p.add_argument("--method", help="finetune (default), joint, ...; see `csslab methods`; or a method of your own: "
-                   "path/to/mine.py:Mine or package.module:Mine")
+    p.add_argument("--method", help=f"{_choices(METHODS, Config.method)} (`csslab methods` describes them); or a "
+                   "method of your own: path/to/mine.py:Mine or package.module:Mine")
     _add_scenario_args(p)
     p.add_argument("--steps", type=int, help=f"optimisation steps per task (default {_T.steps}; "
                    "--set train.steps_per_class=N gives each task N per class instead)")
