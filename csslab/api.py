@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from csslab.core.config import Config, apply_overrides
 from csslab.scenarios import Scenario
 
@@ -19,6 +21,11 @@ def run(method: str = "finetune", scenario: Scenario | None = None, steps: int |
     from csslab.training.spec import configure
     from csslab.training.train import run as train_run
 
+    if scenario is not None and not isinstance(scenario, Scenario):  # as the command line would say it
+        raise ValueError(f"invalid scenario {scenario!r}: expected a Scenario, e.g. "
+                         f"csslab.make_scenario(tasks='2-2-2-2-2') (a split is make_scenario's tasks=)")
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise ValueError(f"invalid out {out!r}: expected a run directory's path (str or pathlib.Path)")
     config = Config(params=params)
     if scenario is not None:
         config.scenario = scenario.config()

@@ -110,6 +110,7 @@ def test_a_benchmark_states_its_budget_on_screen_and_in_md_csv_json_and_html(tmp
     for text in (screen, md, page):
         assert "2 steps per task" in text and "batch 8" in text and "32 training scenes per task" in text
         assert "Warning: a class got only 1 training step," in text
+        assert text.count("Warning") == 1 and len(next(l for l in text.splitlines() if "Warning" in l)) < 250
         assert "±" not in text.split("| method |")[-1]  # one seed: no std in the table
     for text in (md, page):
         assert "one seed per row" in text and "mean ± standard deviation" not in text
@@ -119,7 +120,9 @@ def test_a_run_warns_on_screen_below_the_needed_budget(tmp_path, capsys):
     args = ["run", "--steps", "3", "--no-report", "--quiet", "--set", "scenario.train_scenes=40",
             "--set", "scenario.test_scenes=30", "--set", "train.batch_size=8"]
     assert main(args + ["--out", str(tmp_path / "r")]) == 0
-    assert "Warning: a class got only 1.5 training steps" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Warning: a class got fewer than 2 training steps" in out and out.count("Warning") == 1
+    assert "3 steps per task (fewer than 2 per class)" in out and "1.5" not in out  # whole steps
 
 
 def test_run_reports_state_the_budget_and_warn_at_20_steps_not_at_250(tmp_path_factory, tmp_path):

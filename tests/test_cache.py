@@ -64,7 +64,7 @@ def test_clear_removes_the_scenes_and_keeps_downloads_and_other_files(filled, ca
 def test_clear_all_removes_downloads_too(filled, capsys):
     assert main(["cache", "clear", "--all"]) == 0
     out = capsys.readouterr().out
-    assert "removed data/mnist: 1 files" in out and "downloads kept" not in out
+    assert "removed data/mnist: 1 file," in out and "downloads kept" not in out
     assert not (filled / "data").exists()
     assert sorted(p.name for p in filled.rglob("*")) == ["mine.npz", "notes.txt", "scenes"]
     assert listing(capsys)["total"] == (0, 0.0)

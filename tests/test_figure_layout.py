@@ -65,14 +65,14 @@ def test_ten_tasks_labels_do_not_overlap(run_dir, tmp_path, figures):
         boxes = sorted((t.get_window_extent() for t in ax.get_xticklabels() if t.get_text()), key=lambda b: b.x0)
         assert len(boxes) == 10
         assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:])), [(b.x0, b.x1) for b in boxes]
-        assert [t.get_text().split("\n")[0] for t in ax.get_xticklabels()] == [str(k) for k in range(1, 11)]
+        assert [t.get_text().split("\n")[0] for t in ax.get_xticklabels()] == [str(k) for k in range(10)]
     assert figures[0].axes[0].get_xlabel() == "after training on task (its classes)"
 
 
 def test_few_tasks_keep_their_task_labels(run_dir, tmp_path, figures):
     plots.plot_miou_per_task(RunData(run_dir), tmp_path / "m.png")
     ax = figures[0].axes[0]
-    assert [t.get_text() for t in ax.get_xticklabels()][:2] == ["task 1\n(0, 1)", "task 2\n(2, 3)"]
+    assert [t.get_text() for t in ax.get_xticklabels()][:2] == ["task 0\n(0, 1)", "task 1\n(2, 3)"]
     boxes = [t.get_window_extent() for t in ax.get_xticklabels()]
     assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:]))
 

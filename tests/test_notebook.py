@@ -33,6 +33,9 @@ def test_quickstart_runs_and_shows_tables_and_animations(tmp_path, monkeypatch):
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     errors = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs if o.output_type == "error"]
     assert not errors
+    streams = "".join(o.get("text", "") for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs
+                      if o.output_type == "stream")
+    assert "mib task 0 of 0..4: step 3/3" in streams and "mib task 4 of 0..4: step 3/3" in streams  # not silent
     tables = [html for html in outputs(nb, "text/html") if "<table" in html]
     assert any("mib on 2-2-2-2-2" in html for html in tables)  # Results, as a table
     assert any("finetune" in html and "mib" in html for html in tables)  # the benchmark's rows

@@ -26,9 +26,10 @@ def test_a_redirected_run_logs_lines_without_carriage_returns(tmp_path):
     log = proc.stdout.decode()
     assert proc.returncode == 0, log
     assert "\r" not in log
-    for task in (1, 2):  # a line at every quarter of each task, the last at its end
-        lines = [line for line in log.splitlines() if line.startswith(f"finetune task {task}/2: step")]
-        assert [line.split(",")[0] for line in lines] == [f"finetune task {task}/2: step {s}/12" for s in (3, 6, 9, 12)]
+    for task in (0, 1):  # a line at every quarter of each task, the last at its end
+        lines = [line for line in log.splitlines() if line.startswith(f"finetune task {task} of 0..1: step")]
+        assert [line.split(",")[0] for line in lines] == [f"finetune task {task} of 0..1: step {s}/12"
+                                                          for s in (3, 6, 9, 12)]
     timings = json.loads((out / "results.json").read_text())["timings"]
     assert timings["frames_s"] > 0  # 24 steps: frames at steps 10 and 20
     parts = timings["train_s"] + timings["eval_s"] + timings["data_s"] + timings["frames_s"]

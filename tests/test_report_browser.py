@@ -228,7 +228,7 @@ def test_report_html_renders_offline_in_chromium(browser, report):
     # the budget above every figure, its warning (the tiny run trains 5 steps per task), forgetting in the cards
     assert "5 steps per task" in facts["budget"] and "batch 8" in facts["budget"]
     assert 0 < facts["budgetY"] < min(i["y"] for i in facts["images"])
-    assert any("below the 125 per class" in w for w in facts["warnings"])
+    assert any("under the 125 measured as needed" in w for w in facts["warnings"])
     assert any(card.startswith("forgetting") for card in facts["cards"])
     # the background row: its bars are mostly "predicted as background" (dark) in the right half
     shift = figures["background shift per task"]
@@ -261,7 +261,7 @@ def test_benchmark_html_shows_the_budget_the_bounds_and_the_heat_maps(browser, b
     assert {i["alt"] for i in facts["images"]} == {"mIoU per method", "IoU heatmaps per method"}
     bars, heatmaps = (shown(facts, screenshot, alt) for alt in ("mIoU per method", "IoU heatmaps per method"))
     assert "5 steps per task" in facts["budget"] and "seeds 0, 1" in facts["budget"]
-    assert any("below the 125 per class" in w for w in facts["warnings"])
+    assert any("under the 125 measured as needed" in w for w in facts["warnings"])
     assert "mean ± standard deviation over seeds" in facts["text"]  # these rows have 2 seeds
     assert count(bars, "#6a3d9a", 60) >= 100 and count(bars, "#b15928", 60) >= 60  # joint's and finetune's lines
     assert white_text_on_dark_cells(heatmaps) >= 150  # every cell's IoU written in it

@@ -112,7 +112,7 @@ def test_training_label_figure_has_a_column_per_task(run_dir, tmp_path, figures)
     path, note = preview.plot_training_labels(RunData(run_dir), "labels.png")
     assert note is None and path == Path("labels.png")
     texts = [t.get_text() for t in figures[0].axes[0].texts]
-    titles = [f"task {k + 1}\nlearns {2 * k}, {2 * k + 1}" for k in range(5)]
+    titles = [f"task {k}\nlearns {2 * k}, {2 * k + 1}" for k in range(5)]
     assert [t for t in texts if t.startswith("task ")] == titles
     gone = changed_run(run_dir, tmp_path, lambda d: d["config"]["scenario"].update(data=f"mnist:{tmp_path / 'gone'}"))
     path, note = preview.plot_training_labels(gone, "x.png")

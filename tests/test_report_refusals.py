@@ -50,22 +50,22 @@ def wrong_classes(d):
 
 
 CASES = {  # name: (change to results.json, what the one line must say)
-    "nan miou_all": (task(0, "miou_all", float("nan")), "task 1's 'miou_all' is nan, expected a number in [0, 1]"),
-    "1e300 miou_all": (task(0, "miou_all", 1e300), "task 1's 'miou_all' is 1e+300"),
-    "1e300 class iou": (iou(1, "7", 1e300), "task 2's 'iou'['7'] is 1e+300"),
+    "nan miou_all": (task(0, "miou_all", float("nan")), "task 0's 'miou_all' is nan, expected a number in [0, 1]"),
+    "1e300 miou_all": (task(0, "miou_all", 1e300), "task 0's 'miou_all' is 1e+300"),
+    "1e300 class iou": (iou(1, "7", 1e300), "task 1's 'iou'['7'] is 1e+300"),
     "negative iou": (iou(0, "background", -3.0), "'iou'['background'] is -3.0"),
     "1e300 background shift": (lambda d: d["tasks"][1]["background_shift"].__setitem__("to_new", 1e300),
-                               "task 2's 'background_shift'['to_new'] is 1e+300"),
+                               "task 1's 'background_shift'['to_new'] is 1e+300"),
     "1e300 miou_avg": (lambda d: d.__setitem__("miou_avg", 1e300), "'miou_avg' is 1e+300"),
     "infinite loss": (lambda d: d["tasks"][0]["loss"].__setitem__("ce", float("inf")),
-                      "task 1's 'loss'['ce'] is inf, expected a number finite"),
+                      "task 0's 'loss'['ce'] is inf, expected a number finite"),
     "nan in the iou matrix": (lambda d: d["iou_matrix"][2].__setitem__(3, float("nan")), "'iou_matrix'[2][3] is nan"),
     "2x2 confusion matrix": (task(0, "confusion", [[1, 2], [3, 4]]),
-                             "task 1's confusion matrix is 2x2, expected 11x11"),
+                             "task 0's confusion matrix is 2x2, expected 11x11"),
     "negative confusion count": (lambda d: d["tasks"][2]["confusion"][0].__setitem__(0, -1),
-                                 "task 3's 'confusion'[0][0] is -1"),
+                                 "task 2's 'confusion'[0][0] is -1"),
     "extra task": (extra_task, "does not fit its split 6-2-2: it holds 4 tasks, the split has 3"),
-    "classes of another split": (wrong_classes, "task 2 is task 1 with classes [0, 1], the split's task 2 has "
+    "classes of another split": (wrong_classes, "entry 1 is task 1 with classes [0, 1], the split's task 1 has "
                                                 "classes [6, 7]"),
     "iou matrix of another size": (lambda d: d["iou_matrix"].pop(), "'iou_matrix' has 2 rows, expected one per task"),
 }
@@ -101,7 +101,7 @@ def test_a_missing_iou_table_is_said_so_not_a_row_of_x(base, tmp_path, capsys):
     run = copy_run(base, tmp_path / "run", lambda d: d["tasks"][1].pop("iou"))
     assert main(["report", str(run)]) == 0
     md = (run / "report.md").read_text()
-    task2 = md.split("### Task 2/3")[1].split("### Task 3/3")[0]
+    task2 = md.split("### Task 1 of 0..2")[1].split("### Task 2 of 0..2")[0]
     assert "Class IoU: not in this results.json" in task2 and "Class Acc\n| bg |" in task2
     assert "| X | X | X |" not in task2
     assert "Class IoU: not in this results.json" in (run / "report.html").read_text()
@@ -145,8 +145,24 @@ def test_resume_refuses_a_nan_in_a_completed_task(base, tmp_path, capsys):
     assert main(["run", "--resume", str(run)]) == 2
     out, err = capsys.readouterr()
     assert "avg nan" not in out and len(err.strip().splitlines()) == 1
-    assert f"cannot resume {run}: " in err and "task 1's 'miou_all' is nan" in err
+    assert f"cannot resume {run}: " in err and "task 0's 'miou_all' is nan" in err
     assert (run / "results.json").read_text() == before
+
+
+def test_resume_refuses_a_completed_task_without_iou(base, tmp_path, capsys):
+    run = copy_run(base, tmp_path / "run")
+    shutil.copytree(base / "checkpoints", run / "checkpoints")
+    data = json.loads((run / "results.json").read_text())
+    data["tasks"], data["complete"] = data["tasks"][:1], False
+    data["iou_matrix"], data["acc_matrix"] = data["iou_matrix"][:1], data["acc_matrix"][:1]
+    del data["tasks"][0]["iou"]  # a report says "not in this results.json"; resuming needs it (was a KeyError)
+    (run / "results.json").write_text(json.dumps(data))
+    before = sorted(p.name for p in run.iterdir()), (run / "results.json").read_text()
+    assert main(["run", "--resume", str(run), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert f"cannot resume {run}: task 0 of its results.json has no 'iou'" in err
+    assert (sorted(p.name for p in run.iterdir()), (run / "results.json").read_text()) == before
 
 
 def test_a_nan_in_a_benchmark_row_is_refused_not_shown_as_x(base, tmp_path, capsys):

@@ -214,7 +214,7 @@ def test_run_directories_saved_before_settings_were_resolved_resume_and_rerun(tm
     (old / "checkpoints" / "task-1.pt").unlink()
 
     assert main(["run", "--resume", str(old), "--quiet", "--no-report"]) == 0
-    assert f"resuming {old} after task 1/2" in capsys.readouterr().out
+    assert f"resuming {old} after task 0 of 0..1: 1 task left" in capsys.readouterr().out
     assert numbers(old) == numbers(whole)
     assert saved_config(old)["scenario"]["old_in_images"] is None  # a resumed run keeps the form it was saved in
 

@@ -52,7 +52,7 @@ def test_a_suite_runs_from_the_command_line_and_the_flags_given_win(tmp_path, ca
                  "--setting", "disjoint", "--set", "train.steps_per_class=2", "--set", "scenario.train_scenes=40",
                  "--set", "scenario.test_scenes=20", "--set", "train.threads=1", "--no-report", "--out", str(out)])
     assert code == 0
-    assert "csslab benchmark --suite papers: 1 runs" in capsys.readouterr().out
+    assert "csslab benchmark --suite papers: 1 run (finetune x 1 seed x 1 setting)" in capsys.readouterr().out
     bench = json.loads((out / "benchmark.json").read_text())
     (row,) = bench["rows"]
     assert (row["tasks"], row["setting"], row["method"]) == ("2-1", "disjoint", "finetune")

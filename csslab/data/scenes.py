@@ -152,6 +152,24 @@ def _pools(labels, allowed, required):
     return pool, required_pool
 
 
+DIGIT_SHAPE = (28, 28)  # MNIST's and Fashion-MNIST's digits
+
+
+def capacity(config: SceneConfig, digit_shape=DIGIT_SHAPE, enough: int | None = None) -> int:
+    """How many digits of ``digit_shape`` fit in one scene under ``max_box_iou``: corners taken in raster order,
+    each kept when it clashes with none kept before (at least this many fit; counting stops at ``enough``).
+    Below ``min_digits`` no scene can hold the digits asked for, whatever ``max_tries``."""
+    (h, w), kept = digit_shape, []
+    for row in range(config.size - h + 1):
+        for col in range(config.size - w + 1):
+            overlaps = (max(h - abs(row - r), 0) * max(w - abs(col - c), 0) for r, c in kept)
+            if all(inter / (2 * h * w - inter) <= config.max_box_iou for inter in overlaps):
+                kept.append((row, col))
+                if enough is not None and len(kept) >= enough:
+                    return len(kept)
+    return len(kept)
+
+
 def _place(rng, k, config, digit_shape):
     """Corners [n, slots, 2], `placed` [n, slots] and the candidates drawn: rejection sampling, vectorised over
     scenes."""

@@ -10,10 +10,14 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from csslab.core.config import Config, apply_overrides, parse_value
+from csslab.core.words import plural
 from csslab.methods import METHODS, get_method, method_label
 from csslab.store.rundir import BenchmarkDir
 from csslab.store.runstore import setting_name
-from csslab.scenarios import all_settings, make_setting
+from csslab.scenarios import all_settings, make_setting, parse_split
+
+# what a training step costs on a CPU: a default run's 1,250 steps took 135-167 s (docs/speed.md#a-default-run)
+SECONDS_PER_STEP = 0.12
 
 
 def parse_methods(text: str) -> list[str]:
@@ -167,3 +171,21 @@ def run_name(config: Config, grid: dict | None = None) -> str:
     order = f"order{order.split(':', 1)[1]}-" if order.startswith("random:") else ""
     method = method_label(config.method)  # a reference's class name: a path is no directory name
     return f"{method}-{setting}-{config.scenario.tasks}-{label + '-' if label else ''}{order}seed{config.seed}"
+
+
+def planned_steps(config: Config) -> int:
+    """The optimisation steps a run of ``config`` trains in all (``train.task_steps`` over its split)."""
+    split = parse_split(config.scenario.tasks)
+    per_class = config.train.steps_per_class
+    return per_class * sum(split) if per_class else config.train.steps * len(split)
+
+
+def unchosen_methods(configs: list[Config], methods) -> str:
+    """The refusal of a benchmark given no methods: what it would run (runs, steps, a CPU time estimate) and how
+    to choose (``--methods``) or confirm (``--all``)."""
+    steps = sum(planned_steps(c) for c in configs)
+    hours = steps * SECONDS_PER_STEP / 3600
+    return (f"no --methods given: the benchmark would run all {plural(len(methods), 'built-in method')}, "
+            f"{plural(len(configs), 'run')}, {plural(steps, 'training step')} in all (about {hours:.1f} h at the "
+            f"{SECONDS_PER_STEP} s a step of docs/speed.md's 2-core CPU); choose some with --methods finetune,lwf,... "
+            "or run them all with --all")

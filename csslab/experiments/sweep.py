@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from csslab.core.words import plural
 from csslab.core.runtime import resolve_threads
 from csslab.core.config import Config
 from csslab.experiments.distributed import run_on_ray, worker_lifetime
@@ -140,7 +141,7 @@ def claim(out: Path, configs, dirs, grid: dict | None, overwrite: bool) -> None:
     foreign = foreign_runs(bench.runs, configs, dirs, grid or ())
     if foreign and not overwrite:
         run_dir, difference = foreign[0]
-        more = f" and {len(foreign) - 1} more run(s)" if len(foreign) > 1 else ""
+        more = f" and {plural(len(foreign) - 1, 'more run')}" if len(foreign) > 1 else ""
         raise ValueError(f"benchmark directory {out} holds runs of another configuration ({difference}, in "
                          f"runs/{run_dir.name}{more}): pass --overwrite to replace them, or another --out")
     if not overwrite:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from csslab.core.words import task_of
 from csslab.core.files import atomic_open
 from csslab.core.colors import CLASS_COLORS
 from csslab.reports.plots import GHOST, overlay, task_starts
@@ -89,10 +90,10 @@ def _status(draw, run: RunData, step: int, total: int, k: int, starts: bool, y: 
     """The frame's status line; a red banner when task ``k`` begins here."""
     if starts:
         draw.rectangle((0, y, width, y + 26), fill=BANNER)
-        text = f"task {k + 1} of {run.n_tasks} starts: now learning {_classes_text(run, k)}"
+        text = f"{task_of(k, run.n_tasks)} starts: now learning {_classes_text(run, k)}"
         draw.text((width // 2, y + 13), text, font=_font(14, True), fill=(255, 255, 255), anchor="mm")
     else:
-        text = f"step {step} of {total}   ·   task {k + 1} of {run.n_tasks}: learning {_classes_text(run, k)}"
+        text = f"step {step} of {total}   ·   {task_of(k, run.n_tasks)}: learning {_classes_text(run, k)}"
         draw.text((width // 2, y + 13), text, font=_font(14), fill=TEXT, anchor="mm")
 
 
@@ -115,7 +116,7 @@ class _Timeline:
         draw.rectangle((self.x0, y, self.x(step), y + h), fill=tuple(_blues()[40]))
         for start, end, k in self.bounds:
             draw.line((self.x(start), y - 3, self.x(start), y + h + 3), fill=TEXT, width=2)
-            draw.text(((self.x(start) + self.x(end)) // 2, y + h // 2), f"task {k + 1}", font=_font(10),
+            draw.text(((self.x(start) + self.x(end)) // 2, y + h // 2), f"task {k}", font=_font(10),
                       fill=TEXT, anchor="mm")
         draw.rectangle((self.x0, y, self.x1, y + h), outline=MUTED)
         cx = self.x(step)

@@ -93,7 +93,7 @@ def plot_benchmark_heatmaps(runs: list[tuple[str, RunData]], path) -> Path:
     image = None
     for ax, (label, run) in zip(axes.flat, runs):
         image = draw_iou_heatmap(ax, run, f"{label}: {run.split} ({run.setting}), seed {run.seed}", fontsize=8)
-        ax.set_yticks(range(len(run.tasks)), [f"task {k + 1}" for k in range(len(run.tasks))], fontsize=9)
+        ax.set_yticks(range(len(run.tasks)), [f"task {k}" for k in range(len(run.tasks))], fontsize=9)
         ax.tick_params(axis="x", labelsize=9)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")

@@ -94,10 +94,11 @@ def _budget_cell(value):
     return " ".join(map(str, value)) if isinstance(value, list) else value
 
 
-def benchmark_markdown(rows: list[dict], rankings: list[dict] | None = None) -> str:
+def benchmark_markdown(rows: list[dict], rankings: list[dict] | None = None, said=()) -> str:
     """The table in markdown, after its budget (and any warning about it), then the ranking per class
-    order when ``rankings`` has several orders: as printed by ``csslab benchmark`` and written to benchmark.md."""
-    lines = benchmark_lines(rows)  # paragraphs of their own, before the table
+    order when ``rankings`` has several orders: as printed by ``csslab benchmark`` and written to benchmark.md.
+    ``said``: lines (a warning) the screen showed already, left out."""
+    lines = [line for line in benchmark_lines(rows) if line not in said]  # paragraphs of their own, before the table
     ranking = ranking_markdown(rankings or [])
     chosen = [f"- {line}" for line in selection_lines(rows)]
     return "\n".join((["\n\n".join(lines), ""] if lines else []) + _markdown(*benchmark_table(rows))

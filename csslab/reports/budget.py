@@ -8,6 +8,8 @@ budget is below the one measured as needed (docs/decisions/steps-per-class.md).
 
 from __future__ import annotations
 
+import math
+
 from csslab.core.config import protocol_changes
 from csslab.scenarios.tasks import parse_split
 
@@ -112,9 +114,13 @@ def _steps(budget: dict) -> str:
     if budget.get("steps_per_class"):
         text = f"{budget['steps_per_class']} steps per class of each task"
     else:
-        text = f"{_number(budget.get('steps', '?'))} steps per task"
+        steps = budget.get("steps", "?")
+        text = f"{_number(steps)} step{'' if steps == 1 else 's'} per task"
     least = budget.get("least_steps_per_class")
-    return text + (f" (at least {least:g} per class)" if isinstance(least, (int, float)) else "")
+    if not isinstance(least, (int, float)):
+        return text
+    return text + (f" (at least {least:g} per class)" if float(least).is_integer() else
+                   f" ({whole_steps(least)} per class)")
 
 
 def _optimizer(budget: dict) -> str:
@@ -156,15 +162,19 @@ def differs_text(differs: dict) -> str | None:
 
 
 def budget_warning(budget: dict) -> str | None:
-    """A warning when a class got fewer steps than measured as needed (None otherwise)."""
+    """A short warning when a class got fewer steps than measured as needed (None otherwise)."""
     least = (budget or {}).get("least_steps_per_class")
     if not isinstance(least, (int, float)) or least >= NEEDED_STEPS_PER_CLASS:
         return None
-    steps = f"{least:g} training step{'' if least == 1 else 's'}"
-    return (f"Warning: a class got only {steps}, below the {NEEDED_STEPS_PER_CLASS} per class "
-            f"(250 per 2-class task) the README measured as needed for these splits: the numbers are far from "
-            f"converged and can rank methods in the wrong order. "
-            f"Use --steps {2 * NEEDED_STEPS_PER_CLASS} or --set train.steps_per_class={NEEDED_STEPS_PER_CLASS}.")
+    steps = f"{whole_steps(least, 'only ')} training step{'' if math.ceil(least) == 1 else 's'}"
+    return (f"Warning: a class got {steps}, under the {NEEDED_STEPS_PER_CLASS} measured as needed: results can rank "
+            f"methods in the wrong order (--set train.steps_per_class={NEEDED_STEPS_PER_CLASS})")
+
+
+def whole_steps(count: float, exact: str = "") -> str:
+    """Steps per class in whole steps: ``exact`` + 10 for 10, "fewer than 3" for 2.4 (a task of 12 steps and
+    5 classes: no class trains a fraction of a step)."""
+    return f"{exact}{count:g}" if float(count).is_integer() else f"fewer than {math.ceil(count)}"
 
 
 def seeds_caption(rows: list[dict]) -> str:

@@ -7,6 +7,7 @@ import html
 import os
 from pathlib import Path
 
+from csslab.core.words import task_of
 from csslab.reports.benchmark_table import benchmark_table, n_runs, ranking_summary, ranking_table, several_orders
 from csslab.reports.budget import benchmark_lines, budget_text, budget_warning, seeds_caption
 from csslab.store.cells import MISSING, fmt, table
@@ -65,7 +66,7 @@ def _task_tables(run: RunData, entry: dict) -> str:
                           for n in run.class_names]
 
     k = entry.get("task", 0)
-    summary = (f"Task {k + 1}/{run.n_tasks}: learns {entry.get('classes', '?')}, old "
+    summary = (f"{task_of(k, run.n_tasks).capitalize()}: learns {entry.get('classes', '?')}, old "
                f"{entry.get('old_classes') or '-'} — mIoU all {fmt(entry.get('miou_all'))}, "
                f"old {fmt(entry.get('miou_old'))}, new {fmt(entry.get('miou_new'))}"
                + (f", base {fmt(entry['miou_base'])}, added {fmt(entry.get('miou_added'))}" if "miou_base" in entry

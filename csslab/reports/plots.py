@@ -150,7 +150,7 @@ def _task_lines(ax, frames, run: RunData):
     for step, k in task_starts(frames):
         if k > 0:
             ax.axvline(step, color="#555555", linestyle="--", linewidth=1)
-        ax.text(step, top, f" task {k + 1}", va="bottom", ha="left", fontsize=8, color="#555555")
+        ax.text(step, top, f" task {k}", va="bottom", ha="left", fontsize=8, color="#555555")
 
 
 def plot_iou_curves(run: RunData, path) -> Path:
@@ -234,7 +234,7 @@ def plot_predictions(run: RunData, path) -> Path:
         grey = (np.clip(images[r], 0, 1) * 255).astype(np.uint8)
         tiles.append([np.repeat(grey[..., None], 3, axis=-1), overlay(images[r], truth[r])]
                      + [overlay(images[r], frames["pred"][i, r]) if i is not None else None for i in lasts])
-    titles = ["scene", "ground truth"] + [f"after task {k + 1}\n(learns {', '.join(map(str, t.get('classes', [])))})"
+    titles = ["scene", "ground truth"] + [f"after task {k}\n(learns {', '.join(map(str, t.get('classes', [])))})"
                                           for k, t in enumerate(run.tasks)]
     handles = legend_handles(run.short_names) + [ghost_patch("faint: digit predicted as bg")]
     fig = mosaic_figure(tiles, titles, f"Predictions on fixed test scenes at the end of each task\n{run.title}",

@@ -165,7 +165,7 @@ def save_training_labels(scenario, path, title: str, samples: int = 3):
         columns.append([tile] + [overlay(train_images[j], training_masks(scenario, task, train_raw[j]))
                                  for j in range(min(samples, len(train_images)))])
     tiles = [list(row) for row in zip(*columns)]
-    titles = [f"task {task.index + 1}\nlearns {', '.join(map(str, task.classes))}" for task in scenario]
+    titles = [f"task {task.index}\nlearns {', '.join(map(str, task.classes))}" for task in scenario]
     rows = [f"test scene {index}\nas the task\nwould label it"]
     rows += [f"training\nscene {j + 1}" for j in range(len(tiles) - 1)]
     handles = legend_handles(["bg"] + [str(d) for d in range(scenario.n_classes)])

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from csslab.core.words import plural, task_of
 from csslab.core.constants import CLASS_NAMES, SHORT_NAMES
 from csslab.reports.budget import budget_text, budget_warning, run_budget
 from csslab.store.validate import check_run
@@ -115,7 +116,7 @@ class RunData:
     def task_label(self, k: int) -> str:
         entry = self.tasks[k] if k < len(self.tasks) else {}
         classes = entry.get("classes")
-        return f"task {k + 1}" + (f" ({', '.join(map(str, classes))})" if classes else "")
+        return f"task {k}" + (f" ({', '.join(map(str, classes))})" if classes else "")
 
     COMPACT_TICKS = 5  # more tasks than this: "task 9task 10" would overlap on a figure's x axis
 
@@ -127,7 +128,7 @@ class RunData:
         if len(indices) <= self.COMPACT_TICKS:
             return [self.task_label(k).replace(" (", "\n(") for k in indices], "after training on"
         classes = [(self.tasks[k] if k < len(self.tasks) else {}).get("classes") for k in indices]
-        return ([f"{k + 1}" + (f"\n({','.join(map(str, c))})" if c else "") for k, c in zip(indices, classes)],
+        return ([f"{k}" + (f"\n({','.join(map(str, c))})" if c else "") for k, c in zip(indices, classes)],
                 "after training on task (its classes)")
 
     # -- frames ---------------------------------------------------------------------------
@@ -169,7 +170,7 @@ def format_task(entry: dict, n_tasks: int) -> str:
             [f"{title}: not in this results.json"]
 
     return "\n".join([
-        f"\n### Task {entry['task'] + 1}/{n_tasks}: classes {entry['classes']}"
+        f"\n### {task_of(entry['task'], n_tasks).capitalize()}: classes {entry['classes']}"
         f" (old {entry['old_classes'] or '-'})  mIoU old {fmt(entry['miou_old'])} new {fmt(entry['miou_new'])}"
         + (f"  base {fmt(entry['miou_base'])} added {fmt(entry.get('miou_added'))}" if "miou_base" in entry else ""),
         "| Overall Acc | Mean Acc | Mean IoU |", "|---|---|---|",
@@ -193,7 +194,7 @@ def task_markdown(entry: dict, n_tasks: int) -> str:
 def run_markdown(run: RunData, images=()) -> str:
     """report.md: final summary, forgetting, timings, the per-task tables, links to the images."""
     d = run.data
-    done = f"{len(run.tasks)}/{run.n_tasks} tasks" + ("" if d.get("complete", True) else " (incomplete run)")
+    done = f"{len(run.tasks)} of {plural(run.n_tasks, 'task')}" + ("" if d.get("complete", True) else " (incomplete run)")
     lines = [f"# {run.title}", "", f"Run directory `{run.path}`, {done}.", "", f"Budget: {budget_text(run.budget)}."]
     if warning := budget_warning(run.budget):
         lines += ["", f"**{warning}**"]

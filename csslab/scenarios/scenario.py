@@ -10,7 +10,7 @@ import numpy as np
 from csslab.core.config import SETTING_SWITCHES, ScenarioConfig
 from csslab.core.constants import N_DIGITS
 from csslab.data.digits import load_digits
-from csslab.data.scenes import SceneConfig, make_scenes
+from csslab.data.scenes import DIGIT_SHAPE, SceneConfig, capacity, make_scenes
 from csslab.scenarios.labels import (
     Setting,
     allowed_digits,
@@ -85,6 +85,11 @@ class Scenario:
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"invalid val_fraction={self.val_fraction}: must be in (0, 1), the share of each class's "
                              "training digits held out for validation")
+        c, (h, w) = self.scene, DIGIT_SHAPE
+        if (fit := capacity(c, DIGIT_SHAPE, enough=c.min_digits)) < c.min_digits:  # else scenes hold fewer, silently
+            raise ValueError(f"invalid scenario.min_digits={c.min_digits}: a {c.size}x{c.size} scene holds {fit} "
+                             f"digit{'s' * (fit != 1)} of {h}x{w} pixels at scenario.max_box_iou={c.max_box_iou:g} "
+                             "(placed row by row); use a larger scenario.size or max_box_iou, or fewer min_digits")
 
     @classmethod
     def from_config(cls, config: ScenarioConfig, seed: int = 0, cache_dir=None) -> "Scenario":
@@ -183,6 +188,10 @@ class Scenario:
         if len(use) == len(digits.train_labels):  # every digit: the arrays themselves, scenes (and cache) as before
             return digits.train_images, digits.train_labels
         return digits.train_images[use], digits.train_labels[use]
+
+    def train_labels(self, task: Task) -> np.ndarray:
+        """The labels of the training digits ``task``'s scenes are built from (``train_digits`` without images)."""
+        return self.digits().train_labels[self._train_digits(task)]
 
     def train_raw(self, task: Task):
         """Training scenes of ``task`` with digit masks (0 = background, d+1 = digit d)."""

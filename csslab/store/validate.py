@@ -45,7 +45,7 @@ def check_values(data: dict, file) -> None:
         for k, row in enumerate(data.get(key) or ()):
             numbers(f"{key!r}[{k}]", dict(enumerate(row)))
     for k, entry in enumerate(data.get("tasks") or ()):
-        where = f"task {k + 1}'s"
+        where = f"task {k}'s"
         for key in TASK_METRICS:
             number(f"{where} {key!r}", entry.get(key))
         for key in ("iou", "acc", "background_shift"):
@@ -79,14 +79,14 @@ def check_fit(data: dict, file) -> None:
                              f"the split has {len(expected)}")
         for k, entry in enumerate(tasks if not joint else ()):
             if entry.get("task") != k or ("classes" in entry and list(entry["classes"]) != list(expected[k].classes)):
-                raise ValueError(f"results file {file} does not fit its split {split}: task {k + 1} is task "
+                raise ValueError(f"results file {file} does not fit its split {split}: entry {k} is task "
                                  f"{entry.get('task')!r} with classes {entry.get('classes')}, the split's task "
-                                 f"{k + 1} has classes {list(expected[k].classes)}")
+                                 f"{k} has classes {list(expected[k].classes)}")
     for k, entry in enumerate(tasks):
         cm = entry.get("confusion")
         if cm is not None and (len(cm) != n_classes or any(len(row) != n_classes for row in cm)):
             size = f"{len(cm)}x{len(cm[0]) if cm else 0}"
-            raise ValueError(f"results file {file}: task {k + 1}'s confusion matrix is {size}, expected "
+            raise ValueError(f"results file {file}: task {k}'s confusion matrix is {size}, expected "
                              f"{n_classes}x{n_classes} (background and {n_classes - 1} classes)")
     for key in ("iou_matrix", "acc_matrix"):
         rows = data.get(key)

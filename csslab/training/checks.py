@@ -11,6 +11,7 @@ import os
 import numpy as np
 import torch
 
+from csslab.core.words import plural
 from csslab.core.config import OPTIMIZERS, PRETRAINS, PROTOCOLS, ModelConfig, ScenarioConfig, TrainConfig
 from csslab.data.digits import load_digits
 from csslab.model.network import make_backbone
@@ -105,7 +106,8 @@ def check_train(t: TrainConfig) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"invalid device {t.device!r}: CUDA is not available here (valid: cpu)")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"invalid device {t.device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+        raise ValueError(f"invalid device {t.device!r}: this machine has "
+                         f"{plural(torch.cuda.device_count(), 'CUDA device')}")
     if t.precision == "bf16" and (problem := bf16_problem(device)):
         raise ValueError(f"invalid precision 'bf16' (train.precision) on {device}: {problem}; valid here: fp32")
     check_log(t.log)
@@ -121,3 +123,17 @@ def check_digits(scenario: Scenario) -> None:
         if missing:
             raise ValueError(f"split {scenario.split!r} needs classes {needed} but the {split} digits of "
                              f"{scenario.data!r} have none of class {', '.join(map(str, missing))}")
+    shape = digits.train_images.shape[1:]
+    if max(shape) > scenario.scene.size:
+        raise ValueError(f"the digits of {scenario.data!r} are {shape[0]}x{shape[1]} pixels, larger than the "
+                         f"{scenario.scene.size}x{scenario.scene.size} scenes (scenario.size): use 28x28 digits or a "
+                         f"scenario.size of at least {max(shape)}")
+    for task in scenario:  # what is left of each class once validation digits (or other tasks' parts) are taken
+        left = sorted(set(task.classes) - set(np.unique(scenario.train_labels(task)).tolist()))
+        if left and scenario.val_scenes:
+            raise ValueError(f"invalid scenario.val_fraction={scenario.val_fraction:g}: it holds out every training "
+                             f"digit of class {left[0]} for the validation scenes, leaving none for task "
+                             f"{task.index}'s scenes; use a smaller fraction, e.g. {ScenarioConfig.val_fraction:g}")
+        if left:
+            raise ValueError(f"task {task.index} of {scenario.split!r} has no training digit of class {left[0]} in "
+                             f"{scenario.data!r} (the {scenario.setting.instances} setting's share of them)")

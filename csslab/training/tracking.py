@@ -113,7 +113,7 @@ def _check_steps(rows: list[dict], tasks: list[dict]) -> None:
     for k, entry in enumerate(tasks):
         have = [row["step"] for row in rows if row["task"] == entry["task"]]
         if have != list(range(start + 1, start + entry["steps"] + 1)) and not (k == 0 and not have):
-            raise ValueError(f"holds {len(have)} of the {entry['steps']} steps of finished task {entry['task'] + 1} "
+            raise ValueError(f"holds {len(have)} of the {entry['steps']} steps of finished task {entry['task']} "
                              "(damaged, edited or deleted): the resumed log would lack them")
         start += entry["steps"]
 

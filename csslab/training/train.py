@@ -17,6 +17,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import torch
 
+from csslab.core.words import plural, task_of
 from csslab.core.config import Config, TrainConfig
 from csslab.core.files import atomic_write
 from csslab.core.precision import autocast
@@ -135,6 +136,10 @@ def run(spec: RunSpec | Config | None = None, out=None, progress: bool = True, l
         return _run(spec, Path(out), progress, log, resume, on_task, base)
 
 
+# the keys of a completed task that resuming reads (metrics.csv's rows, the averages, the IoU matrix)
+RESUME_KEYS = ("task", "classes", "steps", "miou_all", "miou_old", "miou_new", "iou", "acc")
+
+
 def _run(spec: RunSpec, out: Path | None, progress: bool, log, resume: bool, on_task, base) -> Results:
     config, t = spec.config, spec.config.train
     results = Results.new(spec.resolved, _versions(config.method))
@@ -144,8 +149,12 @@ def _run(spec: RunSpec, out: Path | None, progress: bool, log, resume: bool, on_
             check_run(saved.data, RunDir(out).results)
         except ValueError as error:
             raise ValueError(f"cannot resume {out}: {error}") from None
+        for k, entry in enumerate(saved.tasks):  # what continuing reads of each completed task (a report does not)
+            if missing := [key for key in RESUME_KEYS if key not in entry]:
+                raise ValueError(f"cannot resume {out}: task {k} of its results.json has no {missing[0]!r} (edited, "
+                                 "or written by an older csslab); train it again with --overwrite")
     if saved is not None and saved.complete:
-        log(f"{out} is complete ({len(saved.tasks)} tasks): nothing to resume")
+        log(f"{out} is complete ({plural(len(saved.tasks), 'task')}): nothing to resume")
         return saved
     s = setup(spec, log, progress)
     if out is not None and saved is None:  # a new run: nothing of what ``out`` held may survive beside it
@@ -162,7 +171,7 @@ def _run(spec: RunSpec, out: Path | None, progress: bool, log, resume: bool, on_
     with Tracker(t.log, out, frames, s.evaluator, results.tasks) as tracker:
         callbacks = [LogSteps(tracker, done), RecordFrames(frames, out, done)]
         if progress:
-            callbacks.append(ProgressBar(lambda task: f"{config.method} task {task.index + 1}/{n_tasks}"))
+            callbacks.append(ProgressBar(lambda task: f"{config.method} {task_of(task.index, n_tasks)}"))
         for task in s.train_scenario[len(results.tasks):]:
             t0 = time.perf_counter()
             images, masks = s.train_scenario.train_set(task)
@@ -172,7 +181,7 @@ def _run(spec: RunSpec, out: Path | None, progress: bool, log, resume: bool, on_
             try:
                 loss = train_task(s, config, task, data, callbacks, base)
             except TrainingError as error:
-                kept = f"{len(results.tasks)} completed task(s) kept{' in ' + str(out) if out else ''}"
+                kept = f"{plural(len(results.tasks), 'completed task')} kept{' in ' + str(out) if out else ''}"
                 raise TrainingError(f"{error} ({kept})") from None
             frames_s = frames.seconds - frames_before
             train_s, t2 = time.perf_counter() - t1 - frames_s, time.perf_counter()
@@ -199,7 +208,8 @@ def _restore(saved: Results, out: Path, s: Setup, frames: Frames, batch_gen, dev
     """Put everything in the state the completed tasks of ``saved`` left it; returns their seconds."""
     frames.load(out, len(saved.tasks))
     restore_checkpoint(out, s.train_scenario[:len(saved.tasks)], s.model, s.method, batch_gen, device)
-    log(f"resuming {out} after task {len(saved.tasks)}/{len(s.train_scenario)}")
+    done, n = len(saved.tasks), len(s.train_scenario)
+    log(f"resuming {out} after task {done - 1} of 0..{n - 1}: {plural(n - done, 'task')} left")
     _record_resuming_code(saved, log, saved["config"]["method"])
     return saved["timings"]["total_s"]
 
