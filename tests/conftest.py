@@ -1,3 +1,4 @@
+import functools
 import importlib.util
 import os
 from pathlib import Path
@@ -12,6 +13,54 @@ def _scene_cache(tmp_path_factory):
     """Tests never touch the user's cache: scenes go to a per-session temporary directory."""
     os.environ["CSSLAB_CACHE"] = str(tmp_path_factory.mktemp("cache"))
     yield
+
+
+@pytest.fixture(autouse=True)
+def _default_threads():
+    """Every test starts with this process's default torch threads, whichever test ran before it in this process
+    (a run sets its ``train.threads``): a test that trains outside a run gets the same numbers in any order, on
+    any pytest-xdist worker."""
+    import torch
+
+    from csslab.core.runtime import default_threads
+
+    torch.set_num_threads(default_threads())
+
+
+@functools.lru_cache
+def _source(name: str) -> str:
+    path = Path(__file__).parent / name
+    return path.read_text() if path.is_file() else ""
+
+
+def _xdist_unit(nodeid: str) -> str:
+    """The unit of work a pytest-xdist worker takes whole (opt-in: ``pip install pytest-xdist``, ``pytest -n 2``;
+    measured no faster on a loaded 2-core machine, so not the default): the test files that use
+    ``method_run`` together (one worker trains each shared run once), the files that start a local Ray cluster
+    together (one cluster at a time), any other file with a module- or session-scoped fixture on its own (built
+    once); every other test alone, to whichever worker is free."""
+    name = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+    text = _source(name)
+    if "method_run" in text:
+        return "method_run"
+    if '"--ray"' in text:
+        return "ray"
+    if 'scope="module"' in text or 'scope="session"' in text:
+        return name
+    return nodeid
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, which may not be installed
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist's scheduler by ``_xdist_unit`` (its ``--dist loadgroup`` marks no longer group anything under
+    pytest 9.2, whose node ids ignore the group suffix it writes)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Units(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _xdist_unit(nodeid)
+
+    return Units(config, log)
 
 
 def finetune_with_params(name: str, params_cls, **declarations):
