@@ -65,7 +65,10 @@ def load_suites(folders: list[Path]) -> tuple[list[dict], dict[tuple[Path, str],
         for row in json.loads(bench.json.read_text())["rows"]:
             runs = row.get("runs", [])
             for run in runs:
-                results_of[(folder, run)] = Results.load(folder / run).data
+                try:
+                    results_of[(folder, run)] = Results.load(folder / run).data
+                except (OSError, ValueError) as error:  # a run deleted or damaged since its benchmark was written
+                    raise SystemExit(f"papers_doc: run {run} of {folder}: {error}") from None
             configs = [results_of[(folder, run)]["config"] for run in runs]
             pretrain = configs[0].get("model", {}).get("pretrain") if configs else None
             regime, variant = regime_of(row.get("variant") or "", pretrain)

@@ -120,6 +120,13 @@ def test_a_directory_without_a_benchmark_leaves_the_page_alone(papers, monkeypat
     assert page.read_text() == PAGE
 
 
+def test_a_missing_run_is_one_line_naming_it(papers, tmp_path):
+    bench = write_bench(tmp_path / "b", {("mib", "", "none"): {0: 0.5}})
+    (bench.path / "runs" / "mib-plain-seed0" / "results.json").unlink()
+    with pytest.raises(SystemExit, match=r"run runs/mib-plain-seed0 of .*: no results.json"):
+        papers.load_suites([bench.path])
+
+
 def test_a_finding_is_counted_seed_by_seed_over_the_seeds_that_ran_its_rows(papers, monkeypatch):
     finding = papers.Finding("paper", "A beats B", "", lambda r: ("", r.get("a", "6-1", "all") > r.get("b", "6-1", "all")),
                              (("a", "6-1", "overlap"), ("b", "6-1", "overlap")))
