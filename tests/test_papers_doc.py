@@ -120,6 +120,13 @@ def test_a_directory_without_a_benchmark_leaves_the_page_alone(papers, monkeypat
     assert page.read_text() == PAGE
 
 
+def test_a_rows_regime_is_its_variants_pretrain_part_else_its_configs(papers):
+    assert papers.regime_of("model.pretrain=digits,threshold_rule=median", "digits") == ("digits", "threshold_rule=median")
+    assert papers.regime_of("threshold_rule=median", None) == ("none", "threshold_rule=median")
+    assert papers.regime_of("", "digits") == ("digits", "")  # --set model.pretrain=digits: no variant
+    assert papers.regime_of("model.pretrain_steps=10", "shapes") == ("shapes", "model.pretrain_steps=10")
+
+
 def test_a_missing_run_is_one_line_naming_it(papers, tmp_path):
     bench = write_bench(tmp_path / "b", {("mib", "", "none"): {0: 0.5}})
     (bench.path / "runs" / "mib-plain-seed0" / "results.json").unlink()
