@@ -64,18 +64,27 @@ python scripts/docs_tables.py "$RUNS" docs --steps "$STEPS" --tasks "$TASKS" ${r
 
 # papers.md: the papers' suite at its own budget (125 steps per class), its 3 seeds (PAPERS_SEEDS=1: a third of the
 # runs, and the page then shows no spread), on the splits, settings and methods the page's findings read (the whole
-# suite: docs/cli.md, "Several splits, and the papers' suite")
+# suite: docs/cli.md, "Several splits, and the papers' suite"), under each regime of PAPERS_REGIMES: from scratch
+# (none: RUNS/papers*) and on the backbone pretrained on digits no scene holds (digits: RUNS/papers-digits*,
+# model.pretrain=digits, cached once per machine); scripts/papers_doc.py reads a run's regime from its config
 papers=(--seeds "${PAPERS_SEEDS:-3}" --workers "$WORKERS" --set train.threads=1 --no-run-reports --reuse "$RUNS" --overwrite)
-csslab benchmark --suite papers --methods finetune,lwf,mib,plop,ssul --tasks 6-1,6-4,2-1 --settings overlap \
-    "${papers[@]}" --out "$RUNS/papers"
-csslab benchmark --suite papers --methods joint --tasks 6-1 --settings overlap "${papers[@]}" --out "$RUNS/papers-joint"
-csslab benchmark --suite papers --methods mib --tasks 6-1 --settings disjoint "${papers[@]}" --out "$RUNS/papers-disjoint"
-# the newer methods (issue 16) on the two big-base splits
-csslab benchmark --suite papers --methods sdr,dkd,ewf,microseg,eir --tasks 6-1,6-4 --settings overlap \
-    "${papers[@]}" --out "$RUNS/papers-new"
-# DKD's finding reads the README's benchmark split (2-2-2-2-2, the default budget, 3 seeds)
-csslab benchmark --methods mib,dkd --seeds 3 --workers "$WORKERS" --set train.threads=1 --no-run-reports \
-    --reuse "$RUNS" --overwrite --out "$RUNS/papers-dkd"
+for regime in ${PAPERS_REGIMES:-none digits}; do
+  if [ "$regime" = none ]; then at=(); out="$RUNS/papers"; else at=(--set "model.pretrain=$regime"); out="$RUNS/papers-$regime"; fi
+  csslab benchmark --suite papers --methods finetune,lwf,mib,plop,ssul --tasks 6-1,6-4,2-1 --settings overlap \
+      "${papers[@]}" ${at[@]+"${at[@]}"} --out "$out"
+  csslab benchmark --suite papers --methods joint --tasks 6-1 --settings overlap "${papers[@]}" ${at[@]+"${at[@]}"} \
+      --out "$out-joint"
+  csslab benchmark --suite papers --methods mib --tasks 6-1 --settings disjoint "${papers[@]}" ${at[@]+"${at[@]}"} \
+      --out "$out-disjoint"
+  # the newer methods (issue 16) on the two big-base splits
+  csslab benchmark --suite papers --methods sdr,dkd,ewf,microseg,eir --tasks 6-1,6-4 --settings overlap \
+      "${papers[@]}" ${at[@]+"${at[@]}"} --out "$out-new"
+done
+# the findings on the README's benchmark split (2-2-2-2-2, the default budget): DKD against MiB, the newer methods
+# against MiB and PLOP, under both regimes in one grid (its rows' variant names the regime)
+csslab benchmark --methods mib,plop,ssul,dkd,microseg,ewf --seeds "${PAPERS_SEEDS:-3}" --workers "$WORKERS" \
+    --set train.threads=1 --grid "model.pretrain=$(echo ${PAPERS_REGIMES:-none digits} | tr ' ' ,)" \
+    --no-run-reports --reuse "$RUNS" --overwrite --out "$RUNS/papers-default"
 # the ablations behind the page's explanations: PLOP without POD, PLOP with the paper's median threshold rule,
 # SSUL on a pretrained backbone (6-1)
 csslab benchmark --suite papers --methods plop --tasks 6-1 --settings overlap --grid params.pod_factor=0 \

@@ -106,35 +106,6 @@ def test_no_page_is_left_with_a_placeholder():
     assert not left, left
 
 
-def test_a_finding_is_counted_seed_by_seed_over_the_seeds_that_ran_its_rows(monkeypatch):
-    papers = load_module(SCRIPTS / "papers_doc.py")
-    finding = papers.Finding("paper", "A beats B", "", lambda r: ("", r.get("a", "6-1", "all") > r.get("b", "6-1", "all")),
-                             (("a", "6-1", "overlap"), ("b", "6-1", "overlap")))
-
-    def rows(a, b):
-        return papers.Rows([{"method": m, "tasks": "6-1", "setting": "overlap", "all_mean": v}
-                            for m, v in (("a", a), ("b", b)) if v is not None])
-
-    per_seed = {0: rows(0.6, 0.5), 1: rows(0.4, 0.5), 2: rows(0.7, 0.1), 3: rows(0.9, None)}
-    assert papers.seeds_agreeing(finding, per_seed) == "2 of 3"  # seed 3 lacks B's run: not counted
-    monkeypatch.setattr(papers, "FINDINGS", [finding])
-    table, verdicts = papers.findings_table(rows(0.55, 0.5), per_seed)
-    assert verdicts == [True] and table.splitlines()[-1].endswith("| agrees | 2 of 3 |")
-
-
-def test_a_seed_claim_holds_only_when_every_seed_holds_it(monkeypatch):
-    papers = load_module(SCRIPTS / "papers_doc.py")
-    monkeypatch.setattr(papers, "PROSE_CLAIMS", [("A above B in the mean", lambda r: r.get("a", "6-1", "all") > 0.5)])
-    monkeypatch.setattr(papers, "SEED_CLAIMS", [("A above 0.5 on every seed", lambda r: r.get("a", "6-1", "all") > 0.5)])
-
-    def rows(a):
-        return papers.Rows([{"method": "a", "tasks": "6-1", "setting": "overlap", "all_mean": a}])
-
-    assert papers.prose_checked(rows(0.6), {0: rows(0.7), 1: rows(0.4), 2: rows(0.7)}) == [
-        ("A above B in the mean", True), ("A above 0.5 on every seed", False)]
-    assert papers.prose_checked(rows(0.6), {0: rows(0.7), 1: rows(0.55)})[1] == ("A above 0.5 on every seed", True)
-
-
 def test_the_readme_is_an_overview():
     lines = README.read_text().splitlines()
     assert len(lines) <= README_MAX_LINES, (
