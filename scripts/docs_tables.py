@@ -73,7 +73,11 @@ def table_only(markdown: str) -> str:
 def readme_table(bench: Path) -> str:
     """The README's benchmark: one row per method, its regimes side by side when the benchmark ran a
     ``--grid model.pretrain=...`` (from scratch, then each pretraining), else the benchmark's own table."""
-    rows = json.loads(BenchmarkDir(bench).json.read_text())["rows"]
+    return rows_table(json.loads(BenchmarkDir(bench).json.read_text())["rows"])
+
+
+def rows_table(rows: list[dict]) -> str:
+    """``readme_table`` of a benchmark's rows."""
     regimes = list(dict.fromkeys(r["variant"].split("=", 1)[1] for r in rows
                                  if (r.get("variant") or "").startswith("model.pretrain=")))
     if not regimes:

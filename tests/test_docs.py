@@ -11,6 +11,7 @@ import pytest
 
 from conftest import SCRIPTS, load_module
 from csslab.cli.main import build_parser
+from csslab.methods import METHODS
 from csslab.reports.benchmark_table import benchmark_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,19 +114,24 @@ def test_the_readme_is_an_overview():
 
 
 def test_the_readme_benchmark_is_the_generated_table():
-    """The README's one benchmark table sits in a block scripts/docs_tables.py fills (``--readme-bench``), and
-    its columns are those ``csslab benchmark`` prints today, so a refill changes numbers, not the layout."""
+    """The README's one benchmark table sits in a block scripts/docs_tables.py fills (``--readme-bench``): every
+    method's regimes side by side, as ``rows_table`` lays out a ``--grid model.pretrain=none,digits`` benchmark, so a
+    refill changes numbers, not the layout; without that grid it is ``csslab benchmark``'s own table."""
     module = _docs_tables()
     blocks = {m["name"]: m["body"] for m in module.MARKER.finditer(README.read_text())}
     assert list(blocks) == [module.README_BLOCK], f"README.md's generated blocks: {list(blocks)}"
     table = blocks[module.README_BLOCK].strip().splitlines()
-    row = {"method": "mib", "setting": "overlap", "tasks": "2-2-2-2-2", "n_seeds": 3, "n_runs": 3,
-           "all_mean": 0.5, "all_std": 0.01}
-    generated = module.table_only(benchmark_markdown([row])).splitlines()
-    assert table[:2] == generated[:2], "the README's table has other columns than csslab benchmark's"
-    assert len(table) > 2 and all(line.count("|") == table[0].count("|") for line in table)
+    row = {"setting": "overlap", "tasks": "2-2-2-2-2", "n_seeds": 1, "n_runs": 1, "all_mean": 0.5, "all_std": None,
+           "base_mean": 0.6, "base_std": None, "added_mean": 0.4, "added_std": None}
+    rows = [row | {"method": m, "variant": f"model.pretrain={g}"} for m in ("mib", "ssul") for g in ("none", "digits")]
+    generated = module.rows_table(rows).splitlines()
+    assert table[:2] == generated[:2], "the README's table has other columns than rows_table's"
+    assert generated[2] == "| mib | 1 | 0.500 | 0.600 | 0.400 | 0.500 | 0.600 | 0.400 |"
+    assert len(table) == 2 + len(METHODS) and all(line.count("|") == table[0].count("|") for line in table)
+    plain = module.rows_table([row | {"method": "mib", "variant": ""}]).splitlines()
+    assert plain[:2] == module.table_only(benchmark_markdown([row | {"method": "mib"}])).splitlines()[:2]
     filled = module.fill(README.read_text(), {module.README_BLOCK: "\n".join(generated)})
-    assert "\n".join(generated) in filled and "| finetune | overlap |" not in filled  # the block is replaced whole
+    assert "\n".join(generated) in filled and "| finetune | 1 |" not in filled  # the block is replaced whole
 
 
 def test_code_cites_the_architecture_page_not_a_design_file():
