@@ -220,7 +220,9 @@ def main(argv=None) -> int:
 # both regimes; a finding whose rows no run had yet says None, and fails once they are run until the page states it.
 _SCRATCH = {1: True, 2: True, 3: True, 4: False, 5: False, 6: False, 7: True, 8: False, 9: True, 10: True, 11: False,
             12: True, 13: False, 14: False, 15: False, 16: True, 17: False, 18: False, 19: False, 20: False, 21: False}
-_DIGITS: dict[int, bool | None] = {13: False, 20: False, 21: False}  # the default split's, seed 0 (docs/papers.md)
+_DIGITS: dict[int, bool | None] = {1: True, 2: True, 3: True, 4: False, 5: False, 6: False, 7: True, 8: False, 9: True,
+                                   10: True, 12: True, 13: False, 14: False, 15: False, 16: True, 17: False,
+                                   18: False, 19: False, 20: False, 21: False}  # seed 0 (docs/papers.md)
 PAGE_CLAIMS: dict[int, dict[str, bool | None]] = {i: {"none": _SCRATCH[i], "digits": _DIGITS.get(i)}
                                                    for i in range(1, len(FINDINGS) + 1)}
 NOPOD, MEDIAN = "pod_factor=0,pod_logits_factor=0", "threshold_rule=median"
