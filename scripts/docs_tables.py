@@ -76,13 +76,18 @@ def readme_table(bench: Path) -> str:
     return rows_table(json.loads(BenchmarkDir(bench).json.read_text())["rows"])
 
 
+def _regime(row: dict) -> str | None:
+    """The pretraining a row's ``--grid model.pretrain=...`` variant names (None: the row has no such variant)."""
+    variant = row.get("variant") or ""
+    return variant.split("=", 1)[1] if variant.startswith("model.pretrain=") else None
+
+
 def rows_table(rows: list[dict]) -> str:
     """``readme_table`` of a benchmark's rows."""
-    regimes = list(dict.fromkeys(r["variant"].split("=", 1)[1] for r in rows
-                                 if (r.get("variant") or "").startswith("model.pretrain=")))
+    by = {(r["method"], _regime(r)): r for r in rows if _regime(r)}
+    regimes = list(dict.fromkeys(regime for _, regime in by))
     if not regimes:
         return table_only(benchmark_markdown(rows))
-    by = {(r["method"], r["variant"].split("=", 1)[1]): r for r in rows if r.get("variant", "").startswith("model.")}
 
     def cell(row, key):
         if row is None:
@@ -93,7 +98,7 @@ def rows_table(rows: list[dict]) -> str:
     names = {"none": "from scratch", "digits": "digits-pretrained", "shapes": "shapes-pretrained", "joint": "joint (bound)"}
     head = " | ".join(f"{names.get(g, g)}: {k}" for g in regimes for k in ("all", "base", "added"))
     lines = [f"| method | seeds | {head} |", "|---|---|" + "---|" * (3 * len(regimes))]
-    for method in dict.fromkeys(r["method"] for r in rows):
+    for method in dict.fromkeys(method for method, _ in by):
         cells = " | ".join(cell(by.get((method, g)), k) for g in regimes for k in ("all", "base", "added"))
         seeds = max(by[(method, g)]["n_seeds"] for g in regimes if (method, g) in by)
         lines.append(f"| {method} | {seeds} | {cells} |")
