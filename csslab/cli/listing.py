@@ -49,7 +49,8 @@ def _describe_method(name: str, cls, train, origin: str = "") -> None:
     doc = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())  # the first paragraph
     base = f"shared ({cls.base_task})" if cls.base_task else "its own"
     parts = [doc, f"trains: protocol {train.protocol}, new heads {cls.head_init} init, first task: {base}",
-             f"designed for: {cls.designed_for}"]
+             f"designed for: {cls.designed_for}"
+             + (" (relies on it: --set model.pretrain=digits)" if cls.relies_on_pretraining else "")]
     parts += [f"params: {params}"] * bool(params) + [f"origin: {origin}"] * bool(origin)
     lines = [line for part in parts for line in textwrap.wrap(part, WIDTH - 11, subsequent_indent="  ",
                                                               break_on_hyphens=False)]

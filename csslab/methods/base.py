@@ -142,8 +142,9 @@ class Method(abc.ABC):
     base_task = None
     base_params = ()  # the Params fields that shape that first task: part of the shared base's key (DKD's)
     # the regime its paper built it for (``csslab methods``; docs/methods.md#pretrained-backbone): every CSS paper
-    # starts from an ImageNet-pretrained backbone; "relies" marks the methods that barely move or freeze it
+    # starts from an ImageNet-pretrained backbone; relies_on_pretraining marks the methods that barely move or freeze it
     designed_for = "an ImageNet-pretrained backbone, trained whole"
+    relies_on_pretraining = False
 
     def __init__(self, params: Params | None = None, device="cpu", seed: int = 0,
                  eval_batch_size: int = TrainConfig.eval_batch_size):

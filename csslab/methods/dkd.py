@@ -48,8 +48,8 @@ class DKD(Replaying, Method):
     """
 
     name = "dkd"
-    designed_for = ("an ImageNet-pretrained backbone whose BatchNorm it freezes after the first task"
-                    " (relies on it: --set model.pretrain=digits)")
+    designed_for = "an ImageNet-pretrained backbone whose BatchNorm it freezes after the first task"
+    relies_on_pretraining = True
     Params = DKDParams
     base_task = "dkd-bce"  # its own first task (BCE + auxiliary loss), shaped by base_params: dkd and dkd-m share it
     base_params = ("base_pos_weight", "mbce", "ac", "head_lr", "ignored_negative")

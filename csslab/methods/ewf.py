@@ -28,8 +28,8 @@ class EWF(MiB):
     """
 
     name = "ewf"
-    designed_for = ("an ImageNet-pretrained backbone moved by small steps, then fused with the old one"
-                    " (relies on it: --set model.pretrain=digits)")
+    designed_for = "an ImageNet-pretrained backbone moved by small steps, then fused with the old one"
+    relies_on_pretraining = True
     Params = EWFParams
 
     def before_task(self, task, model, images, masks):

@@ -44,8 +44,8 @@ class SSUL(Replaying, Method):
     """
 
     name = "ssul"
-    designed_for = ("an ImageNet-pretrained backbone it freezes after the first task"
-                    " (relies on it: --set model.pretrain=digits)")
+    designed_for = "an ImageNet-pretrained backbone it freezes after the first task"
+    relies_on_pretraining = True
     Params = SSULParams
 
     def setup(self):
