@@ -163,9 +163,10 @@ def test_dkd_trains_its_classifiers_at_head_lr_times_the_learning_rate(head_lr):
 def test_dkd_learns_new_digits_in_task_1():
     """With one learning rate for all weights DKD learnt no new digit (IoU 0.000 after task 1): its new
     classifiers copy the auxiliary one, whose weights Adam drives all negative on ReLU features, and could
-    not move them far enough in a task (docs/methods.md#dkd). Tasks 0-1 of the default split, 150 steps each."""
+    not move them far enough in a task (docs/methods.md#dkd). Tasks 0-1 of the default split, 150 steps each, on 2
+    threads (both of CI's cores: docs/speed.md#the-test-suite)."""
     config = apply_overrides(Config(), ["method=dkd", "scenario.train_scenes=300", "scenario.test_scenes=100",
-                                        "train.steps=150", "train.threads=1"])
+                                        "train.steps=150", "train.threads=2"])
     s = setup(config)
     for task in s.train_scenario[:2]:
         images, masks = s.train_scenario.train_set(task)
@@ -173,7 +174,7 @@ def test_dkd_learns_new_digits_in_task_1():
                  config.train)
     cm, _ = s.evaluator.evaluate_task(s.method.eval_model(s.model), task)
     new = [c + 1 for c in task.classes]  # results' class space
-    found = cm[new][:, new].sum() / cm[new].sum()  # 13.3% measured (this round); none with head_lr=1
+    found = cm[new][:, new].sum() / cm[new].sum()  # 14.6% measured (13.3% on 1 thread); none with head_lr=1
     assert found > 0.01 and (iou(cm)[new] > 0).all(), (found, iou(cm)[new])
 
 
