@@ -143,3 +143,12 @@ def test_code_cites_the_architecture_page_not_a_design_file():
     assert not citing, f"cite docs/architecture.md instead of DESIGN in: {', '.join(citing)}"
     cited = [s for s in sources if "docs/architecture.md#" in s.read_text()]
     assert len(cited) >= 5, "the code's citations of docs/architecture.md are gone"
+
+
+def test_ci_runs_the_readmes_test_command():
+    """The README's second command is the one CI proves on a clean checkout: ``.ci/run`` runs it verbatim."""
+    block = re.search(r"The tests \(exactly what `\.ci/run` runs.*?```bash\n(.*?)\n```", README.read_text(), flags=re.S)
+    assert block, "README.md has no test command after 'The tests (exactly what `.ci/run` runs'"
+    command = block.group(1).strip()
+    assert "python -m pytest" in command and "torch==2.13.0" in command
+    assert command in (ROOT / ".ci" / "run").read_text().splitlines(), f".ci/run does not run {command!r}"
