@@ -166,3 +166,25 @@ def test_help_texts_state_the_configurations_defaults():
     helps = {action.dest: action.help for action in commands["run"]._actions}
     assert f"(default {TrainConfig.steps};" in helps["steps"] and f"(default {ScenarioConfig.tasks})" in helps["tasks"]
     assert commands["scenario"].get_default("train_scenes") == ScenarioConfig.train_scenes
+
+
+def test_pretrained_params_are_the_defaults_only_on_a_backbone_that_knows_the_classes():
+    """SSUL's (and MicroSeg's) per-layer rates are on under model.pretrain=digits or joint, off from scratch or on
+    shapes, an explicit value wins in every regime, and the run's saved configuration says which was used."""
+    from csslab.core.config import Config, apply_overrides
+    from csslab.methods.base import KNOWS_THE_CLASSES
+    from csslab.store.runstore import resolved
+
+    for name, cls in METHODS.items():  # every recipe names a field of the method's params, with a valid value
+        assert set(cls.pretrained_params) <= {f.name for f in dataclasses.fields(cls.Params)}, name
+        cls.make_params({}, KNOWS_THE_CLASSES[0])
+    for name in ("ssul", "microseg"):
+        cls = get_method(name)
+        assert [cls.make_params({}, g).layer_lrs for g in ("none", "shapes", "digits", "joint")] == [False, False,
+                                                                                                    True, True]
+        assert cls.make_params({"layer_lrs": "false"}, "digits").layer_lrs is False
+        assert cls.make_params({"layer_lrs": True}, "none").layer_lrs is True
+        saved = [resolved(apply_overrides(Config(), [f"method={name}", f"model.pretrain={g}"]))["params"]["layer_lrs"]
+                 for g in ("none", "digits")]
+        assert saved == [False, True]
+    assert not get_method("mib").pretrained_params and not get_method("dkd").pretrained_params

@@ -45,13 +45,19 @@ def _describe_method(name: str, cls, train, origin: str = "") -> None:
     import textwrap
     from dataclasses import fields
 
+    from csslab.methods.base import KNOWS_THE_CLASSES
+
     params = ", ".join(f"{f.name}={f.default!r}" for f in fields(cls.Params))
     doc = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())  # the first paragraph
     base = f"shared ({cls.base_task})" if cls.base_task else "its own"
     parts = [doc, f"trains: protocol {train.protocol}, new heads {cls.head_init} init, first task: {base}",
              f"designed for: {cls.designed_for}"
              + (" (relies on it: --set model.pretrain=digits)" if cls.relies_on_pretraining else "")]
-    parts += [f"params: {params}"] * bool(params) + [f"origin: {origin}"] * bool(origin)
+    parts += [f"params: {params}"] * bool(params)
+    if cls.pretrained_params:  # its defaults on a backbone pretrained on the classes (Method.pretrained_params)
+        recipe = ", ".join(f"{k}={v!r}" for k, v in cls.pretrained_params.items())
+        parts.append(f"pretrained on the classes (model.pretrain={'/'.join(KNOWS_THE_CLASSES)}): {recipe}")
+    parts += [f"origin: {origin}"] * bool(origin)
     lines = [line for part in parts for line in textwrap.wrap(part, WIDTH - 11, subsequent_indent="  ",
                                                               break_on_hyphens=False)]
     print(f"{name:10s} " + "\n".join(f"{'':10s} {line}" if i else line for i, line in enumerate(lines)))

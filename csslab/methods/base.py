@@ -16,6 +16,9 @@ from csslab.model.network import mib_background_shift
 
 # the backbones' named maps a method may read (csslab.model.network: "enc2" is the seed backbone's only)
 FEATURE_MAPS = ("enc1", "enc2", "encoder", "decoder")
+# the pretrainings that saw the scenes' classes, as ImageNet saw Pascal-VOC's: digits (image-level labels) and
+# joint (its analysis bound); under them a method's ``pretrained_params`` are its defaults
+KNOWS_THE_CLASSES = ("digits", "joint")
 
 
 @dataclass
@@ -145,6 +148,9 @@ class Method(abc.ABC):
     # starts from an ImageNet-pretrained backbone; relies_on_pretraining marks the methods that barely move or freeze it
     designed_for = "an ImageNet-pretrained backbone, trained whole"
     relies_on_pretraining = False
+    # the params its paper's code trains with on that backbone, where validation from scratch chose others: its
+    # defaults when model.pretrain is one of KNOWS_THE_CLASSES (SSUL's per-layer rates: docs/methods.md#recipes)
+    pretrained_params: dict = {}
 
     def __init__(self, params: Params | None = None, device="cpu", seed: int = 0,
                  eval_batch_size: int = TrainConfig.eval_batch_size):
@@ -162,9 +168,11 @@ class Method(abc.ABC):
         generator (a memory, Fisher information, prototypes). A subclass calls ``super().setup()``."""
 
     @classmethod
-    def make_params(cls, values: dict | None = None):
+    def make_params(cls, values: dict | None = None, pretrain: str = "none"):
         """The method's params from a dict, refusing unknown keys, ill-typed values and values outside what
-        each field declares (``param``: ranges, choices, lists; never a nan or inf number), in one line."""
+        each field declares (``param``: ranges, choices, lists; never a nan or inf number), in one line.
+        ``pretrain``: the run's ``model.pretrain``; under one of KNOWS_THE_CLASSES, ``pretrained_params`` stand
+        in for the values not given."""
         values = dict(values or {})
         known = {f.name: f for f in fields(cls.Params)}
         unknown = sorted(set(values) - set(known))
@@ -172,7 +180,8 @@ class Method(abc.ABC):
             valid = ", ".join(known) or "(none)"
             raise ValueError(f"unknown parameter {unknown[0]!r} for method {cls.name}: valid parameters are {valid}")
         hints = get_type_hints(cls.Params)
-        params = cls.Params(**{k: coerce(v, hints[k], f"params.{k}") for k, v in values.items()})
+        given = (cls.pretrained_params if pretrain in KNOWS_THE_CLASSES else {}) | values
+        params = cls.Params(**{k: coerce(v, hints[k], f"params.{k}") for k, v in given.items()})
         check_params(cls.name, params, values)
         return params
 

@@ -24,7 +24,8 @@ class SSULParams:
     freeze_all_bn: bool = False  # from task 1 every BatchNorm frozen, new heads' too (SSUL): docs/methods.md
     unknown_to_background: bool = False  # evaluation adds unknown's score to background's (SSUL's main.py)
     # SSUL's per-layer learning rates (its main.py's param groups): task 0 the backbone at 0.1x, heads at 1x; later
-    # tasks the new and unknown heads at 1x, background's classifier at 1e-4x. Measured: docs/methods.md#recipes
+    # tasks the new and unknown heads at 1x, background's classifier at 1e-4x. Off from scratch, on (SSUL's
+    # pretrained_params) on a backbone pretrained on the classes, as validation chose: docs/methods.md#recipes
     layer_lrs: bool = False
 
 
@@ -46,6 +47,7 @@ class SSUL(Replaying, Method):
     name = "ssul"
     designed_for = "an ImageNet-pretrained backbone it freezes after the first task"
     relies_on_pretraining = True
+    pretrained_params = {"layer_lrs": True}  # its code's recipe for the backbone it was built for
     Params = SSULParams
 
     def setup(self):

@@ -44,7 +44,8 @@ def resolved(config: Config | dict, saved: bool = False, scenario: Scenario | No
     elif not isinstance(config, Config):  # e.g. a results file without one
         raise TypeError(f"expected a Config or a config dict, not {type(config).__name__}")
     scenario = (scenario or Scenario.from_config(config.scenario, config.seed)).config()
-    params = params if params is not None else get_method(config.method).make_params(config.params)
+    if params is None:
+        params = get_method(config.method).make_params(config.params, config.model.pretrain)
     train = asdict(config.train) | {"threads": resolve_threads(config.train.threads)}
     model = asdict(config.model) | {"pretrain_steps": config.model.pretrain_budget()}  # 0 written as the budget
     if config.model.pretrain == "none":  # the pretraining's options change nothing then

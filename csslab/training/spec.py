@@ -63,7 +63,7 @@ def validate(config: Config) -> RunSpec:
     config = copy.deepcopy(config)
     check_seed(config.seed)
     method = get_method(config.method)
-    params = method.make_params(config.params)
+    params = method.make_params(config.params, config.model.pretrain)
     check_model(config.model)
     device = check_train(config.train)
     scenario = Scenario.from_config(config.scenario, config.seed)
