@@ -79,6 +79,14 @@ for regime in ${PAPERS_REGIMES:-none digits}; do
   # the newer methods (issue 16) on the two big-base splits
   csslab benchmark --suite papers --methods sdr,dkd,ewf,microseg,eir --tasks 6-1,6-4 --settings overlap \
       "${papers[@]}" ${at[@]+"${at[@]}"} --out "$out-new"
+  if [ "$regime" != none ]; then  # the ablations behind the pretrained regime's explanations (6-1)
+    csslab benchmark --suite papers --methods plop --tasks 6-1 --settings overlap --grid params.pod_factor=0 \
+        --grid params.pod_logits_factor=0 "${papers[@]}" "${at[@]}" --out "$out-plop-nopod"
+    csslab benchmark --suite papers --methods plop --tasks 6-1 --settings overlap --grid params.threshold_rule=median \
+        "${papers[@]}" "${at[@]}" --out "$out-plop-median"
+    csslab benchmark --suite papers --methods ewf --tasks 6-1 --settings overlap --grid params.fuse=false \
+        "${papers[@]}" "${at[@]}" --out "$out-ewf-nofuse"
+  fi
 done
 # the findings on the README's benchmark split (2-2-2-2-2, the default budget): DKD against MiB, the newer methods
 # against MiB and PLOP, under both regimes in one grid (its rows' variant names the regime)
