@@ -86,6 +86,12 @@ for regime in ${PAPERS_REGIMES:-none digits}; do
         "${papers[@]}" "${at[@]}" --out "$out-plop-median"
     csslab benchmark --suite papers --methods ewf --tasks 6-1 --settings overlap --grid params.fuse=false \
         "${papers[@]}" "${at[@]}" --out "$out-ewf-nofuse"
+    csslab benchmark --suite papers --methods dkd --tasks 6-1 --settings overlap --grid params.ac=0 \
+        "${papers[@]}" "${at[@]}" --out "$out-dkd-ac0"
+    csslab benchmark --suite papers --methods dkd --tasks 6-1 --settings overlap --grid params.freeze_bn_affine=true \
+        "${papers[@]}" "${at[@]}" --out "$out-dkd-bnfrozen"
+    csslab benchmark --suite papers --methods microseg --tasks 6-1 --settings overlap --grid params.region_level=false \
+        "${papers[@]}" "${at[@]}" --out "$out-microseg-pixel"
   fi
 done
 # the findings on the README's benchmark split (2-2-2-2-2, the default budget): DKD against MiB, the newer methods

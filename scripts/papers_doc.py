@@ -305,6 +305,18 @@ PROSE_CLAIMS: list[tuple[str, Callable[[Rows], bool]]] = [
      lambda r: r.get("ewf", "6-1", "new", regime=D) < 0.01
      and abs(r.get("ewf", "6-1", "all", variant="fuse=false", regime=D) - r.get("mib", "6-1", "all", regime=D)) < 0.005
      and r.get("ewf", "6-1", "new", variant="fuse=false", regime=D) > 0.5),
+    ("digits: DKD without the auxiliary classifier's copies learns 6-1's last digit better and stays more than 0.1 "
+     "below MiB; with frozen BatchNorm affine parameters it ends within 0.005 of its default",
+     lambda r: r.get("dkd", "6-1", "new", variant="ac=0", regime=D) > r.get("dkd", "6-1", "new", regime=D)
+     and r.get("dkd", "6-1", "all", variant="ac=0", regime=D) < r.get("mib", "6-1", "all", regime=D) - 0.1
+     and abs(r.get("dkd", "6-1", "all", variant="freeze_bn_affine=true", regime=D)
+             - r.get("dkd", "6-1", "all", regime=D)) < 0.005),
+    ("digits: MicroSeg at pixel level ends 6-1 lower than at region level and its base ends more than 0.2 below its "
+     "first task",
+     lambda r: r.get("microseg", "6-1", "all", variant="region_level=false", regime=D)
+     < r.get("microseg", "6-1", "all", regime=D)
+     and r.get("microseg", "6-1", "base", variant="region_level=false", regime=D)
+     < r.get("microseg", "6-1", "first", variant="region_level=false", regime=D) - 0.2),
     ("digits: MiB in disjoint ends 6-1 more than 0.1 below MiB in overlap, its base and its added classes both lower",
      lambda r: r.get("mib", "6-1", "all", "disjoint", regime=D) < r.get("mib", "6-1", "all", regime=D) - 0.1
      and all(r.get("mib", "6-1", k, "disjoint", regime=D) < r.get("mib", "6-1", k, regime=D) for k in ("base", "added"))),
@@ -324,6 +336,8 @@ SEED_CLAIMS: list[tuple[str, Callable[[Rows], bool]]] = [
     ("digits: on every seed, PLOP ends 6-1 higher without POD and lower with the paper's median rule",
      lambda r: r.get("plop", "6-1", "all", variant=MEDIAN, regime=D) < r.get("plop", "6-1", "all", regime=D)
      < r.get("plop", "6-1", "all", variant=NOPOD, regime=D)),
+    ("digits: on every seed, DKD without the auxiliary classifier's copies learns 6-1's last digit better",
+     lambda r: r.get("dkd", "6-1", "new", variant="ac=0", regime=D) > r.get("dkd", "6-1", "new", regime=D)),
     ("digits: on every seed, SSUL ends 2-1 above PLOP",
      lambda r: r.get("ssul", "2-1", "all", regime=D) > r.get("plop", "2-1", "all", regime=D)),
 ]
