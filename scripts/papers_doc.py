@@ -18,7 +18,6 @@ import importlib.util
 import json
 import sys
 from pathlib import Path
-from typing import Callable
 
 from csslab.core.files import atomic_write
 from csslab.reports.benchmark_table import benchmark_markdown
@@ -40,6 +39,9 @@ def _script(name: str):
 _findings = _script("papers_findings")
 Rows, Finding, FINDINGS, REGIMES, PRETRAIN = (_findings.Rows, _findings.Finding, _findings.FINDINGS, _findings.REGIMES,
                                               _findings.PRETRAIN)
+_claims = _script("papers_claims")  # what the page's prose says, checked below (tests replace these per test)
+PAGE_CLAIMS, PROSE_CLAIMS, SEED_CLAIMS = _claims.PAGE_CLAIMS, _claims.PROSE_CLAIMS, _claims.SEED_CLAIMS
+assert sorted(PAGE_CLAIMS) == list(range(1, len(FINDINGS) + 1)), "a verdict per finding in papers_claims.PAGE_CLAIMS"
 
 
 def regime_of(variant: str, pretrain: str | None) -> tuple[str, str]:
@@ -210,137 +212,6 @@ def main(argv=None) -> int:
     print(f"{len(checked) - len(failing) - unchecked} claims hold, {len(failing)} fail, "
           f"{unchecked} not checked (not run)")
     return 1 if failing else 0
-
-
-# What the page's prose says of each finding under each regime (its number: {regime: agrees True / disagrees
-# False / None, no verdict stated yet}): the explanations are written for these verdicts, so a regeneration that
-# changes one fails until the prose is rewritten, and one whose rows were not run is listed as not checked. The
-# scratch verdicts were read from the earlier suite (3 seeds, before the scenes changed; its run directories are
-# gone), but for the default split's findings (13, 20, 21), read with the pretrained ones from one benchmark over
-# both regimes; a finding whose rows no run had yet says None, and fails once they are run until the page states it.
-_SCRATCH = {1: True, 2: True, 3: True, 4: False, 5: False, 6: False, 7: True, 8: False, 9: True, 10: True, 11: False,
-            12: True, 13: False, 14: False, 15: False, 16: True, 17: False, 18: False, 19: False, 20: False, 21: False}
-_DIGITS = {1: True, 2: True, 3: True, 4: True, 5: False, 6: False, 7: True, 8: False, 9: True, 10: False, 11: False,
-           12: True, 13: False, 14: False, 15: False, 16: True, 17: False, 18: False, 19: False, 20: False, 21: False}
-PAGE_CLAIMS: dict[int, dict[str, bool | None]] = {i: {"none": _SCRATCH[i], "digits": _DIGITS.get(i)}
-                                                   for i in range(1, len(FINDINGS) + 1)}
-NOPOD, MEDIAN = "pod_factor=0,pod_logits_factor=0", "threshold_rule=median"
-SHAPES = "shapes"  # the regime of the ablation on a backbone pretrained on procedural shapes
-D = "digits"  # the pretrained regime (docs/papers.md#the-pretrained-regime-on-the-papers-splits-3-seeds)
-# Other numbers the prose states, as (sentence, check on the rows).
-PROSE_CLAIMS: list[tuple[str, Callable[[Rows], bool]]] = [
-    ("PLOP keeps more than 0.1 fewer old and new classes than MiB on 6-1",
-     lambda r: r.get("plop", "6-1", "old") < r.get("mib", "6-1", "old") - 0.1
-     and r.get("plop", "6-1", "new") < r.get("mib", "6-1", "new") - 0.1),
-    ("with the paper's median threshold rule PLOP ends 6-1 more than 0.05 mIoU all below its code's rule (the default)",
-     lambda r: r.get("plop", "6-1", "all", variant=MEDIAN) < r.get("plop", "6-1", "all") - 0.05),
-    ("without POD PLOP ends 6-1 higher than with it, by less than 0.05 mIoU all",
-     lambda r: 0 < r.get("plop", "6-1", "all", variant=NOPOD) - r.get("plop", "6-1", "all") < 0.05),
-    ("on 6-4 PLOP ends less than 0.05 mIoU all below MiB",
-     lambda r: 0 < r.get("mib", "6-4", "all") - r.get("plop", "6-4", "all") < 0.05),
-    ("without POD, PLOP still keeps fewer old classes than MiB on 6-1",
-     lambda r: r.get("plop", "6-1", "old", variant=NOPOD) < r.get("mib", "6-1", "old")),
-    ("a pretrained backbone raises SSUL's final mIoU all on 6-1, which stays below MiB's",
-     lambda r: r.get("mib", "6-1", "all") > r.get("ssul", "6-1", "all", regime=SHAPES) > r.get("ssul", "6-1", "all")),
-    ("SSUL's first task of 6-1 ends more than 0.15 mIoU all below the shared plain-CE base, the pretrained SSUL's "
-     "in between",
-     lambda r: r.get("ssul", "6-1", "first") < r.get("ssul", "6-1", "first", regime=SHAPES)
-     < r.get("finetune", "6-1", "first") - 0.15),
-    ("on 2-1 PLOP ends above SSUL, both more than 0.2 mIoU all below MiB",
-     lambda r: r.get("plop", "2-1", "all") > r.get("ssul", "2-1", "all")
-     and r.get("plop", "2-1", "all") < r.get("mib", "2-1", "all") - 0.2),
-    ("6-4 ends above 6-1 for finetune, LwF, MiB and PLOP by at least 0.04; SSUL's two splits are within 0.05, its new "
-     "classes below 0.2 on both",
-     lambda r: all(r.get(m, "6-4", "all") > r.get(m, "6-1", "all") + 0.04 for m in ("finetune", "lwf", "mib", "plop"))
-     and abs(r.get("ssul", "6-4", "all") - r.get("ssul", "6-1", "all")) < 0.05
-     and max(r.get("ssul", "6-4", "new"), r.get("ssul", "6-1", "new")) < 0.2),
-    ("MiB in disjoint ends 6-1 more than 0.1 below MiB in overlap",
-     lambda r: r.get("mib", "6-1", "all", "disjoint") < r.get("mib", "6-1", "all") - 0.1),
-    ("on 6-1 and 6-4 SDR ends within 0.02 mIoU all of MiB",
-     lambda r: all(abs(r.get("sdr", s, "all") - r.get("mib", s, "all")) < 0.02 for s in ("6-1", "6-4"))),
-    ("EIR trails MiB by 0.02-0.07 on 6-1 and 6-4",
-     lambda r: all(0.02 <= r.get("mib", s, "all") - r.get("eir", s, "all") <= 0.07 for s in ("6-1", "6-4"))),
-    ("DKD and EWF learn 6-4's new task (new > 0.3) but no single digit of 6-1 (new < 0.01)",
-     lambda r: all(r.get(m, "6-4", "new") > 0.3 and r.get(m, "6-1", "new") < 0.01 for m in ("dkd", "ewf"))),
-    ("MicroSeg ends below SSUL on 6-1 and 6-4, and none of SDR, DKD, EWF, MicroSeg, EIR beats MiB by 0.02 there",
-     lambda r: all(r.get("microseg", s, "all") < r.get("ssul", s, "all") for s in ("6-1", "6-4"))
-     and all(r.get(m, s, "all") < r.get("mib", s, "all") + 0.02
-             for m in ("sdr", "dkd", "ewf", "microseg", "eir") for s in ("6-1", "6-4"))),
-    ("DKD learns no class of the last task of 2-2-2-2-2 and ends far below MiB",
-     lambda r: r.get("dkd", "2-2-2-2-2", "new") < 0.01
-     and r.get("dkd", "2-2-2-2-2", "all") < r.get("mib", "2-2-2-2-2", "all") - 0.3),
-    # the pretrained regime's section
-    ("digits: 6-4 ends above 6-1 for finetune, LwF, MiB and PLOP; SSUL's two splits are within 0.01",
-     lambda r: all(r.get(m, "6-4", "all", regime=D) > r.get(m, "6-1", "all", regime=D)
-                   for m in ("finetune", "lwf", "mib", "plop"))
-     and abs(r.get("ssul", "6-4", "all", regime=D) - r.get("ssul", "6-1", "all", regime=D)) < 0.01),
-    ("digits: on 6-1 SSUL's new classes end above its old ones, its base below its added classes, MiB's and PLOP's "
-     "new below their old",
-     lambda r: r.get("ssul", "6-1", "new", regime=D) > r.get("ssul", "6-1", "old", regime=D)
-     and r.get("ssul", "6-1", "base", regime=D) < r.get("ssul", "6-1", "added", regime=D)
-     and all(r.get(m, "6-1", "new", regime=D) < r.get(m, "6-1", "old", regime=D) for m in ("mib", "plop"))),
-    ("digits: SSUL ends 2-1 above PLOP and below MiB, and 6-1 below PLOP",
-     lambda r: r.get("plop", "2-1", "all", regime=D) < r.get("ssul", "2-1", "all", regime=D)
-     < r.get("mib", "2-1", "all", regime=D) and r.get("ssul", "6-1", "all", regime=D) < r.get("plop", "6-1", "all",
-                                                                                             regime=D)),
-    ("digits: SSUL's first task of 6-1 ends more than 0.2 mIoU all below the plain-CE base, and its base ends lower "
-     "than its first task and below PLOP's and MiB's",
-     lambda r: r.get("ssul", "6-1", "first", regime=D) < r.get("finetune", "6-1", "first", regime=D) - 0.2
-     and r.get("ssul", "6-1", "base", regime=D) < r.get("ssul", "6-1", "first", regime=D)
-     and r.get("ssul", "6-1", "base", regime=D) < min(r.get(m, "6-1", "base", regime=D) for m in ("plop", "mib"))),
-    ("digits: DKD's base on 6-1 ends within 0.01 of MiB's, its added classes more than 0.3 below",
-     lambda r: abs(r.get("dkd", "6-1", "base", regime=D) - r.get("mib", "6-1", "base", regime=D)) < 0.01
-     and r.get("dkd", "6-1", "added", regime=D) < r.get("mib", "6-1", "added", regime=D) - 0.3),
-    ("digits: MicroSeg ends 6-1 below SSUL and 6-4 above it; its 6-1 base ends more than 0.3 below its first task",
-     lambda r: r.get("microseg", "6-1", "all", regime=D) < r.get("ssul", "6-1", "all", regime=D)
-     and r.get("microseg", "6-4", "all", regime=D) > r.get("ssul", "6-4", "all", regime=D)
-     and r.get("microseg", "6-1", "base", regime=D) < r.get("microseg", "6-1", "first", regime=D) - 0.3),
-    ("digits: without POD PLOP ends 6-1 higher than with it, by less than 0.05, and still more than 0.05 below MiB",
-     lambda r: 0 < r.get("plop", "6-1", "all", variant=NOPOD, regime=D) - r.get("plop", "6-1", "all", regime=D) < 0.05
-     and r.get("plop", "6-1", "all", variant=NOPOD, regime=D) < r.get("mib", "6-1", "all", regime=D) - 0.05),
-    ("digits: with the paper's median threshold rule PLOP ends 6-1 more than 0.05 mIoU all below its code's rule",
-     lambda r: r.get("plop", "6-1", "all", variant=MEDIAN, regime=D) < r.get("plop", "6-1", "all", regime=D) - 0.05),
-    ("digits: EWF learns no digit of 6-1's last task (new < 0.01); without its fusion it ends within 0.005 of MiB, "
-     "new above 0.5",
-     lambda r: r.get("ewf", "6-1", "new", regime=D) < 0.01
-     and abs(r.get("ewf", "6-1", "all", variant="fuse=false", regime=D) - r.get("mib", "6-1", "all", regime=D)) < 0.005
-     and r.get("ewf", "6-1", "new", variant="fuse=false", regime=D) > 0.5),
-    ("digits: DKD without the auxiliary classifier's copies learns 6-1's last digit better and stays more than 0.1 "
-     "below MiB; with frozen BatchNorm affine parameters it ends within 0.005 of its default",
-     lambda r: r.get("dkd", "6-1", "new", variant="ac=0", regime=D) > r.get("dkd", "6-1", "new", regime=D)
-     and r.get("dkd", "6-1", "all", variant="ac=0", regime=D) < r.get("mib", "6-1", "all", regime=D) - 0.1
-     and abs(r.get("dkd", "6-1", "all", variant="freeze_bn_affine=true", regime=D)
-             - r.get("dkd", "6-1", "all", regime=D)) < 0.005),
-    ("digits: MicroSeg at pixel level ends 6-1 lower than at region level and its base ends more than 0.2 below its "
-     "first task",
-     lambda r: r.get("microseg", "6-1", "all", variant="region_level=false", regime=D)
-     < r.get("microseg", "6-1", "all", regime=D)
-     and r.get("microseg", "6-1", "base", variant="region_level=false", regime=D)
-     < r.get("microseg", "6-1", "first", variant="region_level=false", regime=D) - 0.2),
-    ("digits: MiB in disjoint ends 6-1 more than 0.1 below MiB in overlap, its base and its added classes both lower",
-     lambda r: r.get("mib", "6-1", "all", "disjoint", regime=D) < r.get("mib", "6-1", "all", regime=D) - 0.1
-     and all(r.get("mib", "6-1", k, "disjoint", regime=D) < r.get("mib", "6-1", k, regime=D) for k in ("base", "added"))),
-]
-
-# What the prose says holds on every seed: each check holds on each seed's runs alone.
-SEED_CLAIMS: list[tuple[str, Callable[[Rows], bool]]] = [
-    ("on every seed, 6-4 ends above 6-1 for finetune, LwF, MiB and PLOP",
-     lambda r: all(r.get(m, "6-4", "all") > r.get(m, "6-1", "all") for m in ("finetune", "lwf", "mib", "plop"))),
-    ("on every seed, PLOP ends 6-1 lower with the paper's median threshold rule than with its code's",
-     lambda r: r.get("plop", "6-1", "all", variant=MEDIAN) < r.get("plop", "6-1", "all")),
-    ("on every seed, PLOP without POD ends 6-1 higher than with it",
-     lambda r: r.get("plop", "6-1", "all", variant=NOPOD) > r.get("plop", "6-1", "all")),
-    ("digits: on every seed, 6-4 ends above 6-1 for finetune, LwF, MiB and PLOP",
-     lambda r: all(r.get(m, "6-4", "all", regime=D) > r.get(m, "6-1", "all", regime=D)
-                   for m in ("finetune", "lwf", "mib", "plop"))),
-    ("digits: on every seed, PLOP ends 6-1 higher without POD and lower with the paper's median rule",
-     lambda r: r.get("plop", "6-1", "all", variant=MEDIAN, regime=D) < r.get("plop", "6-1", "all", regime=D)
-     < r.get("plop", "6-1", "all", variant=NOPOD, regime=D)),
-    ("digits: on every seed, DKD without the auxiliary classifier's copies learns 6-1's last digit better",
-     lambda r: r.get("dkd", "6-1", "new", variant="ac=0", regime=D) > r.get("dkd", "6-1", "new", regime=D)),
-    ("digits: on every seed, SSUL ends 2-1 above PLOP",
-     lambda r: r.get("ssul", "2-1", "all", regime=D) > r.get("plop", "2-1", "all", regime=D)),
-]
 
 
 if __name__ == "__main__":
