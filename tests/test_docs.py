@@ -152,3 +152,5 @@ def test_ci_runs_the_readmes_test_command():
     command = block.group(1).strip()
     assert "python -m pytest" in command and "torch==2.13.0" in command
     assert command in (ROOT / ".ci" / "run").read_text().splitlines(), f".ci/run does not run {command!r}"
+    guide = ROOT / "docs" / "getting-started.md"  # it repeats the README's two commands
+    assert command in guide.read_text().splitlines(), f"{guide.name} does not give the README's test command"
