@@ -28,6 +28,13 @@ PAGE_CLAIMS: dict[int, dict[str, bool | None]] = {i: {"none": _SCRATCH[i], "digi
 NOPOD, MEDIAN = "pod_factor=0,pod_logits_factor=0", "threshold_rule=median"
 SHAPES = "shapes"  # the regime of the ablation on a backbone pretrained on procedural shapes
 D = "digits"  # the pretrained regime (docs/papers.md#the-pretrained-regime-on-the-papers-splits-3-seeds)
+
+
+def in_digits(check: Callable[[Rows], bool]) -> Callable[[Rows], bool]:
+    """``check`` reading the pretrained regime's rows where it names none (its claims are prefixed "digits:")."""
+    return lambda rows: check(rows.of(D))
+
+
 # Other numbers the prose states, as (sentence, check on the rows).
 PROSE_CLAIMS: list[tuple[str, Callable[[Rows], bool]]] = [
     ("PLOP keeps more than 0.1 fewer old and new classes than MiB on 6-1",
@@ -72,55 +79,54 @@ PROSE_CLAIMS: list[tuple[str, Callable[[Rows], bool]]] = [
      and r.get("dkd", "2-2-2-2-2", "all") < r.get("mib", "2-2-2-2-2", "all") - 0.3),
     # the pretrained regime's section
     ("digits: 6-4 ends above 6-1 for finetune, LwF, MiB and PLOP; SSUL's two splits are within 0.01",
-     lambda r: all(r.get(m, "6-4", "all", regime=D) > r.get(m, "6-1", "all", regime=D)
-                   for m in ("finetune", "lwf", "mib", "plop"))
-     and abs(r.get("ssul", "6-4", "all", regime=D) - r.get("ssul", "6-1", "all", regime=D)) < 0.01),
+     in_digits(lambda r: all(r.get(m, "6-4", "all") > r.get(m, "6-1", "all")
+                             for m in ("finetune", "lwf", "mib", "plop"))
+               and abs(r.get("ssul", "6-4", "all") - r.get("ssul", "6-1", "all")) < 0.01)),
     ("digits: on 6-1 SSUL's new classes end above its old ones, its base below its added classes, MiB's and PLOP's "
      "new below their old",
-     lambda r: r.get("ssul", "6-1", "new", regime=D) > r.get("ssul", "6-1", "old", regime=D)
-     and r.get("ssul", "6-1", "base", regime=D) < r.get("ssul", "6-1", "added", regime=D)
-     and all(r.get(m, "6-1", "new", regime=D) < r.get(m, "6-1", "old", regime=D) for m in ("mib", "plop"))),
+     in_digits(lambda r: r.get("ssul", "6-1", "new") > r.get("ssul", "6-1", "old")
+               and r.get("ssul", "6-1", "base") < r.get("ssul", "6-1", "added")
+               and all(r.get(m, "6-1", "new") < r.get(m, "6-1", "old") for m in ("mib", "plop")))),
     ("digits: SSUL ends 2-1 above PLOP and below MiB, and 6-1 below PLOP",
-     lambda r: r.get("plop", "2-1", "all", regime=D) < r.get("ssul", "2-1", "all", regime=D)
-     < r.get("mib", "2-1", "all", regime=D) and r.get("ssul", "6-1", "all", regime=D) < r.get("plop", "6-1", "all",
-                                                                                             regime=D)),
+     in_digits(lambda r: r.get("plop", "2-1", "all") < r.get("ssul", "2-1", "all") < r.get("mib", "2-1", "all")
+               and r.get("ssul", "6-1", "all") < r.get("plop", "6-1", "all"))),
     ("digits: SSUL's first task of 6-1 ends more than 0.2 mIoU all below the plain-CE base, and its base ends lower "
      "than its first task and below PLOP's and MiB's",
-     lambda r: r.get("ssul", "6-1", "first", regime=D) < r.get("finetune", "6-1", "first", regime=D) - 0.2
-     and r.get("ssul", "6-1", "base", regime=D) < r.get("ssul", "6-1", "first", regime=D)
-     and r.get("ssul", "6-1", "base", regime=D) < min(r.get(m, "6-1", "base", regime=D) for m in ("plop", "mib"))),
+     in_digits(lambda r: r.get("ssul", "6-1", "first") < r.get("finetune", "6-1", "first") - 0.2
+               and r.get("ssul", "6-1", "base") < r.get("ssul", "6-1", "first")
+               and r.get("ssul", "6-1", "base") < min(r.get(m, "6-1", "base") for m in ("plop", "mib")))),
     ("digits: DKD's base on 6-1 ends within 0.01 of MiB's, its added classes more than 0.3 below",
-     lambda r: abs(r.get("dkd", "6-1", "base", regime=D) - r.get("mib", "6-1", "base", regime=D)) < 0.01
-     and r.get("dkd", "6-1", "added", regime=D) < r.get("mib", "6-1", "added", regime=D) - 0.3),
+     in_digits(lambda r: abs(r.get("dkd", "6-1", "base") - r.get("mib", "6-1", "base")) < 0.01
+               and r.get("dkd", "6-1", "added") < r.get("mib", "6-1", "added") - 0.3)),
     ("digits: MicroSeg ends 6-1 below SSUL and 6-4 above it; its 6-1 base ends more than 0.3 below its first task",
-     lambda r: r.get("microseg", "6-1", "all", regime=D) < r.get("ssul", "6-1", "all", regime=D)
-     and r.get("microseg", "6-4", "all", regime=D) > r.get("ssul", "6-4", "all", regime=D)
-     and r.get("microseg", "6-1", "base", regime=D) < r.get("microseg", "6-1", "first", regime=D) - 0.3),
+     in_digits(lambda r: r.get("microseg", "6-1", "all") < r.get("ssul", "6-1", "all")
+               and r.get("microseg", "6-4", "all") > r.get("ssul", "6-4", "all")
+               and r.get("microseg", "6-1", "base") < r.get("microseg", "6-1", "first") - 0.3)),
     ("digits: without POD PLOP ends 6-1 higher than with it, by less than 0.05, and still more than 0.05 below MiB",
-     lambda r: 0 < r.get("plop", "6-1", "all", variant=NOPOD, regime=D) - r.get("plop", "6-1", "all", regime=D) < 0.05
-     and r.get("plop", "6-1", "all", variant=NOPOD, regime=D) < r.get("mib", "6-1", "all", regime=D) - 0.05),
+     in_digits(lambda r: 0 < r.get("plop", "6-1", "all", variant=NOPOD) - r.get("plop", "6-1", "all") < 0.05
+               and r.get("plop", "6-1", "all", variant=NOPOD) < r.get("mib", "6-1", "all") - 0.05)),
     ("digits: with the paper's median threshold rule PLOP ends 6-1 more than 0.05 mIoU all below its code's rule",
-     lambda r: r.get("plop", "6-1", "all", variant=MEDIAN, regime=D) < r.get("plop", "6-1", "all", regime=D) - 0.05),
+     in_digits(lambda r: r.get("plop", "6-1", "all", variant=MEDIAN) < r.get("plop", "6-1", "all") - 0.05)),
     ("digits: EWF learns no digit of 6-1's last task (new < 0.01); without its fusion it ends within 0.005 of MiB, "
      "new above 0.5",
-     lambda r: r.get("ewf", "6-1", "new", regime=D) < 0.01
-     and abs(r.get("ewf", "6-1", "all", variant="fuse=false", regime=D) - r.get("mib", "6-1", "all", regime=D)) < 0.005
-     and r.get("ewf", "6-1", "new", variant="fuse=false", regime=D) > 0.5),
+     in_digits(lambda r: r.get("ewf", "6-1", "new") < 0.01
+               and abs(r.get("ewf", "6-1", "all", variant="fuse=false") - r.get("mib", "6-1", "all")) < 0.005
+               and r.get("ewf", "6-1", "new", variant="fuse=false") > 0.5)),
     ("digits: DKD without the auxiliary classifier's copies learns 6-1's last digit better and stays more than 0.1 "
      "below MiB; with frozen BatchNorm affine parameters it ends within 0.005 of its default",
-     lambda r: r.get("dkd", "6-1", "new", variant="ac=0", regime=D) > r.get("dkd", "6-1", "new", regime=D)
-     and r.get("dkd", "6-1", "all", variant="ac=0", regime=D) < r.get("mib", "6-1", "all", regime=D) - 0.1
-     and abs(r.get("dkd", "6-1", "all", variant="freeze_bn_affine=true", regime=D)
-             - r.get("dkd", "6-1", "all", regime=D)) < 0.005),
+     in_digits(lambda r: r.get("dkd", "6-1", "new", variant="ac=0") > r.get("dkd", "6-1", "new")
+               and r.get("dkd", "6-1", "all", variant="ac=0") < r.get("mib", "6-1", "all") - 0.1
+               and abs(r.get("dkd", "6-1", "all", variant="freeze_bn_affine=true")
+                       - r.get("dkd", "6-1", "all")) < 0.005)),
     ("digits: MicroSeg at pixel level ends 6-1 lower than at region level and its base ends more than 0.2 below its "
      "first task",
-     lambda r: r.get("microseg", "6-1", "all", variant="region_level=false", regime=D)
-     < r.get("microseg", "6-1", "all", regime=D)
-     and r.get("microseg", "6-1", "base", variant="region_level=false", regime=D)
-     < r.get("microseg", "6-1", "first", variant="region_level=false", regime=D) - 0.2),
+     in_digits(lambda r: r.get("microseg", "6-1", "all", variant="region_level=false")
+               < r.get("microseg", "6-1", "all")
+               and r.get("microseg", "6-1", "base", variant="region_level=false")
+               < r.get("microseg", "6-1", "first", variant="region_level=false") - 0.2)),
     ("digits: MiB in disjoint ends 6-1 more than 0.1 below MiB in overlap, its base and its added classes both lower",
-     lambda r: r.get("mib", "6-1", "all", "disjoint", regime=D) < r.get("mib", "6-1", "all", regime=D) - 0.1
-     and all(r.get("mib", "6-1", k, "disjoint", regime=D) < r.get("mib", "6-1", k, regime=D) for k in ("base", "added"))),
+     in_digits(lambda r: r.get("mib", "6-1", "all", "disjoint") < r.get("mib", "6-1", "all") - 0.1
+               and all(r.get("mib", "6-1", k, "disjoint") < r.get("mib", "6-1", k) for k in ("base", "added")))),
 ]
 
 # What the prose says holds on every seed: each check holds on each seed's runs alone.
@@ -132,13 +138,13 @@ SEED_CLAIMS: list[tuple[str, Callable[[Rows], bool]]] = [
     ("on every seed, PLOP without POD ends 6-1 higher than with it",
      lambda r: r.get("plop", "6-1", "all", variant=NOPOD) > r.get("plop", "6-1", "all")),
     ("digits: on every seed, 6-4 ends above 6-1 for finetune, LwF, MiB and PLOP",
-     lambda r: all(r.get(m, "6-4", "all", regime=D) > r.get(m, "6-1", "all", regime=D)
-                   for m in ("finetune", "lwf", "mib", "plop"))),
+     in_digits(lambda r: all(r.get(m, "6-4", "all") > r.get(m, "6-1", "all")
+                             for m in ("finetune", "lwf", "mib", "plop")))),
     ("digits: on every seed, PLOP ends 6-1 higher without POD and lower with the paper's median rule",
-     lambda r: r.get("plop", "6-1", "all", variant=MEDIAN, regime=D) < r.get("plop", "6-1", "all", regime=D)
-     < r.get("plop", "6-1", "all", variant=NOPOD, regime=D)),
+     in_digits(lambda r: r.get("plop", "6-1", "all", variant=MEDIAN) < r.get("plop", "6-1", "all")
+               < r.get("plop", "6-1", "all", variant=NOPOD))),
     ("digits: on every seed, DKD without the auxiliary classifier's copies learns 6-1's last digit better",
-     lambda r: r.get("dkd", "6-1", "new", variant="ac=0", regime=D) > r.get("dkd", "6-1", "new", regime=D)),
+     in_digits(lambda r: r.get("dkd", "6-1", "new", variant="ac=0") > r.get("dkd", "6-1", "new"))),
     ("digits: on every seed, SSUL ends 2-1 above PLOP",
-     lambda r: r.get("ssul", "2-1", "all", regime=D) > r.get("plop", "2-1", "all", regime=D)),
+     in_digits(lambda r: r.get("ssul", "2-1", "all") > r.get("plop", "2-1", "all"))),
 ]
