@@ -68,6 +68,10 @@ python scripts/docs_tables.py "$RUNS" docs --steps "$STEPS" --tasks "$TASKS" ${r
 # (none: RUNS/papers*) and on the backbone pretrained on digits no scene holds (digits: RUNS/papers-digits*,
 # model.pretrain=digits, cached once per machine); scripts/papers_doc.py reads a run's regime from its config
 papers=(--seeds "${PAPERS_SEEDS:-3}" --workers "$WORKERS" --set train.threads=1 --no-run-reports --reuse "$RUNS" --overwrite)
+ablate() {  # ablate OUT METHOD ARGS...: one ablation behind the page's explanations, on 6-1 in overlap
+  local out=$1 method=$2; shift 2
+  csslab benchmark --suite papers --methods "$method" --tasks 6-1 --settings overlap "$@" "${papers[@]}" --out "$out"
+}
 for regime in ${PAPERS_REGIMES:-none digits}; do
   if [ "$regime" = none ]; then at=(); out="$RUNS/papers"; else at=(--set "model.pretrain=$regime"); out="$RUNS/papers-$regime"; fi
   csslab benchmark --suite papers --methods finetune,lwf,mib,plop,ssul --tasks 6-1,6-4,2-1 --settings overlap \
@@ -79,19 +83,13 @@ for regime in ${PAPERS_REGIMES:-none digits}; do
   # the newer methods (issue 16) on the two big-base splits
   csslab benchmark --suite papers --methods sdr,dkd,ewf,microseg,eir --tasks 6-1,6-4 --settings overlap \
       "${papers[@]}" ${at[@]+"${at[@]}"} --out "$out-new"
-  if [ "$regime" != none ]; then  # the ablations behind the pretrained regime's explanations (6-1)
-    csslab benchmark --suite papers --methods plop --tasks 6-1 --settings overlap --grid params.pod_factor=0 \
-        --grid params.pod_logits_factor=0 "${papers[@]}" "${at[@]}" --out "$out-plop-nopod"
-    csslab benchmark --suite papers --methods plop --tasks 6-1 --settings overlap --grid params.threshold_rule=median \
-        "${papers[@]}" "${at[@]}" --out "$out-plop-median"
-    csslab benchmark --suite papers --methods ewf --tasks 6-1 --settings overlap --grid params.fuse=false \
-        "${papers[@]}" "${at[@]}" --out "$out-ewf-nofuse"
-    csslab benchmark --suite papers --methods dkd --tasks 6-1 --settings overlap --grid params.ac=0 \
-        "${papers[@]}" "${at[@]}" --out "$out-dkd-ac0"
-    csslab benchmark --suite papers --methods dkd --tasks 6-1 --settings overlap --grid params.freeze_bn_affine=true \
-        "${papers[@]}" "${at[@]}" --out "$out-dkd-bnfrozen"
-    csslab benchmark --suite papers --methods microseg --tasks 6-1 --settings overlap --grid params.region_level=false \
-        "${papers[@]}" "${at[@]}" --out "$out-microseg-pixel"
+  if [ "$regime" != none ]; then  # the ablations behind the pretrained regime's explanations
+    ablate "$out-plop-nopod" plop --grid params.pod_factor=0 --grid params.pod_logits_factor=0 "${at[@]}"
+    ablate "$out-plop-median" plop --grid params.threshold_rule=median "${at[@]}"
+    ablate "$out-ewf-nofuse" ewf --grid params.fuse=false "${at[@]}"
+    ablate "$out-dkd-ac0" dkd --grid params.ac=0 "${at[@]}"
+    ablate "$out-dkd-bnfrozen" dkd --grid params.freeze_bn_affine=true "${at[@]}"
+    ablate "$out-microseg-pixel" microseg --grid params.region_level=false "${at[@]}"
   fi
 done
 # the findings on the README's benchmark split (2-2-2-2-2, the default budget): DKD against MiB, the newer methods
@@ -101,11 +99,8 @@ csslab benchmark --methods mib,plop,ssul,dkd,microseg,ewf --seeds "${PAPERS_SEED
     --no-run-reports --reuse "$RUNS" --overwrite --out "$RUNS/papers-default"
 # the ablations behind the page's explanations: PLOP without POD, PLOP with the paper's median threshold rule,
 # SSUL on a pretrained backbone (6-1)
-csslab benchmark --suite papers --methods plop --tasks 6-1 --settings overlap --grid params.pod_factor=0 \
-    --grid params.pod_logits_factor=0 "${papers[@]}" --out "$RUNS/papers-plop-nopod"
-csslab benchmark --suite papers --methods plop --tasks 6-1 --settings overlap --grid params.threshold_rule=median \
-    "${papers[@]}" --out "$RUNS/papers-plop-median"
-csslab benchmark --suite papers --methods ssul --tasks 6-1 --settings overlap --grid model.pretrain=shapes \
-    "${papers[@]}" --out "$RUNS/papers-ssul-pretrain"
+ablate "$RUNS/papers-plop-nopod" plop --grid params.pod_factor=0 --grid params.pod_logits_factor=0
+ablate "$RUNS/papers-plop-median" plop --grid params.threshold_rule=median
+ablate "$RUNS/papers-ssul-pretrain" ssul --grid model.pretrain=shapes
 python scripts/papers_doc.py "$RUNS"/papers "$RUNS"/papers-* --page docs/papers.md
 echo "docs regenerated in $(( ($(date +%s) - start) / 60 )) min ($RUNS -> docs/)"
