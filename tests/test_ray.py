@@ -38,7 +38,6 @@ def test_ray_sweep_equals_local_sweep_with_the_default_threads(tmp_path, capsys,
     for run in remote_runs:  # every run's per-task numbers and frames, not only the table's means
         a, b = tmp_path / "local" / run, tmp_path / "ray" / run
         assert compare(a, b) is None
-        confusions = [[t["confusion"] for t in json.loads((d / "results.json").read_text())["tasks"]] for d in (a, b)]
-        assert confusions[0] == confusions[1]
-        threads = [json.loads((d / "results.json").read_text())["config"]["train"]["threads"] for d in (a, b)]
-        assert threads == [DEFAULT_THREADS, DEFAULT_THREADS]
+        results = [json.loads((d / "results.json").read_text()) for d in (a, b)]
+        assert [t["confusion"] for t in results[0]["tasks"]] == [t["confusion"] for t in results[1]["tasks"]]
+        assert [r["config"]["train"]["threads"] for r in results] == [DEFAULT_THREADS, DEFAULT_THREADS]
