@@ -180,6 +180,25 @@ def summary(verdicts: list[dict[str, bool | None]], regimes=tuple(REGIMES)) -> s
     return "; ".join(parts) + "."
 
 
+def suite_tables(folders: list[Path], results_of: dict[tuple[Path, str], dict]) -> str:
+    """Each benchmark directory's table under the regimes its rows ran in (a table's budget line does not name
+    the backbone's pretraining), the scratch regime's first."""
+    order = list(REGIMES)
+
+    def rank(regime: str) -> int:  # the findings table's order, any other regime (an ablation's) after
+        return order.index(regime) if regime in order else len(order)
+
+    tables = []
+    for folder in folders:
+        rows = json.loads(BenchmarkDir(folder).json.read_text())["rows"]
+        regimes = sorted({regime_of(row.get("variant") or "", results_of[(folder, row["runs"][0])]["config"]
+                                    .get("model", {}).get("pretrain"))[0] for row in rows if row.get("runs")}, key=rank)
+        title = " and ".join(REGIMES.get(r, f"pretrained ({r})") for r in regimes)
+        tables.append(((min(map(rank, regimes), default=len(order)), len(regimes)),
+                       f"*{title[:1].upper() + title[1:]}* ({folder.name}):\n\n{benchmark_markdown(rows)}"))
+    return "\n\n".join(text for _, text in sorted(tables, key=lambda table: table[0]))
+
+
 def _mark(ok: bool | None) -> str:
     return {True: "✓", False: "✗", None: "not checked (not run):"}[ok]
 
@@ -195,9 +214,8 @@ def main(argv=None) -> int:
     rows, per_seed = Rows(all_rows), seed_rows(all_rows, results_of)
     table, verdicts = findings_table(rows, per_seed)
     checked = claims_checked(verdicts) + prose_checked(rows, per_seed)
-    data = [json.loads(BenchmarkDir(d).json.read_text()) for d in args.suites]
     blocks = {
-        "papers-suite": "\n\n".join(benchmark_markdown(d["rows"]) for d in data),
+        "papers-suite": suite_tables(args.suites, results_of),
         "papers-findings": table,
         "papers-summary": summary(verdicts),
         "papers-claims": "\n".join(f"- {_mark(ok)} {text}" for text, ok in checked),

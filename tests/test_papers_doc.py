@@ -98,6 +98,17 @@ def test_a_run_pretrained_by_set_counts_in_its_regime_and_a_contradicted_claim_e
     assert finding_row(text, DKD_BEATS)[8] == "**disagrees**"
 
 
+def test_each_table_is_titled_with_its_regime_the_scratch_ones_first(papers, monkeypatch, tmp_path):
+    digits = write_bench(tmp_path / "papers-digits", {("mib", "", "digits"): {0: 0.8}})  # --set: no variant says it
+    grid = write_bench(tmp_path / "papers-default", {("mib", "model.pretrain=none", "none"): {0: 0.7},
+                                                     ("mib", "model.pretrain=digits", "digits"): {0: 0.8}})
+    scratch = write_bench(tmp_path / "papers", {("mib", "", "none"): {0: 0.7}})
+    code, text = fill(papers, monkeypatch, tmp_path, {DKD_BEATS: {"none": None, "digits": None}}, digits, grid, scratch)
+    titles = [line for line in text.splitlines() if line.startswith("*") and line.endswith("):")]
+    assert titles == ["*From scratch* (papers):", "*From scratch and pretrained (digits)* (papers-default):",
+                      "*Pretrained (digits)* (papers-digits):"]
+
+
 def test_a_finding_the_page_states_no_verdict_for_fails_once_its_rows_run(papers, monkeypatch, tmp_path):
     bench = write_bench(tmp_path / "b", {(m, "", "none"): {0: v} for m, v in (("dkd", 0.9), ("mib", 0.5), ("plop", 0.4))})
     code, text = fill(papers, monkeypatch, tmp_path, {DKD_BEATS: {"none": None, "digits": None}}, bench)
