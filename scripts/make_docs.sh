@@ -67,7 +67,9 @@ python scripts/docs_tables.py "$RUNS" docs --steps "$STEPS" --tasks "$TASKS" ${r
 # suite: docs/cli.md, "Several splits, and the papers' suite"), under each regime of PAPERS_REGIMES: from scratch
 # (none: RUNS/papers*) and on the backbone pretrained on digits no scene holds (digits: RUNS/papers-digits*,
 # model.pretrain=digits, cached once per machine); scripts/papers_doc.py reads a run's regime from its config
-papers=(--seeds "${PAPERS_SEEDS:-3}" --workers "$WORKERS" --set train.threads=1 --no-run-reports --reuse "$RUNS" --overwrite)
+# one process of two threads (not WORKERS of one): the page's runs were trained so, and the thread count is part of a
+# run's configuration, so this reuses them and gives their numbers
+papers=(--seeds "${PAPERS_SEEDS:-3}" --workers 1 --set train.threads=2 --no-run-reports --reuse "$RUNS" --overwrite)
 ablate() {  # ablate OUT METHOD ARGS...: one ablation behind the page's explanations, on 6-1 in overlap
   local out=$1 method=$2; shift 2
   csslab benchmark --suite papers --methods "$method" --tasks 6-1 --settings overlap "$@" "${papers[@]}" --out "$out"
@@ -94,8 +96,8 @@ for regime in ${PAPERS_REGIMES:-none digits}; do
 done
 # the findings on the README's benchmark split (2-2-2-2-2, the default budget): DKD against MiB, the newer methods
 # against MiB and PLOP, under both regimes in one grid (its rows' variant names the regime)
-csslab benchmark --methods mib,plop,ssul,dkd,microseg,ewf --seeds "${PAPERS_SEEDS:-3}" --workers "$WORKERS" \
-    --set train.threads=1 --grid "model.pretrain=$(echo ${PAPERS_REGIMES:-none digits} | tr ' ' ,)" \
+csslab benchmark --methods mib,plop,ssul,dkd,microseg,ewf --seeds "${PAPERS_SEEDS:-3}" --workers 1 \
+    --set train.threads=2 --grid "model.pretrain=$(echo ${PAPERS_REGIMES:-none digits} | tr ' ' ,)" \
     --no-run-reports --reuse "$RUNS" --overwrite --out "$RUNS/papers-default"
 # the ablations behind the page's explanations: PLOP without POD, PLOP with the paper's median threshold rule,
 # SSUL on a pretrained backbone (6-1)
