@@ -15,10 +15,8 @@ if TYPE_CHECKING:
 
 # What the page's prose says of each finding under each regime (its number: {regime: agrees True / disagrees
 # False / None, no verdict stated yet}): the explanations are written for these verdicts, so a regeneration that
-# changes one fails until the prose is rewritten, and one whose rows were not run is listed as not checked. The
-# scratch verdicts were read from the earlier suite (3 seeds, before the scenes changed; its run directories are
-# gone), but for the default split's findings (13, 20, 21), read with the pretrained ones from one benchmark over
-# both regimes; a finding whose rows no run had yet says None, and fails once they are run until the page states it.
+# changes one fails until the prose is rewritten, and one whose rows were not run is listed as not checked; a
+# finding whose rows no run had yet says None, and fails once they are run until the page states it.
 _SCRATCH = {1: True, 2: True, 3: True, 4: False, 5: False, 6: False, 7: True, 8: False, 9: True, 10: True, 11: False,
             12: True, 13: False, 14: False, 15: False, 16: True, 17: False, 18: False, 19: False, 20: False, 21: False}
 _DIGITS = {1: True, 2: True, 3: True, 4: True, 5: False, 6: False, 7: True, 8: False, 9: True, 10: False, 11: False,
@@ -62,18 +60,23 @@ PROSE_CLAIMS: list[tuple[str, Callable[[Rows], bool]]] = [
      lambda r: all(r.get(m, "6-4", "all") > r.get(m, "6-1", "all") + 0.04 for m in ("finetune", "lwf", "mib", "plop"))
      and abs(r.get("ssul", "6-4", "all") - r.get("ssul", "6-1", "all")) < 0.05
      and max(r.get("ssul", "6-4", "new"), r.get("ssul", "6-1", "new")) < 0.2),
-    ("MiB in disjoint ends 6-1 more than 0.1 below MiB in overlap",
-     lambda r: r.get("mib", "6-1", "all", "disjoint") < r.get("mib", "6-1", "all") - 0.1),
+    ("MiB in disjoint ends 6-1 more than 0.1 below MiB in overlap, its base and its added classes both lower",
+     lambda r: r.get("mib", "6-1", "all", "disjoint") < r.get("mib", "6-1", "all") - 0.1
+     and all(r.get("mib", "6-1", k, "disjoint") < r.get("mib", "6-1", k) for k in ("base", "added"))),
     ("on 6-1 and 6-4 SDR ends within 0.02 mIoU all of MiB",
      lambda r: all(abs(r.get("sdr", s, "all") - r.get("mib", s, "all")) < 0.02 for s in ("6-1", "6-4"))),
-    ("EIR trails MiB by 0.02-0.07 on 6-1 and 6-4",
-     lambda r: all(0.02 <= r.get("mib", s, "all") - r.get("eir", s, "all") <= 0.07 for s in ("6-1", "6-4"))),
+    ("EIR trails MiB by 0.03-0.09 on 6-1 and 6-4",
+     lambda r: all(0.03 <= r.get("mib", s, "all") - r.get("eir", s, "all") <= 0.09 for s in ("6-1", "6-4"))),
     ("DKD and EWF learn 6-4's new task (new > 0.3) but no single digit of 6-1 (new < 0.01)",
      lambda r: all(r.get(m, "6-4", "new") > 0.3 and r.get(m, "6-1", "new") < 0.01 for m in ("dkd", "ewf"))),
     ("MicroSeg ends below SSUL on 6-1 and 6-4, and none of SDR, DKD, EWF, MicroSeg, EIR beats MiB by 0.02 there",
      lambda r: all(r.get("microseg", s, "all") < r.get("ssul", s, "all") for s in ("6-1", "6-4"))
      and all(r.get(m, s, "all") < r.get("mib", s, "all") + 0.02
              for m in ("sdr", "dkd", "ewf", "microseg", "eir") for s in ("6-1", "6-4"))),
+    ("MicroSeg's first task of 6-1 ends below SSUL's; DKD ends 6-1 above SSUL, both below PLOP and MiB",
+     lambda r: r.get("microseg", "6-1", "first") < r.get("ssul", "6-1", "first")
+     and r.get("ssul", "6-1", "all") < r.get("dkd", "6-1", "all") < r.get("plop", "6-1", "all")
+     < r.get("mib", "6-1", "all")),
     ("DKD learns no class of the last task of 2-2-2-2-2 and ends far below MiB",
      lambda r: r.get("dkd", "2-2-2-2-2", "new") < 0.01
      and r.get("dkd", "2-2-2-2-2", "all") < r.get("mib", "2-2-2-2-2", "all") - 0.3),
@@ -135,8 +138,8 @@ SEED_CLAIMS: list[tuple[str, Callable[[Rows], bool]]] = [
      lambda r: all(r.get(m, "6-4", "all") > r.get(m, "6-1", "all") for m in ("finetune", "lwf", "mib", "plop"))),
     ("on every seed, PLOP ends 6-1 lower with the paper's median threshold rule than with its code's",
      lambda r: r.get("plop", "6-1", "all", variant=MEDIAN) < r.get("plop", "6-1", "all")),
-    ("on every seed, PLOP without POD ends 6-1 higher than with it",
-     lambda r: r.get("plop", "6-1", "all", variant=NOPOD) > r.get("plop", "6-1", "all")),
+    ("on every seed, PLOP's new classes end 6-1 below its old ones",
+     lambda r: r.get("plop", "6-1", "new") < r.get("plop", "6-1", "old")),
     ("digits: on every seed, 6-4 ends above 6-1 for finetune, LwF, MiB and PLOP",
      in_digits(lambda r: all(r.get(m, "6-4", "all") > r.get(m, "6-1", "all")
                              for m in ("finetune", "lwf", "mib", "plop")))),
