@@ -53,18 +53,22 @@ def regime_of(variant: str, pretrain: str | None) -> tuple[str, str]:
     return (named[0] if named else pretrain or "none"), rest
 
 
-def load_suites(folders: list[Path]) -> tuple[list[dict], dict[tuple[Path, str], dict]]:
+def load_suites(folders: list[Path]) -> tuple[list[dict], dict[tuple[Path, str], dict], dict[Path, tuple[list, set]]]:
     """Every row of the benchmark directories with its ``regime`` and variant less the regime, the first task's
-    mean mIoU all (``first_mean``), and the results.json of every run by (folder, run). A row met in two folders
-    (same method, split, setting, variant, regime) is kept once: the one with more runs, else the later folder's."""
+    mean mIoU all (``first_mean``), the results.json of every run by (folder, run), and each folder's rows as its
+    benchmark.json holds them with the regimes they ran in (its table). A row met in two folders (same method,
+    split, setting, variant, regime) is kept once: the one with more runs, else the later folder's."""
     kept: dict[tuple, dict] = {}
     results_of: dict[tuple[Path, str], dict] = {}
+    tables: dict[Path, tuple[list, set]] = {}
     for folder in folders:
         bench = BenchmarkDir(folder)
         if not bench.json.is_file():
             raise SystemExit(f"papers_doc: {folder} holds no {bench.json.name}: give the directory of a finished "
                              f"csslab benchmark (its --out)")
-        for row in json.loads(bench.json.read_text())["rows"]:
+        rows, regimes = json.loads(bench.json.read_text())["rows"], set()
+        tables[folder] = (rows, regimes)
+        for row in rows:
             runs = row.get("runs", [])
             for run in runs:
                 try:
@@ -74,6 +78,7 @@ def load_suites(folders: list[Path]) -> tuple[list[dict], dict[tuple[Path, str],
             configs = [results_of[(folder, run)]["config"] for run in runs]
             pretrain = configs[0].get("model", {}).get("pretrain") if configs else None
             regime, variant = regime_of(row.get("variant") or "", pretrain)
+            regimes.add(regime)
             firsts = [results_of[(folder, run)]["tasks"][0]["miou_all"] for run in runs]
             row = row | {"regime": regime, "variant": variant, "folder": folder,
                          "first_mean": sum(firsts) / len(firsts) if firsts else None}
@@ -82,7 +87,7 @@ def load_suites(folders: list[Path]) -> tuple[list[dict], dict[tuple[Path, str],
                 print(f"papers_doc: {key} in {kept[key]['folder']} and {folder}: the one with more runs is kept")
                 continue
             kept[key] = row
-    return list(kept.values()), results_of
+    return list(kept.values()), results_of, tables
 
 
 def seed_rows(rows: list[dict], results_of: dict[tuple[Path, str], dict]) -> dict[int, Rows]:
@@ -180,23 +185,21 @@ def summary(verdicts: list[dict[str, bool | None]], regimes=tuple(REGIMES)) -> s
     return "; ".join(parts) + "."
 
 
-def suite_tables(folders: list[Path], results_of: dict[tuple[Path, str], dict]) -> str:
-    """Each benchmark directory's table under the regimes its rows ran in (a table's budget line does not name
-    the backbone's pretraining), the scratch regime's first."""
+def suite_tables(tables: dict[Path, tuple[list, set]]) -> str:
+    """Each benchmark directory's table (``load_suites``) under the regimes its rows ran in (a table's budget line
+    does not name the backbone's pretraining), the scratch regime's first."""
     order = list(REGIMES)
 
     def rank(regime: str) -> int:  # the findings table's order, any other regime (an ablation's) after
         return order.index(regime) if regime in order else len(order)
 
-    tables = []
-    for folder in folders:
-        rows = json.loads(BenchmarkDir(folder).json.read_text())["rows"]
-        regimes = sorted({regime_of(row.get("variant") or "", results_of[(folder, row["runs"][0])]["config"]
-                                    .get("model", {}).get("pretrain"))[0] for row in rows if row.get("runs")}, key=rank)
+    titled = []
+    for folder, (rows, regimes) in tables.items():
+        regimes = sorted(regimes, key=rank)
         title = " and ".join(REGIMES.get(r, f"pretrained ({r})") for r in regimes)
-        tables.append(((min(map(rank, regimes), default=len(order)), len(regimes)),
+        titled.append(((min(map(rank, regimes), default=len(order)), len(regimes)),
                        f"*{title[:1].upper() + title[1:]}* ({folder.name}):\n\n{benchmark_markdown(rows)}"))
-    return "\n\n".join(text for _, text in sorted(tables, key=lambda table: table[0]))
+    return "\n\n".join(text for _, text in sorted(titled, key=lambda table: table[0]))
 
 
 def _mark(ok: bool | None) -> str:
@@ -210,12 +213,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not args.page.is_file():
         raise SystemExit(f"papers_doc: no page {args.page} to fill (--page names docs/papers.md)")
-    all_rows, results_of = load_suites(args.suites)
+    all_rows, results_of, tables = load_suites(args.suites)
     rows, per_seed = Rows(all_rows), seed_rows(all_rows, results_of)
     table, verdicts = findings_table(rows, per_seed)
     checked = claims_checked(verdicts) + prose_checked(rows, per_seed)
     blocks = {
-        "papers-suite": suite_tables(args.suites, results_of),
+        "papers-suite": suite_tables(tables),
         "papers-findings": table,
         "papers-summary": summary(verdicts),
         "papers-claims": "\n".join(f"- {_mark(ok)} {text}" for text, ok in checked),
