@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import reprlib
 import stat
@@ -249,9 +250,17 @@ def protocol_changes(train: dict) -> list[str]:
     return [key for key, value in preset.items() if key in train and train[key] != value]
 
 
+@functools.cache
+def _field_types(cls) -> dict:
+    """A config dataclass's field names and their resolved types (resolved once per class: ~0.14 ms a call, and a saved
+    configuration assigns ~40 fields)."""
+    hints = get_type_hints(cls)
+    return {f.name: hints[f.name] for f in fields(cls) if f.name in hints}
+
+
 def _assign(obj, key, value, name):
-    hints = get_type_hints(type(obj))
-    if key not in hints or key not in {f.name for f in fields(obj)}:
+    hints = _field_types(type(obj))
+    if key not in hints:
         valid = ", ".join(f.name for f in fields(obj))
         raise ValueError(f"unknown config key {name!r}: valid keys here are {valid}")
     typed = coerce(value, hints[key], name)
