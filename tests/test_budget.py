@@ -80,6 +80,30 @@ def test_benchmark_markdown_and_csv_carry_each_rows_budget_and_say_when_rows_dif
     assert "20 / 250 steps per task" in benchmark_markdown([row])
 
 
+def test_the_budget_names_how_the_backbone_started_and_a_table_of_both_regimes_says_they_differ():
+    def pretrained(kind, steps=0):
+        config = _config()
+        config["model"] |= {"pretrain": kind, "pretrain_steps": steps}
+        return run_budget(config)
+
+    assert "backbone fast from scratch," in budget_text(pretrained("none"))
+    digits = pretrained("digits")  # the kind's own budget, resolved
+    assert (digits["pretrain"], digits["pretrain_steps"]) == ("digits", 3000)
+    assert "backbone fast pretrained on digits (3000 steps)," in budget_text(digits)
+    assert "pretrained on shapes (2 steps)" in budget_text(pretrained("shapes", 2))
+    assert "backbone fast from a joint run," in budget_text(pretrained("joint"))
+    old = _config()
+    del old["model"]["pretrain"], old["model"]["pretrain_steps"]  # saved before model.pretrain existed
+    assert "backbone fast, seed 0" in budget_text(run_budget(old))
+
+    rows = row_budgets([{"runs": ["a"]}, {"runs": ["b"]}], {"a": pretrained("none"), "b": digits})
+    assert benchmark_budget(rows)["differs"] == {"pretrain": ["none", "digits"], "pretrain_steps": [0, 3000]}
+    text = benchmark_markdown(rows)
+    assert "backbone fast (model.pretrain none / digits)" in text and "different budgets (pretrain none, digits;" in text
+    first, second = csv.DictReader(io.StringIO(benchmark_csv(rows)))
+    assert (first["pretrain"], second["pretrain"], second["pretrain_steps"]) == ("none", "digits", "3000")
+
+
 def test_class_orders_are_an_axis_of_every_row_not_a_difference_between_rows():
     def order(name):
         config = _config()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from csslab.core.config import protocol_changes
+from csslab.core.config import PRETRAIN_STEPS, protocol_changes
 from csslab.scenarios.tasks import parse_split
 
 # steps per class a task needs: the measured budget (250 steps for the default 2-class tasks,
@@ -20,7 +20,7 @@ NEEDED_STEPS_PER_CLASS = 125
 # the budget's keys, in the order tables and CSV columns show them
 KEYS = ("steps", "steps_per_class", "least_steps_per_class", "batch_size", "train_scenes", "test_scenes", "data",
         "class_order", "protocol", "optimizer", "momentum", "lr", "lr_incremental", "weight_decay", "schedule",
-        "backbone", "seeds")
+        "backbone", "pretrain", "pretrain_steps", "seeds")
 
 
 def least_steps_per_class(config: dict, tasks: list[dict] | None = None) -> float | None:
@@ -48,10 +48,21 @@ def run_budget(config: dict, tasks: list[dict] | None = None) -> dict:
     optimizer = train.get("optimizer", "adam")
     budget |= {"protocol": protocol_label(train), "optimizer": optimizer,
                "momentum": train.get("momentum", 0.9) if optimizer == "sgd" else None,
-               "backbone": model.get("backbone"),
+               "backbone": model.get("backbone"), "pretrain": model.get("pretrain"),
+               "pretrain_steps": _pretrain_steps(model),
                "seeds": [config["seed"]] if "seed" in config else [],
                "least_steps_per_class": least_steps_per_class(config, tasks)}
     return {key: budget[key] for key in KEYS}
+
+
+def _pretrain_steps(model: dict) -> int | None:
+    """The optimiser steps of the backbone's pretraining as the run resolved them: 0 from scratch, None for a
+    joint run's backbone (a whole run, not a number of pretraining steps) or a run that did not record it."""
+    if model.get("pretrain") == "none":
+        return 0
+    if model.get("pretrain") not in PRETRAIN_STEPS:
+        return None
+    return model.get("pretrain_steps") or PRETRAIN_STEPS[model["pretrain"]]
 
 
 def protocol_label(train: dict) -> str | None:
@@ -131,6 +142,21 @@ def _optimizer(budget: dict) -> str:
     return name + (f" (momentum {_number(budget['momentum'])})" if budget.get("momentum") is not None else "")
 
 
+def _pretrain(budget: dict) -> str:
+    """How the backbone started, after its name: " from scratch", " pretrained on digits (3000 steps)" (nothing
+    for a run saved before model.pretrain existed, which trained from scratch but did not say so)."""
+    kind, steps = budget.get("pretrain"), budget.get("pretrain_steps")
+    if kind is None:
+        return ""
+    if kind == "none":
+        return " from scratch"
+    if kind == "joint":
+        return " from a joint run"
+    if isinstance(kind, list):  # rows or runs that differ (the line after the budget names their values)
+        return f" (model.pretrain {_number(kind)})"
+    return f" pretrained on {kind}" + (f" ({_number(steps)} steps)" if steps is not None else "")
+
+
 def budget_text(budget: dict) -> str:
     """The budget in one line, e.g. "250 steps per task (...), batch 32, 2000 training scenes per task, ..."."""
     if not budget:
@@ -146,7 +172,7 @@ def budget_text(budget: dict) -> str:
              (f"protocol {_number(budget['protocol'])}: " if budget.get("protocol") else "")
              + _optimizer(budget) + f" {rate}, {budget.get('schedule')} schedule"
              + (f", weight decay {_number(budget['weight_decay'])}" if budget.get("weight_decay") else ""),
-             f"backbone {budget.get('backbone')}",
+             f"backbone {budget.get('backbone')}" + _pretrain(budget),
              (f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}" if seeds else "seed not recorded")]
     return ", ".join(parts)
 
