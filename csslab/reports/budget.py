@@ -106,11 +106,21 @@ def row_budgets(rows: list[dict], budgets: dict[str, dict]) -> list[dict]:
 
 
 def benchmark_budget(rows: list[dict]) -> dict:
-    """The budget the rows share, and ``differs``: each key on which rows differ, with their values."""
+    """The budget the rows share, and ``differs``: each key on which rows of the same grid point differ, with its
+    values. A key that differs only between grid points (``--grid train.lr=...,...``, ``--grid model.pretrain=
+    none,digits``) is the grid's axis, which every row's variant names: the budget lists its values, and it is no
+    difference to warn about."""
     budgets = [row["budget"] for row in rows if row.get("budget")]
     if not budgets:
         return {}
     common, differs = merge(budgets)
+    points: dict[str, list[dict]] = {}
+    for row in rows:
+        if row.get("budget"):
+            points.setdefault(row.get("variant") or "", []).append(row["budget"])
+    if len(points) > 1:
+        within = {key for group in points.values() for key in merge(group)[1]}
+        differs = {key: values for key, values in differs.items() if key in within}
     return common | {"differs": differs}
 
 
