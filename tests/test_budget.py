@@ -100,7 +100,8 @@ def test_the_budget_names_how_the_backbone_started_and_a_table_of_both_regimes_s
     rows = row_budgets([{"runs": ["a"]}, {"runs": ["b"]}], {"a": pretrained("none"), "b": digits})
     assert benchmark_budget(rows)["differs"] == {"pretrain": ["none", "digits"], "pretrain_steps": [0, 3000]}
     text = benchmark_markdown(rows)
-    assert "backbone fast (model.pretrain none / digits)" in text and "different budgets (pretrain none, digits;" in text
+    assert "backbone fast (model.pretrain none / digits)" in text
+    assert "different budgets (pretrain none, digits; pretrain_steps 0, 3000)" in text
     first, second = csv.DictReader(io.StringIO(benchmark_csv(rows)))
     assert (first["pretrain"], second["pretrain"], second["pretrain_steps"]) == ("none", "digits", "3000")
     # the same rows as a grid's points (--grid model.pretrain=none,digits): the regimes are its axis, named in

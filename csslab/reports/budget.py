@@ -162,7 +162,7 @@ def _pretrain(budget: dict) -> str:
         return " from scratch"
     if kind == "joint":
         return " from a joint run"
-    if isinstance(kind, list):  # rows or runs that differ (the line after the budget names their values)
+    if isinstance(kind, list):  # rows or runs of several regimes (a grid's axis, or rows that differ): their values
         return f" (model.pretrain {_number(kind)})"
     return f" pretrained on {kind}" + (f" ({_number(steps)} steps)" if steps is not None else "")
 
