@@ -80,7 +80,7 @@ def test_benchmark_markdown_and_csv_carry_each_rows_budget_and_say_when_rows_dif
     assert "20 / 250 steps per task" in benchmark_markdown([row])
 
 
-def test_the_budget_names_how_the_backbone_started_and_a_table_of_both_regimes_says_they_differ():
+def test_the_budget_names_how_the_backbone_started_and_regimes_differ_unless_they_are_a_grids_axis():
     def pretrained(kind, steps=0):
         config = _config()
         config["model"] |= {"pretrain": kind, "pretrain_steps": steps}
@@ -88,7 +88,6 @@ def test_the_budget_names_how_the_backbone_started_and_a_table_of_both_regimes_s
 
     assert "backbone fast from scratch," in budget_text(pretrained("none"))
     digits = pretrained("digits")  # the kind's own budget, resolved
-    digits_model = {"backbone": "fast", "pretrain": "digits", "pretrain_steps": 0}
     assert (digits["pretrain"], digits["pretrain_steps"]) == ("digits", 3000)
     assert "backbone fast pretrained on digits (3000 steps)," in budget_text(digits)
     assert "pretrained on shapes (2 steps)" in budget_text(pretrained("shapes", 2))
@@ -105,11 +104,12 @@ def test_the_budget_names_how_the_backbone_started_and_a_table_of_both_regimes_s
     first, second = csv.DictReader(io.StringIO(benchmark_csv(rows)))
     assert (first["pretrain"], second["pretrain"], second["pretrain_steps"]) == ("none", "digits", "3000")
     # the same rows as a grid's points (--grid model.pretrain=none,digits): the regimes are its axis, named in
-    # every row, so the budget lists them and nothing warns; rows of one point that differ are still said to
+    # every row, so the budget lists them and nothing warns; rows of one point that differ are still said to differ
     for row, kind in zip(rows, ("none", "digits")):
         row["variant"] = f"model.pretrain={kind}"
     assert benchmark_budget(rows)["differs"] == {} and "different budgets" not in benchmark_markdown(rows)
     assert "backbone fast (model.pretrain none / digits)" in benchmark_markdown(rows)
+    digits_model = {"backbone": "fast", "pretrain": "digits", "pretrain_steps": 0}
     (other,) = row_budgets([{"runs": ["c"], "variant": "model.pretrain=digits"}],
                            {"c": run_budget(_config(steps=20) | {"model": digits_model})})
     assert benchmark_budget(rows + [other])["differs"] == {"steps": [250, 20], "least_steps_per_class": [125.0, 10.0]}
