@@ -8,6 +8,20 @@ import pytest
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
+def _share_the_cores() -> None:
+    """Under pytest-xdist (the README's ``pytest -n auto``) each worker, and every process its tests start, gets its
+    share of the cores (``OMP_NUM_THREADS``, read when torch loads; a value the user set is kept): two workers each
+    on both of a 2-core machine's cores oversubscribe it, and a test that trains then took 5x as long
+    (docs/speed.md#the-test-suite). Serial (``-n 0``), a test process keeps torch's default, every core."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        os.environ["OMP_NUM_THREADS"] = str(max(1, cores // workers))
+
+
+_share_the_cores()  # at import: a worker loads this file before any test module imports torch
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _scene_cache(tmp_path_factory):
     """Tests never touch the user's cache: scenes go to a per-session temporary directory."""
@@ -34,11 +48,10 @@ def _source(name: str) -> str:
 
 
 def _xdist_unit(nodeid: str) -> str:
-    """The unit of work a pytest-xdist worker takes whole (opt-in: ``pip install pytest-xdist``, ``pytest -n 2``;
-    measured no faster on a loaded 2-core machine, so not the default): the test files that use
-    ``method_run`` together (one worker trains each shared run once), the files that start a local Ray cluster
-    together (one cluster at a time), any other file with a module- or session-scoped fixture on its own (built
-    once); every other test alone, to whichever worker is free."""
+    """The unit of work a pytest-xdist worker takes whole: the test files that use ``method_run`` together (one
+    worker trains each shared run once), the files that start a local Ray cluster together (one cluster at a time),
+    any other file with a module- or session-scoped fixture on its own (built once); every other test alone, to
+    whichever worker is free."""
     name = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
     text = _source(name)
     if "method_run" in text:
@@ -53,8 +66,13 @@ def _xdist_unit(nodeid: str) -> str:
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, which may not be installed
 def pytest_xdist_make_scheduler(config, log):
     """pytest-xdist's scheduler by ``_xdist_unit`` (its ``--dist loadgroup`` marks no longer group anything under
-    pytest 9.2, whose node ids ignore the group suffix it writes)."""
-    from xdist.scheduler import LoadScopeScheduling
+    pytest 9.2, whose node ids ignore the group suffix it writes). It overrides a method xdist does not document:
+    should a later xdist drop the class, its own scheduler runs every test the same, only without the grouping
+    (shared runs trained on each worker that needs them, Ray clusters that may overlap)."""
+    try:
+        from xdist.scheduler import LoadScopeScheduling
+    except ImportError:
+        return None
 
     class Units(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:

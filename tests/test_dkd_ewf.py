@@ -163,10 +163,10 @@ def test_dkd_trains_its_classifiers_at_head_lr_times_the_learning_rate(head_lr):
 def test_dkd_learns_new_digits_in_task_1():
     """With one learning rate for all weights DKD learnt no new digit (IoU 0.000 after task 1): its new
     classifiers copy the auxiliary one, whose weights Adam drives all negative on ReLU features, and could
-    not move them far enough in a task (docs/methods.md#dkd). Tasks 0-1 of the default split, 150 steps each, on 2
-    threads (both of CI's cores: docs/speed.md#the-test-suite)."""
+    not move them far enough in a task (docs/methods.md#dkd). Tasks 0-1 of the default split, 150 steps each, on
+    torch's default threads (every core of a serial run, a worker's share under pytest -n)."""
     config = apply_overrides(Config(), ["method=dkd", "scenario.train_scenes=300", "scenario.test_scenes=100",
-                                        "train.steps=150", "train.threads=2"])
+                                        "train.steps=150"])
     s = setup(config)
     for task in s.train_scenario[:2]:
         images, masks = s.train_scenario.train_set(task)
